@@ -1,0 +1,132 @@
+"""One self-describing model directory: weights + charset + configs + format version + metrics.
+
+Layout::
+
+    MODEL_DIR/
+      handwriting.json     format_version, charset, preprocess, model, training summary, metrics
+      model.weights.h5     Keras weights (backend-independent)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .charset import Charset
+from .config import ModelConfig, PreprocessConfig
+from .errors import ArtifactError, HandwritingError
+
+FORMAT_VERSION = 1
+META_FILE = "handwriting.json"
+WEIGHTS_FILE = "model.weights.h5"
+
+
+@dataclass
+class Artifact:
+    """A loaded model directory."""
+
+    model: Any  # keras.Model
+    charset: Charset
+    preprocess: PreprocessConfig
+    model_config: ModelConfig
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig,
+         model_config: ModelConfig, training: dict | None = None,
+         metrics: dict | None = None) -> Path:
+    """Write the model directory atomically (a complete new directory replaces the old one)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        model.save_weights(str(tmp / WEIGHTS_FILE))
+        from . import __version__
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "handwriting_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "charset": charset.to_list(),
+            "preprocess": preprocess.to_dict(),
+            "model": model_config.to_dict(),
+            "parameters": int(model.count_params()),
+            "training": training or {},
+            "metrics": metrics or {},
+        }
+        write_json_atomic(tmp / META_FILE, meta)
+        if path.exists():
+            # keep whatever else the directory holds (checkpoints, logs): replace our two files
+            for name in (WEIGHTS_FILE, META_FILE):
+                os.replace(tmp / name, path / name)
+            shutil.rmtree(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    """Read and validate ``handwriting.json`` without building the model."""
+    path = Path(path)
+    if not path.exists():
+        raise ArtifactError(f"{path}: model directory not found")
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: not a model directory (expected a folder with {META_FILE} "
+                            f"and {WEIGHTS_FILE}, or a .tflite file)")
+    meta_file = path / META_FILE
+    if not meta_file.is_file():
+        raise ArtifactError(f"{path}: no {META_FILE}; not a handwriting model directory")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{meta_file}: unreadable ({exc}); the model directory is damaged") from None
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: model format version {version!r} is not supported by this handwriting "
+            f"(which reads version {FORMAT_VERSION}); "
+            + ("upgrade handwriting (pip install -U handwriting)" if isinstance(version, int)
+               and version > FORMAT_VERSION else "re-train or re-export the model"))
+    missing = [k for k in ("charset", "preprocess", "model") if k not in meta]
+    if missing:
+        raise ArtifactError(f"{meta_file}: missing {', '.join(missing)}; the model directory is damaged")
+    return meta
+
+
+def load(path: str | Path) -> Artifact:
+    """Rebuild the recognizer from its directory: architecture, weights, charset, preprocessing."""
+    path = Path(path)
+    meta = read_meta(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ArtifactError(f"{path}: {WEIGHTS_FILE} is missing; the model directory is incomplete")
+    try:
+        charset = Charset.from_list(meta["charset"])
+        preprocess = PreprocessConfig.from_dict(meta["preprocess"])
+        model_config = ModelConfig.from_dict(meta["model"])
+    except HandwritingError as exc:
+        raise ArtifactError(f"{path}: {exc}") from None
+    from .model import build_model
+    model = build_model(model_config, charset.n_classes, preprocess.height)
+    try:
+        model.load_weights(str(weights))
+    except Exception as exc:  # h5py / shape mismatch: the file does not fit the description
+        raise ArtifactError(f"{weights}: cannot be loaded into the described model ({exc})") from None
+    return Artifact(model, charset, preprocess, model_config, meta, path)

@@ -1,0 +1,179 @@
+"""Typed, validated configuration, one frozen dataclass per concern.
+
+Every config converts to and from a plain ``dict`` (JSON-ready), so a run writes its resolved
+configuration next to its checkpoints and a model directory carries the preprocessing that
+inference must repeat.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import HandwritingError
+
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise HandwritingError(message)
+
+
+class _Config:
+    """Mixin: dict round trip that rejects unknown keys with a clear message."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None):
+        data = dict(data or {})
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(names))
+        _check(not unknown, f"unknown {cls.__name__} option(s): {', '.join(unknown)}; "
+                            f"known: {', '.join(names)}")
+        for name, value in data.items():
+            if isinstance(value, list):  # JSON has no tuples
+                data[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        return cls(**data)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(_Config):
+    """How a line image becomes the normalized array the model reads.
+
+    Args:
+        height: output height in pixels; width follows the aspect ratio.
+        pad: blank columns added on the left and the right after resizing.
+        normalize_background: divide by an estimate of the paper (yellowed paper, uneven light).
+        deskew: rotate the line so its text runs horizontally.
+        max_skew: largest rotation searched, in degrees.
+        slant: shear the line so that its strokes stand upright.
+        max_slant: largest shear searched (tan of the slant angle).
+    """
+
+    height: int = 48
+    pad: int = 8
+    normalize_background: bool = True
+    deskew: bool = True
+    max_skew: float = 10.0
+    slant: bool = True
+    max_slant: float = 1.0
+
+    def __post_init__(self):
+        _check(16 <= self.height <= 256, f"preprocess.height must be 16..256, got {self.height}")
+        _check(0 <= self.pad <= 128, f"preprocess.pad must be 0..128, got {self.pad}")
+        _check(0 <= self.max_skew <= 45, f"preprocess.max_skew must be 0..45, got {self.max_skew}")
+        _check(0 <= self.max_slant <= 2, f"preprocess.max_slant must be 0..2, got {self.max_slant}")
+
+
+@dataclass(frozen=True)
+class ModelConfig(_Config):
+    """The network: a CNN front end, height collapsed into per-column features, stacked BiLSTMs.
+
+    Args:
+        conv_filters: filters of each convolution block.
+        pools: (height, width) pooling after each block; the product of the widths is the
+            time down-sampling factor.
+        separable: use depthwise-separable convolutions after the first block.
+        projection: size of the dense projection of each column (0: none).
+        lstm_units: units per direction of each bidirectional LSTM layer.
+        lstm_layers: number of stacked bidirectional LSTM layers.
+        dropout: dropout rate before each LSTM layer and the classifier.
+    """
+
+    conv_filters: tuple[int, ...] = (32, 64, 128, 128)
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
+    separable: bool = False
+    projection: int = 256
+    lstm_units: int = 256
+    lstm_layers: int = 3
+    dropout: float = 0.25
+
+    def __post_init__(self):
+        _check(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
+        _check(len(self.pools) == len(self.conv_filters),
+               "model.pools needs one (height, width) pair per convolution block")
+        _check(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
+        _check(self.lstm_units >= 1, "model.lstm_units must be >= 1")
+        _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
+
+    @property
+    def downsample(self) -> int:
+        """Input columns per output frame."""
+        factor = 1
+        for _, w in self.pools:
+            factor *= w
+        return factor
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Config):
+    """Optimisation and data handling.
+
+    Args:
+        batch_size: lines per batch.
+        epochs: maximum number of epochs.
+        learning_rate: initial Adam learning rate.
+        lr_patience: epochs without val CER improvement before the learning rate is halved.
+        early_stopping: epochs without val CER improvement before training stops (0: never).
+        augment: apply seeded training distortions.
+        seed: seed of shuffling, augmentation and weight initialisation.
+        bucket_width: batch widths are padded up to a multiple of this.
+        val_limit: evaluate at most this many val lines per epoch (0: all).
+    """
+
+    batch_size: int = 16
+    epochs: int = 50
+    learning_rate: float = 1e-3
+    lr_patience: int = 3
+    early_stopping: int = 8
+    augment: bool = True
+    seed: int = 42
+    bucket_width: int = 64
+    val_limit: int = 0
+
+    def __post_init__(self):
+        _check(self.batch_size >= 1, "train.batch_size must be >= 1")
+        _check(self.epochs >= 1, "train.epochs must be >= 1")
+        _check(self.learning_rate > 0, "train.learning_rate must be > 0")
+        _check(self.bucket_width >= 1, "train.bucket_width must be >= 1")
+
+
+@dataclass(frozen=True)
+class Config(_Config):
+    """The three concerns together, as written to ``config.json`` in a run directory."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Config":
+        data = dict(data or {})
+        unknown = sorted(set(data) - {"preprocess", "model", "train"})
+        _check(not unknown, f"unknown config section(s): {', '.join(unknown)}; "
+                            "known: preprocess, model, train")
+        return cls(preprocess=PreprocessConfig.from_dict(data.get("preprocess")),
+                   model=ModelConfig.from_dict(data.get("model")),
+                   train=TrainConfig.from_dict(data.get("train")))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Config":
+        """Read a ``.json`` or ``.toml`` file with optional sections preprocess/model/train."""
+        path = Path(path)
+        if not path.is_file():
+            raise HandwritingError(f"{path}: config file not found")
+        try:
+            if path.suffix.lower() == ".toml":
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            else:
+                data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HandwritingError(f"{path}: not a valid JSON/TOML config ({exc})") from None
+        return cls.from_dict(data)

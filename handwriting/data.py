@@ -1,0 +1,219 @@
+"""Ground truth -> preprocessed lines -> width-bucketed, padded, augmented training batches.
+
+Batches come from a ``keras.utils.PyDataset`` (backend-independent: the same pipeline feeds
+TensorFlow on a CPU and JAX on a GPU); augmentation is OpenCV/numpy, seeded per
+(seed, epoch, batch), so a resumed run sees the batches it would have seen.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+from tqdm.auto import tqdm
+
+from .augment import augment
+from .charset import Charset
+from .config import PreprocessConfig
+from .errors import HandwritingError
+from .groundtruth import LineRecord, Problem, load_line_image
+from .preprocessing import preprocess, to_uint8
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sample:
+    """A preprocessed ground-truth line (uint8, ink 255, height = PreprocessConfig.height)."""
+
+    id: str
+    line: np.ndarray
+    text: str
+    path: str = ""
+
+
+def _prepare(args) -> tuple[np.ndarray | None, str]:
+    record, config = args
+    try:
+        return to_uint8(preprocess(load_line_image(record), config)), ""
+    except HandwritingError as exc:
+        return None, str(exc)
+
+
+def _cache_key(records: list[LineRecord], config: PreprocessConfig) -> str:
+    h = hashlib.sha1(repr(sorted(config.to_dict().items())).encode())
+    for r in records:
+        p = r.image or r.source
+        st = os.stat(p) if p and os.path.exists(p) else None
+        h.update(f"{r.id}|{p}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}|"
+                 f"{None if r.polygon is None else r.polygon.tobytes().hex()}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir: Path | None = None,
+                  desc: str = "preprocessing", progress: bool = True,
+                  workers: int | None = None) -> tuple[list[Sample], list[Problem]]:
+    """Preprocess every record once (in parallel), with an optional on-disk cache."""
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"lines-{_cache_key(records, config)}.pkl"
+        if cache.is_file():
+            with open(cache, "rb") as f:
+                samples, problems = pickle.load(f)
+            log.info("%s: %d lines from cache %s", desc, len(samples), cache)
+            return [Sample(**s) for s in samples], [Problem(Path(p), m) for p, m in problems]
+    workers = workers or min(4, os.cpu_count() or 1)
+    jobs = [(r, config) for r in records]
+    if workers > 1 and len(jobs) > 64:
+        with ProcessPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(_prepare, jobs, chunksize=32), total=len(jobs),
+                                desc=desc, disable=not progress, unit="line"))
+    else:
+        results = [_prepare(j) for j in tqdm(jobs, desc=desc, disable=not progress, unit="line")]
+    samples, problems = [], []
+    for r, (line, err) in zip(records, results):
+        path = str(r.image or r.source)
+        if line is None:
+            problems.append(Problem(Path(path), err))
+        else:
+            samples.append(Sample(r.id, line, r.text, path))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            pickle.dump(([s.__dict__ for s in samples], [(str(p.path), p.message) for p in problems]),
+                        f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+    return samples, problems
+
+
+def frames_needed(labels: list[int]) -> int:
+    """CTC needs one frame per label plus a blank between repeated labels."""
+    return len(labels) + sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+
+
+def check_fit(samples: list[Sample], charset: Charset, downsample: int) -> tuple[list[Sample], list[Problem]]:
+    """Split off lines whose label has unknown characters or cannot fit the logit length."""
+    good, bad = [], []
+    for s in samples:
+        missing = charset.unknown(s.text)
+        if missing:
+            bad.append(Problem(Path(s.path), f"characters not in the charset: {''.join(missing)!r}"))
+            continue
+        need = frames_needed(charset.encode(s.text))
+        have = s.line.shape[1] // downsample
+        if need > have:
+            bad.append(Problem(Path(s.path), f"label of {len(s.text)} characters needs {need} frames "
+                                             f"but the image gives {have} (width {s.line.shape[1]} px "
+                                             f"after preprocessing / {downsample}); check the crop"))
+            continue
+        good.append(s)
+    return good, bad
+
+
+def pad_batch(lines: list[np.ndarray], multiple: int = 1) -> np.ndarray:
+    """Stack float lines (H x w_i) into ``(B, H, W, 1)``, W the max width rounded up."""
+    h = lines[0].shape[0]
+    width = max(l.shape[1] for l in lines)
+    width = -(-width // multiple) * multiple
+    out = np.zeros((len(lines), h, width, 1), np.float32)
+    for i, l in enumerate(lines):
+        out[i, :, : l.shape[1], 0] = l
+    return out
+
+
+class LineBatches(keras.utils.PyDataset):
+    """Batches of similar-width lines for ``fit``: ``x`` images, ``y`` = [frames, labels...].
+
+    Args:
+        samples: preprocessed lines.
+        charset: encodes the texts.
+        batch_size: lines per batch.
+        downsample: input columns per output frame of the model.
+        bucket_width: batch widths are padded up to a multiple of this.
+        augment: apply seeded distortions.
+        seed: base seed; epoch ``e`` uses a shuffle and distortions derived from (seed, e).
+        shuffle: reshuffle batch composition and order every epoch.
+    """
+
+    def __init__(self, samples: list[Sample], charset: Charset, batch_size: int, downsample: int,
+                 bucket_width: int = 64, augment: bool = False, seed: int = 0, shuffle: bool = True,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.samples = samples
+        self.labels = [charset.encode(s.text) for s in samples]
+        self.need = [frames_needed(l) for l in self.labels]
+        self.batch_size = batch_size
+        self.downsample = downsample
+        self.bucket_width = bucket_width
+        self.do_augment = augment
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self._plan()
+
+    def _plan(self) -> None:
+        rng = np.random.default_rng([self.seed, self.epoch, 1])
+        widths = np.array([s.line.shape[1] for s in self.samples], np.float64)
+        if self.shuffle:  # jitter the sort so batch composition changes between epochs
+            widths = widths * rng.uniform(0.9, 1.1, len(widths))
+        order = np.argsort(widths, kind="stable")
+        self.batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if self.shuffle:
+            rng.shuffle(self.batches)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._plan()
+
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self.epoch + 1)
+
+    def tf_dataset(self, parallel: int | None = None):
+        """The same batches as a ``tf.data`` pipeline (TensorFlow backend): the batch plan of
+        the current epoch, prepared in parallel, order kept, prefetched."""
+        import tensorflow as tf
+        h = self.samples[0].line.shape[0]
+
+        def load(i):
+            x, y = tf.numpy_function(lambda k: self[int(k)], [i], (tf.float32, tf.int32),
+                                     stateful=False)
+            x.set_shape((None, h, None, 1))
+            y.set_shape((None, None))
+            return x, y
+
+        ds = tf.data.Dataset.range(len(self))
+        ds = ds.map(load, num_parallel_calls=parallel or tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(2)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        idx = self.batches[index]
+        rng = np.random.default_rng([self.seed, self.epoch, index, 2])
+        lines, frames = [], []
+        for i in idx:
+            line = self.samples[i].line.astype(np.float32) / 255.0
+            if self.do_augment:
+                aug = augment(line, rng)
+                if aug.shape[1] // self.downsample >= self.need[i]:
+                    line = aug
+            lines.append(line)
+            frames.append(line.shape[1] // self.downsample)
+        x = pad_batch(lines, self.bucket_width)
+        max_len = max(1, max(len(self.labels[i]) for i in idx))
+        step = max(16, self.bucket_width // self.downsample)  # few distinct shapes to compile
+        max_len = -(-max_len // step) * step
+        y = np.zeros((len(idx), 1 + max_len), np.int32)
+        for row, i in enumerate(idx):
+            y[row, 0] = frames[row]
+            y[row, 1:1 + len(self.labels[i])] = self.labels[i]
+        return x, y
+

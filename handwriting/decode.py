@@ -1,0 +1,167 @@
+"""CTC decoding (greedy and prefix beam search) with confidences, and CER / WER.
+
+Input is a probability matrix ``(T, C)`` per line (softmax output, class 0 = blank) and the
+number of valid frames; output is the label sequence with one confidence per character
+(the highest probability of the character over the frames it was read from), the frame where
+each character peaks, and a line confidence (mean of the character confidences).
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from .charset import BLANK, Charset
+
+
+@dataclass
+class Decoded:
+    labels: list[int]
+    char_confidences: list[float]
+    positions: list[int]  # frame index of each character's peak
+    confidence: float
+
+
+@dataclass
+class Prediction:
+    text: str
+    confidence: float
+    char_confidences: list[float] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "confidence": round(self.confidence, 4),
+                "chars": [{"char": c, "confidence": round(p, 4)}
+                          for c, p in zip(self.text, self.char_confidences)]}
+
+
+def _line_confidence(probs: np.ndarray, confs: list[float]) -> float:
+    if confs:
+        return float(np.mean(confs))
+    # nothing read: how sure the model is that the line is empty
+    return float(probs[:, BLANK].mean()) if len(probs) else 0.0
+
+
+def greedy_decode(probs: np.ndarray, length: int | None = None) -> Decoded:
+    """Best path: argmax per frame, repeats merged, blanks removed."""
+    probs = np.asarray(probs)[: length if length is not None else None]
+    best = probs.argmax(axis=1)
+    peak = probs.max(axis=1)
+    labels, confs, pos = [], [], []
+    prev = BLANK
+    for t, k in enumerate(best):
+        k = int(k)
+        if k != BLANK and k != prev:
+            labels.append(k)
+            confs.append(float(peak[t]))
+            pos.append(t)
+        elif k != BLANK and k == prev and peak[t] > confs[-1]:
+            confs[-1], pos[-1] = float(peak[t]), t
+        prev = k
+    return Decoded(labels, confs, pos, _line_confidence(probs, confs))
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = None,
+                prune: float = 1e-4) -> Decoded:
+    """CTC prefix beam search. Characters whose probability is below ``prune`` in a frame
+    are not considered as extensions in that frame."""
+    probs = np.asarray(probs, dtype=np.float64)[: length if length is not None else None]
+    logp = np.log(np.maximum(probs, 1e-30))
+    # beam entry: prefix -> (log p ending in blank, log p ending in non-blank)
+    beams: dict[tuple[int, ...], list[float]] = {(): [0.0, -math.inf]}
+    # per prefix: best probability and frame of each of its characters
+    info: dict[tuple[int, ...], tuple[tuple[float, ...], tuple[int, ...]]] = {(): ((), ())}
+    for t in range(len(probs)):
+        candidates = np.flatnonzero(probs[t] >= prune)
+        nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+        for prefix, (pb, pnb) in beams.items():
+            total = _logsumexp(pb, pnb)
+            last = prefix[-1] if prefix else None
+            for k in candidates:
+                k = int(k)
+                p = logp[t, k]
+                if k == BLANK:
+                    e = nxt[prefix]
+                    e[0] = _logsumexp(e[0], total + p)
+                    continue
+                ext = prefix + (k,)
+                e = nxt[ext]
+                if k == last:
+                    e[1] = _logsumexp(e[1], pb + p)  # a repeat needs a blank between
+                    same = nxt[prefix]
+                    same[1] = _logsumexp(same[1], pnb + p)
+                    confs, frames = info[prefix]
+                    if probs[t, k] > confs[-1]:
+                        info[prefix] = (confs[:-1] + (float(probs[t, k]),), frames[:-1] + (t,))
+                else:
+                    e[1] = _logsumexp(e[1], total + p)
+                if ext not in info:
+                    confs, frames = info[prefix]
+                    info[ext] = (confs + (float(probs[t, k]),), frames + (t,))
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam_width])
+    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]))
+    confs, frames = info[best]
+    return Decoded(list(best), list(confs), list(frames), _line_confidence(probs, list(confs)))
+
+
+def decode(probs: np.ndarray, lengths, charset: Charset, beam: int = 0) -> list[Prediction]:
+    """Decode a batch ``(B, T, C)``; ``beam`` <= 1 means greedy."""
+    out = []
+    for p, n in zip(probs, lengths):
+        d = beam_decode(p, beam, int(n)) if beam and beam > 1 else greedy_decode(p, int(n))
+        out.append(Prediction(charset.decode(d.labels), d.confidence, d.char_confidences, d.positions))
+    return out
+
+
+def bucket(width: int, multiple: int = 64) -> int:
+    """Padded batch width: a multiple of 64 up to 512, then steps of 12.5 % (fewer shapes)."""
+    w = -(-width // multiple) * multiple
+    if w <= 512:
+        return w
+    step = max(multiple, int(w * 0.125) // multiple * multiple)
+    return -(-w // step) * step
+
+
+def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample: int,
+                  batch_size: int = 16, beam: int = 0) -> list[Prediction]:
+    """Batched recognition of normalized lines (float H x W each) with any model callable
+    ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: lines are sorted by width,
+    padded to a bucketed width, predicted, and decoded with their true frame counts."""
+    out: list[Prediction | None] = [None] * len(lines)
+    order = np.argsort([l.shape[1] for l in lines], kind="stable")
+    for i in range(0, len(order), batch_size):
+        idx = order[i:i + batch_size]
+        batch = [lines[j] for j in idx]
+        x = np.zeros((len(batch), batch[0].shape[0], bucket(max(l.shape[1] for l in batch)), 1),
+                     np.float32)
+        for row, l in enumerate(batch):
+            x[row, :, : l.shape[1], 0] = l
+        probs = np.asarray(predict(x))
+        lengths = [min(l.shape[1] // downsample, probs.shape[1]) for l in batch]
+        for j, p in zip(idx, decode(probs, lengths, charset, beam)):
+            out[j] = p
+    return out  # type: ignore[return-value]
+
+
+def cer(refs: list[str], hyps: list[str]) -> float:
+    """Character error rate over a corpus, in percent (total edits / total reference chars)."""
+    edits = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
+    return 100.0 * edits / max(1, sum(len(r) for r in refs))
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate over a corpus, in percent (words split on whitespace)."""
+    edits = sum(Levenshtein.distance(r.split(), h.split()) for r, h in zip(refs, hyps))
+    return 100.0 * edits / max(1, sum(len(r.split()) for r in refs))

@@ -1,0 +1,483 @@
+"""Ground truth in and out: `.gt.txt` line folders, ALTO and PAGE XML, line polygons -> crops."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+from lxml import etree
+
+from .charset import normalize_text
+from .errors import DataError
+from .preprocessing import load_image
+
+LINE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
+PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+_ALTO_PREFIX = "http://www.loc.gov/standards/alto/"
+_PAGE_PREFIX = "http://schema.primaresearch.org/PAGE/gts/pagecontent/"
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_DILATE = 2  # px the polygon mask grows by in crop_line
+
+
+@dataclass
+class LineRecord:
+    """A line-level ground-truth sample: a line image file, or a polygon on a page."""
+    id: str
+    image: Path | None
+    text: str
+    source: Path | None = None
+    polygon: np.ndarray | None = None
+
+
+@dataclass
+class Problem:
+    """Something in the ground truth a user should fix; the sample is skipped."""
+    path: Path
+    message: str
+
+
+@dataclass
+class TextLine:
+    id: str
+    polygon: np.ndarray
+    baseline: np.ndarray | None
+    text: str | None = None
+    confidence: float | None = None
+
+
+@dataclass
+class Page:
+    image: Path | None
+    width: int
+    height: int
+    lines: list[TextLine]
+
+
+# ---------------------------------------------------------------- line folders
+
+def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[Problem]]:
+    """Find `<id>.png|jpg|...` + `<id>.gt.txt` pairs and ALTO/PAGE lines under ``dirs``."""
+    records: list[LineRecord] = []
+    problems: list[Problem] = []
+    unlabelled: list[Path] = []
+    page_images: set[str] = set()
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            problems.append(Problem(d, "directory not found" if not d.exists()
+                                    else "not a directory"))
+            continue
+        for folder, _, names in os.walk(d):
+            folder = Path(folder)
+            images: dict[str, Path] = {}
+            labels: set[str] = set()
+            for name in sorted(names):
+                low = name.lower()
+                if low.endswith(".gt.txt"):
+                    labels.add(name[:-7])
+                elif low.endswith(".xml"):
+                    recs, probs, image = _scan_xml(folder / name)
+                    records += recs
+                    problems += probs
+                    if image is not None:
+                        page_images.add(os.path.normpath(image))
+                elif os.path.splitext(low)[1] in LINE_SUFFIXES:
+                    stem = os.path.splitext(name)[0]
+                    if stem in images:
+                        problems.append(Problem(folder / name,
+                                                f"second image for {stem}.gt.txt (ignored)"))
+                    else:
+                        images[stem] = folder / name
+            for stem, image in images.items():
+                if stem in labels:
+                    text, problem = _read_label(folder / f"{stem}.gt.txt")
+                    if problem:
+                        problems.append(problem)
+                    else:
+                        records.append(LineRecord(stem, image, text))
+                else:
+                    unlabelled.append(image)
+            for stem in sorted(labels - images.keys()):
+                problems.append(Problem(folder / f"{stem}.gt.txt",
+                                        f"transcription without an image (no {stem}.png/.jpg)"))
+    for image in unlabelled:  # page images named by an XML are not missing a label
+        if os.path.normpath(image) not in page_images:
+            stem = os.path.splitext(image.name)[0]
+            problems.append(Problem(image, f"no transcription ({stem}.gt.txt missing)"))
+    records.sort(key=lambda r: (r.id, str(r.image or r.source)))
+    problems.sort(key=lambda p: (str(p.path), p.message))
+    return records, problems
+
+
+def _read_label(path: Path) -> tuple[str, Problem | None]:
+    try:
+        text = normalize_text(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        return "", Problem(path, f"not valid UTF-8 (byte {e.start})")
+    except OSError as e:
+        return "", Problem(path, f"unreadable: {e.strerror}")
+    if not text:
+        return "", Problem(path, "empty transcription")
+    return text, None
+
+
+def _scan_xml(path: Path) -> tuple[list[LineRecord], list[Problem], Path | None]:
+    """Lines of one ALTO/PAGE file; other XML is ignored, broken XML is a problem."""
+    try:
+        root = _parse(path)
+        kind = _kind(root)
+        if kind is None:
+            return [], [], None
+        page = _read_alto(root, path) if kind == "alto" else _read_page(root, path)
+    except DataError as e:
+        return [], [Problem(path, str(e).removeprefix(f"{path}: "))], None
+    if page.image is None:
+        return [], [Problem(path, "names no page image")], None
+    if not page.image.is_file():
+        return [], [Problem(path, f"page image {page.image} not found")], page.image
+    records, problems = [], []
+    for line in page.lines:
+        if not line.text:
+            continue
+        try:
+            _check_polygon(line.polygon)
+        except DataError as e:
+            problems.append(Problem(path, f"line {line.id}: {e}"))
+            continue
+        records.append(LineRecord(f"{path.stem}_{line.id}", None, line.text, path, line.polygon))
+    return records, problems, page.image
+
+
+# ---------------------------------------------------------------- reading XML
+
+def read_layout(path: str | Path) -> Page:
+    """Read an ALTO or PAGE XML file, whichever it is."""
+    path = Path(path)
+    root = _parse(path)
+    kind = _kind(root)
+    if kind is None:
+        raise DataError(f"{path}: neither ALTO nor PAGE XML (root element {root.tag})")
+    return _read_alto(root, path) if kind == "alto" else _read_page(root, path)
+
+
+def read_alto(path: str | Path) -> Page:
+    """Read ALTO v2/v3/v4 (or without namespace): line polygons, baselines, text."""
+    path = Path(path)
+    root = _parse(path)
+    if _kind(root) != "alto":
+        raise DataError(f"{path}: not ALTO XML (root element {root.tag})")
+    return _read_alto(root, path)
+
+
+def read_page_xml(path: str | Path) -> Page:
+    """Read PAGE XML (2009-2019): TextLine Coords, Baseline and the line's own TextEquiv."""
+    path = Path(path)
+    root = _parse(path)
+    if _kind(root) != "page":
+        raise DataError(f"{path}: not PAGE XML (root element {root.tag})")
+    return _read_page(root, path)
+
+
+def _parse(path: Path) -> etree._Element:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+    try:
+        return etree.parse(str(path), parser).getroot()
+    except etree.XMLSyntaxError as e:
+        raise DataError(f"{path}: not well-formed XML: {e}") from None
+
+
+def _kind(root: etree._Element) -> str | None:
+    q = etree.QName(root)
+    ns = q.namespace or ""
+    if q.localname == "alto" and (not ns or ns.startswith(_ALTO_PREFIX)):
+        return "alto"
+    if q.localname == "PcGts" and ns.startswith(_PAGE_PREFIX):
+        return "page"
+    return None
+
+
+def _tag(root: etree._Element):
+    ns = etree.QName(root).namespace
+    return lambda name: f"{{{ns}}}{name}" if ns else name
+
+
+def _points(value: str | None, what: str) -> np.ndarray:
+    """'x,y x,y ...' or 'x y x y ...' -> (N, 2) int32."""
+    try:
+        nums = [float(v) for v in (value or "").replace(",", " ").split()]
+    except ValueError:
+        raise DataError(f"{what}: bad coordinates {value!r}") from None
+    if not nums or len(nums) % 2:
+        raise DataError(f"{what}: bad coordinates {value!r}")
+    return np.rint(np.array(nums).reshape(-1, 2)).astype(np.int32)
+
+
+def _num(value: str | None, default: float = 0.0) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _read_alto(root: etree._Element, path: Path) -> Page:
+    t = _tag(root)
+    unit = (root.findtext(f"{t('Description')}/{t('MeasurementUnit')}") or "pixel").strip()
+    if unit != "pixel":
+        raise DataError(f"{path}: MeasurementUnit {unit!r} is not supported (pixel only)")
+    name = (root.findtext(f"{t('Description')}/{t('sourceImageInformation')}/{t('fileName')}")
+            or "").strip()
+    page_el = root.find(f"{t('Layout')}/{t('Page')}")
+    if page_el is None:
+        raise DataError(f"{path}: ALTO without Layout/Page")
+    lines = []
+    for i, el in enumerate(root.iter(t("TextLine")), 1):
+        lid = el.get("ID") or f"l{i}"
+        where = f"{path}: TextLine {lid}"
+        shape = el.find(f"{t('Shape')}/{t('Polygon')}")
+        if shape is not None:
+            polygon = _points(shape.get("POINTS"), where)
+        elif el.get("WIDTH") is not None and el.get("HEIGHT") is not None:
+            x, y = _num(el.get("HPOS")), _num(el.get("VPOS"))
+            x1, y1 = x + _num(el.get("WIDTH")), y + _num(el.get("HEIGHT"))
+            polygon = np.rint([[x, y], [x1, y], [x1, y1], [x, y1]]).astype(np.int32)
+        else:
+            raise DataError(f"{where}: neither Shape/Polygon nor HPOS/VPOS/WIDTH/HEIGHT")
+        try:  # v2/v3 BASELINE is a single number: no polyline then
+            baseline = _points(el.get("BASELINE"), where)
+            baseline = baseline if len(baseline) >= 2 else None
+        except DataError:
+            baseline = None
+        words, confs = [], []
+        for child in el:
+            kind = etree.QName(child).localname if isinstance(child.tag, str) else ""
+            if kind == "String":
+                words.append(child.get("CONTENT", ""))
+                if child.get("WC") is not None:
+                    confs.append(_num(child.get("WC")))
+            elif kind == "HYP" and words:
+                words[-1] += child.get("CONTENT", "")
+        lines.append(TextLine(lid, polygon, baseline, normalize_text(" ".join(words)) or None,
+                              float(np.mean(confs)) if confs else None))
+    return Page(path.parent / name if name else None, int(_num(page_el.get("WIDTH"))),
+                int(_num(page_el.get("HEIGHT"))), lines)
+
+
+def _page_points(el: etree._Element | None, t, where: str) -> np.ndarray | None:
+    if el is None:
+        return None
+    if el.get("points") is not None:
+        return _points(el.get("points"), where)
+    pts = [(el_.get("x"), el_.get("y")) for el_ in el.iter(t("Point"))]  # PAGE 2009/2010
+    return _points(" ".join(f"{x},{y}" for x, y in pts), where) if pts else None
+
+
+def _read_page(root: etree._Element, path: Path) -> Page:
+    t = _tag(root)
+    page_el = root.find(t("Page"))
+    if page_el is None:
+        raise DataError(f"{path}: PAGE XML without a Page element")
+    name = (page_el.get("imageFilename") or "").strip()
+    lines = []
+    for i, el in enumerate(page_el.iter(t("TextLine")), 1):
+        lid = el.get("id") or f"l{i}"
+        where = f"{path}: TextLine {lid}"
+        polygon = _page_points(el.find(t("Coords")), t, where)
+        if polygon is None:
+            raise DataError(f"{where}: no Coords")
+        baseline = _page_points(el.find(t("Baseline")), t, where)
+        equivs = el.findall(t("TextEquiv"))  # the line's own, not its Words'
+        equiv = next((e for e in equivs if e.get("index") == "0"), equivs[0] if equivs else None)
+        text = conf = None
+        if equiv is not None:
+            text = normalize_text(equiv.findtext(t("Unicode")) or "") or None
+            conf = _num(equiv.get("conf")) if equiv.get("conf") is not None else None
+        lines.append(TextLine(lid, polygon, baseline, text, conf))
+    return Page(path.parent / name if name else None, int(_num(page_el.get("imageWidth"))),
+                int(_num(page_el.get("imageHeight"))), lines)
+
+
+# ---------------------------------------------------------------- line crops
+
+def _check_polygon(polygon: np.ndarray) -> np.ndarray:
+    poly = np.asarray(polygon)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise DataError(f"degenerate line polygon: {len(poly)} points, need at least 3")
+    w, h = poly.max(0) - poly.min(0)
+    if w < 2 or h < 2:
+        raise DataError(f"degenerate line polygon: {w} x {h} px")
+    return poly.astype(np.int32)
+
+
+def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray:
+    """Crop a line polygon's box (+ pad) from a gray page, paper colour outside the polygon."""
+    page = np.asarray(page)
+    if page.ndim != 2:
+        raise DataError(f"crop_line needs a 2-D gray page, got shape {page.shape}")
+    poly = _check_polygon(polygon)
+    h, w = page.shape
+    x0, y0 = np.maximum(poly.min(0) - pad, 0)
+    x1, y1 = np.minimum(poly.max(0) + pad + 1, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise DataError(f"line polygon lies outside the {w} x {h} page")
+    crop = page[y0:y1, x0:x1].copy()
+    mask = np.zeros(crop.shape, np.uint8)
+    cv2.fillPoly(mask, [poly - (x0, y0)], 255)
+    under = crop[mask > 0]
+    if under.size == 0:
+        raise DataError(f"line polygon lies outside the {w} x {h} page")
+    thr, _ = cv2.threshold(under.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    light = under[under > thr]
+    paper = np.median(light if light.size else under)
+    k = 2 * _DILATE + 1
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    crop[mask == 0] = np.uint8(round(float(paper)))
+    return crop
+
+
+def load_line_image(record: LineRecord) -> np.ndarray:
+    """The record's line as uint8 gray: its image file, or its polygon cut from the page."""
+    if record.image is not None:
+        return load_image(record.image)
+    if record.source is None or record.polygon is None:
+        raise DataError(f"line {record.id}: no image and no page source + polygon")
+    source = Path(record.source)
+    stamp = source.stat().st_mtime_ns if source.exists() else 0
+    return crop_line(_page_image(str(source), stamp), record.polygon)
+
+
+@functools.lru_cache(maxsize=1)
+def _page_image(source: str, stamp: int) -> np.ndarray:
+    """The last page image loaded (lines of one page come in a row)."""
+    page = read_layout(source)
+    if page.image is None:
+        raise DataError(f"{source}: names no page image")
+    image = load_image(page.image)
+    image.setflags(write=False)
+    return image
+
+
+# ---------------------------------------------------------------- writing XML
+
+def _xml_id(raw: str, seen: set[str]) -> str:
+    """A valid, unique XML ID from ``raw`` ("1" -> "l1", spaces -> "_")."""
+    ident = re.sub(r"[^\w.-]", "_", raw or "")
+    if not ident or not (ident[0].isalpha() or ident[0] == "_"):
+        ident = "l" + ident
+    base, n = ident, 1
+    while ident in seen:
+        n += 1
+        ident = f"{base}_{n}"
+    seen.add(ident)
+    return ident
+
+
+def _fmt(points: np.ndarray) -> str:
+    return " ".join(f"{int(x)},{int(y)}" for x, y in np.asarray(points))
+
+
+def _box(points: np.ndarray) -> tuple[int, int, int, int]:
+    (x0, y0), (x1, y1) = np.asarray(points).min(0), np.asarray(points).max(0)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def _image_name(page: Page, image_name: str | None) -> str | None:
+    return image_name if image_name is not None else (page.image.name if page.image else None)
+
+
+def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> None:
+    """Write ``page`` as ALTO v4 (pixel units), one String per word; atomic."""
+    E = lambda name: f"{{{ALTO_NS}}}{name}"  # noqa: E731
+    root = etree.Element(E("alto"), nsmap={None: ALTO_NS, "xsi": _XSI})
+    root.set(f"{{{_XSI}}}schemaLocation",
+             f"{ALTO_NS} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd")
+    desc = etree.SubElement(root, E("Description"))
+    etree.SubElement(desc, E("MeasurementUnit")).text = "pixel"
+    name = _image_name(page, image_name)
+    if name:
+        info = etree.SubElement(desc, E("sourceImageInformation"))
+        etree.SubElement(info, E("fileName")).text = name
+    pg = etree.SubElement(etree.SubElement(root, E("Layout")), E("Page"), ID="page_1",
+                          PHYSICAL_IMG_NR="1", WIDTH=str(page.width), HEIGHT=str(page.height))
+    space = etree.SubElement(pg, E("PrintSpace"), HPOS="0", VPOS="0", WIDTH=str(page.width),
+                             HEIGHT=str(page.height))
+    if page.lines:
+        seen = {"page_1", "block_1"}
+        x, y, w, h = _box(np.concatenate([ln.polygon for ln in page.lines]))
+        block = etree.SubElement(space, E("TextBlock"), ID="block_1", HPOS=str(x), VPOS=str(y),
+                                 WIDTH=str(w), HEIGHT=str(h))
+        for line in page.lines:
+            x, y, w, h = _box(line.polygon)
+            el = etree.SubElement(block, E("TextLine"), ID=_xml_id(line.id, seen), HPOS=str(x),
+                                  VPOS=str(y), WIDTH=str(w), HEIGHT=str(h))
+            if line.baseline is not None:
+                el.set("BASELINE", _fmt(line.baseline))
+            etree.SubElement(etree.SubElement(el, E("Shape")), E("Polygon"),
+                             POINTS=_fmt(line.polygon))
+            words = (line.text or "").split() or [""]  # ALTO needs at least one String
+            for i, word in enumerate(words):
+                if i:
+                    etree.SubElement(el, E("SP"))
+                string = etree.SubElement(el, E("String"), CONTENT=word)
+                if line.confidence is not None:
+                    string.set("WC", f"{line.confidence:.4f}")
+    _write_atomic(root, Path(path))
+
+
+def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) -> None:
+    """Write ``page`` as PAGE XML 2019-07-15 with one TextRegion; atomic."""
+    E = lambda name: f"{{{PAGE_NS}}}{name}"  # noqa: E731
+    root = etree.Element(E("PcGts"), nsmap={None: PAGE_NS, "xsi": _XSI})
+    root.set(f"{{{_XSI}}}schemaLocation", f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd")
+    meta = etree.SubElement(root, E("Metadata"))
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    etree.SubElement(meta, E("Creator")).text = "handwriting"
+    etree.SubElement(meta, E("Created")).text = now
+    etree.SubElement(meta, E("LastChange")).text = now
+    pg = etree.SubElement(root, E("Page"), imageFilename=_image_name(page, image_name) or "",
+                          imageWidth=str(page.width), imageHeight=str(page.height))
+    if page.lines:
+        seen = {"ro_1", "region_1"}
+        group = etree.SubElement(etree.SubElement(pg, E("ReadingOrder")), E("OrderedGroup"),
+                                 id="ro_1")
+        etree.SubElement(group, E("RegionRefIndexed"), index="0", regionRef="region_1")
+        region = etree.SubElement(pg, E("TextRegion"), id="region_1")
+        x, y, w, h = _box(np.concatenate([ln.polygon for ln in page.lines]))
+        etree.SubElement(region, E("Coords"),
+                         points=f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}")
+        for line in page.lines:
+            el = etree.SubElement(region, E("TextLine"), id=_xml_id(line.id, seen))
+            etree.SubElement(el, E("Coords"), points=_fmt(line.polygon))
+            if line.baseline is not None:
+                etree.SubElement(el, E("Baseline"), points=_fmt(line.baseline))
+            if line.text is not None:
+                equiv = etree.SubElement(el, E("TextEquiv"))
+                if line.confidence is not None:
+                    equiv.set("conf", f"{line.confidence:.4f}")
+                etree.SubElement(equiv, E("Unicode")).text = normalize_text(line.text)
+    _write_atomic(root, Path(path))
+
+
+def _write_atomic(root: etree._Element, path: Path) -> None:
+    """Write to a temporary file beside ``path``, then rename it over ``path``."""
+    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,75 @@
+"""The recognizer network: CNN front end -> per-column features -> stacked BiLSTM -> softmax.
+
+Every layer has a fixed name, so weights saved under one Keras backend (JAX on a GPU, say)
+load by name under another (TensorFlow on a CPU).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from .config import ModelConfig
+
+
+def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model:
+    """Build the inference model.
+
+    Args:
+        config: the architecture.
+        n_classes: charset size + 1 (the CTC blank is class 0).
+        height: input height in pixels (``PreprocessConfig.height``).
+
+    Returns:
+        A model mapping ``(batch, height, width, 1)`` images (ink 1, paper 0; width free) to
+        ``(batch, width // config.downsample, n_classes)`` probabilities. The layer named
+        ``"logits"`` holds the pre-softmax scores that training feeds to the CTC loss.
+
+    Example:
+        >>> m = build_model(ModelConfig(), n_classes=80, height=48)
+        >>> m.output_shape
+        (None, None, 80)
+    """
+    inputs = keras.Input((height, None, 1), name="image")
+    x = inputs
+    h = height
+    for i, (filters, pool) in enumerate(zip(config.conv_filters, config.pools)):
+        if config.separable and i > 0:
+            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        else:
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+        if tuple(pool) != (1, 1):
+            x = layers.MaxPooling2D(tuple(pool), name=f"pool{i}")(x)
+            h //= pool[0]
+    if h < 1:
+        raise ValueError(f"the pools reduce height {height} below 1 pixel")
+    # (B, h, W', C) -> (B, W', h * C): one feature vector per column
+    x = layers.Permute((2, 1, 3), name="columns")(x)
+    x = layers.Reshape((-1, h * config.conv_filters[-1]), name="collapse")(x)
+    if config.projection:
+        x = layers.Dense(config.projection, activation="relu", name="project")(x)
+    for i in range(config.lstm_layers):
+        x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
+        x = layers.Bidirectional(
+            layers.LSTM(config.lstm_units, return_sequences=True, name=f"lstm{i}"),
+            name=f"bilstm{i}")(x)
+    x = layers.Dropout(config.dropout, name="drop_out")(x)
+    logits = layers.Dense(n_classes, name="logits")(x)
+    probs = layers.Activation("softmax", name="probs")(logits)
+    return keras.Model(inputs, probs, name="handwriting")
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The training view of ``model``: same weights, pre-softmax output."""
+    return keras.Model(model.input, model.get_layer("logits").output, name="handwriting_logits")
+
+
+def ctc_loss(y_true, y_pred):
+    """CTC loss for ``fit``: ``y_true[:, 0]`` is the number of valid frames of each line and
+    ``y_true[:, 1:]`` its labels padded with 0 (the blank, never a label); ``y_pred`` are logits."""
+    y_true = ops.cast(y_true, "int32")
+    frames = y_true[:, 0]
+    labels = y_true[:, 1:]
+    label_lengths = ops.sum(ops.cast(labels > 0, "int32"), axis=1)
+    return ops.ctc_loss(labels, y_pred, label_lengths, frames, mask_index=0)

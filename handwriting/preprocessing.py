@@ -1,0 +1,185 @@
+"""Line image -> normalized float array (H x W, ink = 1, paper = 0) -> model columns.
+
+One pure, deterministic function (``preprocess``) serves training and inference alike; its
+parameters come from the model's own :class:`~handwriting.config.PreprocessConfig`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import PreprocessConfig
+from .errors import ImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as 8-bit grayscale, with a clear error for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: file not found")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, not an image")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageError(f"{path}: empty file")
+    if data[:5].tobytes() == b"%PDF-":
+        raise ImageError(f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
+                         "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image "
+                         f"format OpenCV reads: {', '.join(IMAGE_SUFFIXES)})")
+    return to_gray(image)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any 8/16-bit or float, 1/3/4-channel array -> uint8 grayscale (alpha over white)."""
+    image = np.asarray(image)
+    if image.size == 0 or image.ndim not in (2, 3):
+        raise ImageError(f"not an image array (shape {image.shape})")
+    if image.dtype == np.uint16:
+        image = (image / 257).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if image.ndim == 3:
+        if image.shape[2] == 4:
+            alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+            rgb = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1 - alpha)
+            image = cv2.cvtColor(rgb.astype(np.uint8), cv2.COLOR_BGR2GRAY)
+        elif image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        else:
+            image = image[:, :, 0]
+    return np.ascontiguousarray(image)
+
+
+def ink_map(gray: np.ndarray, normalize_background: bool = True) -> np.ndarray:
+    """Grayscale -> float32 ink intensity in [0, 1] (paper 0), robust to light and polarity."""
+    img = gray.astype(np.float32)
+    if np.median(img) < 110:  # light text on dark ground: flip polarity
+        img = 255.0 - img
+    if normalize_background and min(img.shape) >= 8:
+        # the paper is the local maximum of brightness; divide it out (yellowing, shadows)
+        k = max(9, (min(img.shape[0], 96) // 2) | 1)
+        paper = cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        paper = cv2.blur(paper, (k, k))
+        img = np.clip(img / np.maximum(paper, 1.0), 0, 1) * 255.0
+    ink = 255.0 - img
+    u8 = ink.astype(np.uint8)
+    thr, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    strokes = ink[ink > thr]
+    if strokes.size < 4 or float(strokes.max()) < 20:  # nothing that looks like writing
+        return np.zeros_like(ink)
+    lo = float(np.percentile(ink, 50)) + 0.25 * (thr - float(np.percentile(ink, 50)))
+    hi = max(float(np.percentile(strokes, 90)), lo + 10.0)
+    return np.clip((ink - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _crop(ink: np.ndarray, frac: float = 0.02) -> np.ndarray:
+    """Crop to rows/columns holding ink (ignoring faint specks)."""
+    rows = ink.sum(axis=1)
+    cols = ink.sum(axis=0)
+    if rows.max() <= 0:
+        return ink[:0, :0]
+    r = np.flatnonzero(rows > frac * rows.max())
+    c = np.flatnonzero(cols > 0.05)
+    if c.size == 0:
+        c = np.flatnonzero(cols > 0)
+    return ink[r[0]:r[-1] + 1, c[0]:c[-1] + 1]
+
+
+def _small(ink: np.ndarray, height: int = 32) -> np.ndarray:
+    if ink.shape[0] <= height:
+        return ink
+    scale = height / ink.shape[0]
+    return cv2.resize(ink, (max(1, round(ink.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+
+
+def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
+    h, w = ink.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
+    """Angle (degrees, counter-clockwise positive as in OpenCV) that makes rows sharpest."""
+    small = _small(ink)
+    if small.shape[1] < 2 * small.shape[0]:  # too short to tell a slope from letter shapes
+        return 0.0
+
+    def score(a: float) -> float:
+        prof = _rotate(small, a).sum(axis=1)
+        return float((prof ** 2).sum())
+
+    coarse = np.arange(-max_skew, max_skew + 1e-6, 1.0)
+    best = max(coarse, key=score)
+    fine = np.arange(best - 0.75, best + 0.76, 0.25)
+    return float(max(fine, key=score))
+
+
+def _shear(ink: np.ndarray, s: float) -> np.ndarray:
+    """x' = x + s * (h - 1 - y): positive s uprights strokes that lean right."""
+    h, w = ink.shape
+    extra = int(np.ceil(abs(s) * h))
+    off = 0 if s >= 0 else extra
+    m = np.float32([[1, -s, s * (h - 1) + off], [0, 1, 0]])
+    return cv2.warpAffine(ink, m, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
+    """Shear that maximizes the energy of the column projection (upright strokes)."""
+    small = _small(ink)
+    if small.shape[0] < 4:
+        return 0.0
+
+    def score(s: float) -> float:
+        prof = _shear(small, s).sum(axis=0)
+        return float((prof ** 2).sum())
+
+    coarse = np.linspace(-max_slant, max_slant, 2 * int(round(max_slant * 10)) + 1)
+    best = max(coarse, key=score)
+    fine = np.arange(best - 0.075, best + 0.076, 0.025)
+    return float(max(fine, key=score))
+
+
+def preprocess(image: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
+    """Normalize a line image to float32 ``(config.height, W)``, ink 1 and paper 0.
+
+    Steps: grayscale, background/contrast normalization, polarity, crop to ink, deskew,
+    slant correction, resize to the fixed height keeping aspect, pad left and right.
+    """
+    gray = to_gray(image)
+    ink = _crop(ink_map(gray, config.normalize_background))
+    if ink.size and config.deskew and config.max_skew > 0:
+        angle = estimate_skew(ink, config.max_skew)
+        if angle:
+            ink = _crop(_rotate(ink, angle))
+    if ink.size and config.slant and config.max_slant > 0:
+        s = estimate_slant(ink, config.max_slant)
+        if s:
+            ink = _crop(_shear(ink, s))
+    h = config.height
+    if ink.size == 0:
+        return np.zeros((h, 2 * config.pad + h // 2), np.float32)
+    w = max(1, int(round(ink.shape[1] * h / ink.shape[0])))
+    interp = cv2.INTER_AREA if ink.shape[0] > h else cv2.INTER_LINEAR
+    out = cv2.resize(ink, (w, h), interpolation=interp)
+    return np.pad(np.clip(out, 0, 1), ((0, 0), (config.pad, config.pad))).astype(np.float32)
+
+
+def to_columns(line: np.ndarray) -> np.ndarray:
+    """``(H, W)`` normalized line -> ``(W, H)`` column sequence, the order the LSTM reads."""
+    return np.ascontiguousarray(line.T)
+
+
+def to_uint8(line: np.ndarray) -> np.ndarray:
+    """Compact storage of a normalized line (for caches and figures)."""
+    return np.round(np.clip(line, 0, 1) * 255).astype(np.uint8)

@@ -1,0 +1,146 @@
+"""``Recognizer``: the one inference path (image -> shared preprocessing -> model -> shared decode).
+
+Backends: a Keras model directory, or a ``.tflite`` file run by LiteRT. Both read their
+preprocessing parameters from the model, never from a constant.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .decode import Prediction, predict_lines
+from .errors import ArtifactError, HandwritingError
+from .preprocessing import load_image, preprocess
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "saved_models" / "default"
+
+
+def default_model_path() -> Path:
+    """``$HANDWRITING_MODEL`` if set, else ``saved_models/default`` of this checkout."""
+    return Path(os.environ.get("HANDWRITING_MODEL", DEFAULT_MODEL))
+
+
+@dataclass
+class Result:
+    """What one input became: a prediction, or the error that stopped it."""
+
+    source: str
+    prediction: Prediction | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        if not self.ok:
+            return {"source": self.source, "error": self.error}
+        return {"source": self.source, **self.prediction.to_dict()}
+
+
+class KerasBackend:
+    def __init__(self, path: Path):
+        from . import artifacts
+        art = artifacts.load(path)
+        self.model = art.model
+        self.charset = art.charset
+        self.preprocess_config = art.preprocess
+        self.downsample = art.model_config.downsample
+        self.meta = art.meta
+        self._predict = None
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        import keras
+        if self._predict is None:
+            self._predict = _compiled_predict(self.model)
+        return keras.ops.convert_to_numpy(self._predict(batch))
+
+
+def _compiled_predict(model):
+    import keras
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if keras.backend.backend() == "jax":
+        import jax
+        fn = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
+        return lambda x: fn([v.value for v in model.trainable_variables],
+                            [v.value for v in model.non_trainable_variables], x)
+    return lambda x: model(x, training=False)
+
+
+class Recognizer:
+    """Read line images with a trained model.
+
+    Args:
+        model: a model directory or a ``.tflite`` file (default: :func:`default_model_path`).
+        batch_size: lines per forward pass.
+        beam: beam width for CTC decoding (0 or 1: greedy).
+
+    Example:
+        >>> rec = Recognizer("saved_models/default")
+        >>> rec.recognize(["line.png"])[0].prediction.text
+    """
+
+    def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
+                 threads: int | None = None):
+        path = Path(model) if model is not None else default_model_path()
+        if not path.exists():
+            hint = (" (the default model is made by training, see README: Training)"
+                    if model is None else "")
+            raise ArtifactError(f"{path}: model not found{hint}")
+        if path.suffix == ".tflite":
+            from .runtime import LiteBackend
+            self.backend = LiteBackend(path, threads=threads)
+        else:
+            self.backend = KerasBackend(path)
+        self.path = path
+        self.batch_size = batch_size
+        self.beam = beam
+
+    @property
+    def charset(self):
+        return self.backend.charset
+
+    @property
+    def preprocess_config(self):
+        return self.backend.preprocess_config
+
+    def preprocess(self, image) -> np.ndarray:
+        """The model's own preprocessing of one line image (array or path)."""
+        if not isinstance(image, np.ndarray):
+            image = load_image(image)
+        return preprocess(image, self.backend.preprocess_config)
+
+    def predict_lines(self, lines: list[np.ndarray]) -> list[Prediction]:
+        """Predict preprocessed lines in width-sorted batches."""
+        return predict_lines(self.backend.predict, lines, self.charset, self.backend.downsample,
+                             self.batch_size, self.beam)
+
+    def probabilities(self, line: np.ndarray) -> np.ndarray:
+        """Per-frame class probabilities ``(T, C)`` of one preprocessed line."""
+        probs = self.backend.predict(line[None, :, :, None].astype(np.float32))[0]
+        return probs[: line.shape[1] // self.backend.downsample]
+
+    def recognize(self, inputs) -> list[Result]:
+        """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
+        and the others are still read."""
+        results: list[Result] = []
+        lines, where = [], []
+        for k, item in enumerate(inputs):
+            name = str(item) if not isinstance(item, np.ndarray) else f"<array {k}>"
+            try:
+                lines.append(self.preprocess(item))
+                where.append(len(results))
+                results.append(Result(name))
+            except HandwritingError as exc:
+                results.append(Result(name, error=str(exc)))
+        for k, pred in zip(where, self.predict_lines(lines) if lines else []):
+            results[k].prediction = pred
+        return results

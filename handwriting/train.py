@@ -1,0 +1,282 @@
+"""Training: CTC with real label and logit lengths, val CER/WER each epoch, checkpoints,
+resume, early stopping, learning-rate schedule, fine-tuning with charset extension.
+
+A run directory holds::
+
+    OUT/
+      handwriting.json, model.weights.h5   the best model so far (a model directory)
+      config.json                          the resolved configuration of the run
+      history.json                         per-epoch loss, val CER/WER, learning rate, time
+      problems.txt                         lines that were skipped, and why
+      checkpoint/                          last epoch: weights, optimizer state, counters
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import artifacts
+from .artifacts import write_json_atomic
+from .charset import Charset
+from .config import Config
+from .data import LineBatches, Sample, check_fit, prepare_lines
+from .decode import Prediction, cer, predict_lines, wer
+from .errors import DataError, HandwritingError
+from .groundtruth import Problem, scan_line_dirs
+from .model import build_model, ctc_loss, logits_model
+
+log = logging.getLogger(__name__)
+
+
+def predict_samples(model, samples: list[Sample], charset: Charset, downsample: int,
+                    batch_size: int = 16, beam: int = 0) -> list[Prediction]:
+    """Batched prediction of preprocessed samples with an in-memory Keras model."""
+    lines = [s.line.astype(np.float32) / 255.0 for s in samples]
+    return predict_lines(lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
+                         lines, charset, downsample, batch_size, beam)
+
+
+def _write_problems(path: Path, problems: list[Problem]) -> None:
+    path.write_text("".join(f"{p.path}: {p.message}\n" for p in problems), encoding="utf-8")
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    best_cer: float = float("inf")
+    best_epoch: int = -1
+    stale: int = 0
+    learning_rate: float = 0.0
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Validation, best-model export, checkpoint, LR schedule and early stopping."""
+
+    def __init__(self, run):
+        super().__init__()
+        self.run = run
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.time()
+        if self.run.batches.epoch != epoch:
+            self.run.batches.set_epoch(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.run.end_epoch(epoch, dict(logs or {}), time.time() - self.t0)
+        if self.run.stop:
+            self.model.stop_training = True
+
+
+class TrainingRun:
+    def __init__(self, out, config: Config, train_samples, val_samples, charset, model,
+                 history, state: _State, optimizer, progress: bool):
+        self.out = Path(out)
+        self.config = config
+        self.train_samples, self.val_samples = train_samples, val_samples
+        self.charset, self.model, self.history, self.state = charset, model, history, state
+        self.optimizer = optimizer
+        self.progress = progress
+        self.max_seconds = 0.0
+        self.started = time.time()
+        self.stop = False
+
+    def evaluate(self) -> dict:
+        samples = self.val_samples
+        limit = self.config.train.val_limit
+        if limit and len(samples) > limit:
+            samples = [samples[i] for i in np.linspace(0, len(samples) - 1, limit).astype(int)]
+        preds = predict_samples(self.model, samples, self.charset, self.config.model.downsample,
+                                self.config.train.batch_size)
+        refs, hyps = [s.text for s in samples], [p.text for p in preds]
+        return {"val_cer": cer(refs, hyps), "val_wer": wer(refs, hyps), "val_lines": len(samples)}
+
+    def end_epoch(self, epoch: int, logs: dict, seconds: float) -> None:
+        t = self.config.train
+        metrics = self.evaluate() if self.val_samples else {}
+        lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        row = {"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))), **metrics,
+               "learning_rate": lr, "seconds": round(seconds, 1),
+               "lines_per_second": round(len(self.train_samples) / max(seconds, 1e-9), 2)}
+        self.history.append(row)
+        st = self.state
+        st.epoch = epoch + 1
+        score = metrics.get("val_cer", row["loss"])
+        if score < st.best_cer - 1e-6:
+            st.best_cer, st.best_epoch, st.stale = score, epoch + 1, 0
+            self.save_best(metrics)
+        else:
+            st.stale += 1
+            if t.lr_patience and st.stale % t.lr_patience == 0:
+                lr = max(lr * 0.5, 1e-6)
+                self.optimizer.learning_rate.assign(lr)
+                log.info("no improvement for %d epochs: learning rate -> %.2e", st.stale, lr)
+            if t.early_stopping and st.stale >= t.early_stopping:
+                log.info("early stopping: no val CER improvement for %d epochs", st.stale)
+                self.stop = True
+        st.learning_rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+        self.checkpoint()
+        msg = f"epoch {epoch + 1}: loss {row['loss']:.3f}"
+        if metrics:
+            msg += f", val CER {metrics['val_cer']:.2f} %, WER {metrics['val_wer']:.2f} %"
+        msg += f" ({seconds:.0f} s, {row['lines_per_second']} lines/s)"
+        log.info(msg)
+        if self.max_seconds and time.time() - self.started + seconds * 1.2 > self.max_seconds:
+            log.info("time budget of %.0f s reached: stopping (resume with --resume)", self.max_seconds)
+            self.stop = True
+
+    def summary(self) -> dict:
+        return {"epochs": self.state.epoch, "best_epoch": self.state.best_epoch,
+                "train_lines": len(self.train_samples), "val_lines": len(self.val_samples),
+                "seconds": round(sum(r["seconds"] for r in self.history), 1),
+                "backend": keras.backend.backend(), "config": self.config.to_dict()}
+
+    def save_best(self, metrics: dict) -> None:
+        artifacts.save(self.out, self.model, self.charset, self.config.preprocess,
+                       self.config.model, training=self.summary(), metrics=metrics)
+
+    def checkpoint(self) -> None:
+        ck = self.out / "checkpoint"
+        ck.mkdir(parents=True, exist_ok=True)
+        tmp_w = ck / ".model.weights.h5.tmp.weights.h5"
+        self.model.save_weights(str(tmp_w))
+        tmp_w.replace(ck / "model.weights.h5")
+        opt = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self.optimizer.variables)}
+        with open(ck / ".optimizer.tmp.npz", "wb") as f:
+            np.savez(f, **opt)
+        (ck / ".optimizer.tmp.npz").replace(ck / "optimizer.npz")
+        write_json_atomic(ck / "state.json", {**self.state.__dict__, "charset": self.charset.to_list()})
+        write_json_atomic(self.out / "history.json", self.history)
+
+
+def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool):
+    records, problems = scan_line_dirs(dirs)
+    if not records:
+        raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
+                        "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
+    samples, bad = prepare_lines(records, config.preprocess, cache_dir=out / "cache", desc=desc,
+                                 progress=progress)
+    return samples, problems + bad
+
+
+def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int | None = None,
+          resume: bool = False, from_model=None, progress: bool = True,
+          samples: tuple[list[Sample], list[Sample]] | None = None, workers: int | None = None,
+          max_seconds: float = 0) -> dict:
+    """Train a recognizer; returns the training summary (also stored in the model directory).
+
+    Args:
+        train_dirs / val_dirs: ground-truth folders (line pairs and/or ALTO/PAGE XML).
+        out: the run directory; the best model is saved there as a model directory.
+        config: the configuration (default: :class:`Config()`); ignored on ``resume``, where the
+            run's own ``config.json`` is used.
+        epochs: overrides ``config.train.epochs`` (total epochs, also when resuming).
+        resume: continue from ``out/checkpoint``.
+        from_model: a model directory to fine-tune; its charset is extended with new characters.
+        samples: already preprocessed (train, val) samples; then the dirs are not read.
+        workers: threads preparing (augmenting) batches (default: the CPU count, at most 8).
+        max_seconds: stop after the epoch that would overrun this wall-clock budget (0: none).
+    """
+    out = Path(out)
+    ck = out / "checkpoint"
+    if resume:
+        if not (ck / "state.json").is_file() or not (out / "config.json").is_file():
+            raise HandwritingError(f"{out}: nothing to resume (no checkpoint/state.json); "
+                                   "start a new run without --resume")
+        config = Config.from_dict(json.loads((out / "config.json").read_text(encoding="utf-8")))
+    elif (ck / "state.json").is_file():
+        raise HandwritingError(f"{out}: holds a training run already; pass --resume to continue it "
+                               "or choose another --out")
+    config = config or Config()
+    base = None
+    if from_model is not None and not resume:
+        base = artifacts.load(from_model)
+        config = Config(preprocess=base.preprocess, model=base.model_config, train=config.train)
+    if epochs is not None:
+        config = config.replace(train=config.train.replace(epochs=epochs))
+    t = config.train
+    keras.utils.set_random_seed(t.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "config.json", config.to_dict())
+
+    if samples is not None:
+        (train_samples, val_samples), problems, val_problems = samples, [], []
+    else:
+        train_samples, problems = _load_samples(train_dirs, config, out, "preprocessing train", progress)
+        val_samples, val_problems = (_load_samples(val_dirs, config, out, "preprocessing val", progress)
+                                     if val_dirs else ([], []))
+    texts = [s.text for s in train_samples]
+    if resume:
+        state_data = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+        charset = Charset.from_list(state_data.pop("charset"))
+        state = _State(**state_data)
+    else:
+        charset = base.charset.extend(texts) if base else Charset.from_texts(texts)
+        state = _State()
+    train_samples, unfit = check_fit(train_samples, charset, config.model.downsample)
+    problems += unfit
+    for s in val_samples:
+        if charset.unknown(s.text):
+            val_problems.append(Problem(Path(s.path), "val label has characters the model cannot "
+                                        f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)"))
+    _write_problems(out / "problems.txt", problems + val_problems)
+    for p in problems[:20]:
+        log.warning("skipped %s: %s", p.path, p.message)
+    if len(problems) > 20:
+        log.warning("... %d more skipped lines, see %s", len(problems) - 20, out / "problems.txt")
+    if not train_samples:
+        raise DataError("no usable training lines; see " + str(out / "problems.txt"))
+
+    model = build_model(config.model, charset.n_classes, config.preprocess.height)
+    if base is not None:
+        _transfer(base.model, model)
+    trainer = logits_model(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=ctc_loss)
+    history: list[dict] = []
+    if resume:
+        model.load_weights(str(ck / "model.weights.h5"))
+        trainer.optimizer.build(trainer.trainable_variables)
+        with np.load(ck / "optimizer.npz") as saved:
+            for i, v in enumerate(trainer.optimizer.variables):
+                v.assign(saved[f"v{i}"])
+        trainer.optimizer.learning_rate.assign(state.learning_rate)
+        if (out / "history.json").is_file():
+            history = json.loads((out / "history.json").read_text(encoding="utf-8"))
+        log.info("resuming at epoch %d (best val CER %.2f %% at epoch %d)", state.epoch,
+                 state.best_cer, state.best_epoch)
+    batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,
+                          t.bucket_width, augment=t.augment, seed=t.seed, shuffle=True,
+                          workers=workers or min(8, os.cpu_count() or 1), use_multiprocessing=False)
+    batches.set_epoch(state.epoch)
+    run = TrainingRun(out, config, train_samples, val_samples, charset, model, history, state,
+                      trainer.optimizer, progress)
+    run.batches = batches
+    run.max_seconds = max_seconds
+    feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches
+    if state.epoch < t.epochs and not (t.early_stopping and state.stale >= t.early_stopping):
+        trainer.fit(feed, epochs=t.epochs, initial_epoch=state.epoch, callbacks=[_EpochEnd(run)], shuffle=False,
+                    verbose=1 if progress else 0)
+    summary = run.summary()
+    summary["best_val_cer"] = None if state.best_cer == float("inf") else state.best_cer
+    return summary
+
+
+def _transfer(src, dst) -> None:
+    """Copy weights layer by layer; the classifier keeps the rows of the known characters."""
+    for layer in dst.layers:
+        if not layer.weights:
+            continue
+        old = src.get_layer(layer.name).get_weights()
+        new = layer.get_weights()
+        if layer.name == "logits" and old[0].shape != new[0].shape:
+            k = old[0].shape[1]
+            new[0][:, :k], new[1][:k] = old[0], old[1]
+            layer.set_weights(new)
+        else:
+            layer.set_weights(old)
