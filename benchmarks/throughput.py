@@ -1,0 +1,82 @@
+"""Training and batched inference throughput on this machine (lines/s), and parameter count.
+
+    python benchmarks/throughput.py [--model saved_models/default] [--lines 200] [--config FILE]
+
+Lines come from ../shared/data/lines/*/val when present, else are rendered.
+"""
+import argparse
+import glob
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+
+from handwriting.config import Config, ModelConfig
+from handwriting.data import LineBatches, Sample
+from handwriting.groundtruth import load_line_image, scan_line_dirs
+from handwriting.model import build_model, ctc_loss, logits_model
+from handwriting.recognize import Recognizer
+
+
+def lines(n):
+    dirs = sorted(glob.glob(str(Path(__file__).resolve().parents[2] / "shared/data/lines/*/val")))
+    records, _ = scan_line_dirs(dirs)
+    rng = np.random.default_rng(0)
+    return [records[i] for i in rng.choice(len(records), size=min(n, len(records)), replace=False)]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--lines", type=int, default=200)
+    ap.add_argument("--train-batches", type=int, default=6)
+    ap.add_argument("--config", help="training config to time (default: the model's own)")
+    args = ap.parse_args()
+    recs = lines(args.lines)
+    images = [load_line_image(r) for r in recs]
+    rec = Recognizer(args.model, batch_size=16)
+    print(f"model: {rec.path}  parameters: {rec.backend.model.count_params():,}  "
+          f"height: {rec.preprocess_config.height}  threads: {os.cpu_count()}")
+    rec.recognize(images[:16])  # warm-up (graph tracing)
+    t = time.perf_counter()
+    pre = [rec.preprocess(im) for im in images]
+    t_pre = time.perf_counter() - t
+    t = time.perf_counter()
+    rec.predict_lines(pre)
+    t_model = time.perf_counter() - t
+    t = time.perf_counter()
+    rec.recognize(images)
+    t_all = time.perf_counter() - t
+    n = len(images)
+    print(f"inference, {n} lines, batch 16: preprocessing {n / t_pre:.1f} lines/s, "
+          f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
+
+    cfg = Config.from_file(args.config) if args.config else Config(
+        preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
+    samples = [Sample(r.id, (p * 255).astype(np.uint8), r.text, "") for r, p in zip(recs, pre)]
+    model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
+    trainer = logits_model(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=ctc_loss)
+    samples = [s for s in samples if not rec.charset.unknown(s.text)]
+    seq = LineBatches(samples, rec.charset, cfg.train.batch_size, cfg.model.downsample,
+                      cfg.train.bucket_width, augment=True, seed=0)
+    batches = [seq[i] for i in range(min(len(seq), args.train_batches + 1))]
+    for x, y in batches:  # first pass: graph tracing for each shape
+        trainer.train_on_batch(x, y)
+    t = time.perf_counter()
+    count = 0
+    for x, y in batches[1:]:
+        trainer.train_on_batch(x, y)
+        count += len(x)
+    dt = time.perf_counter() - t
+    widths = np.mean([x.shape[2] for x, _ in batches[1:]])
+    print(f"training, batch {cfg.train.batch_size}, mean padded width {widths:.0f}: "
+          f"{count / dt:.1f} lines/s (augmentation and graph tracing excluded)")
+
+
+if __name__ == "__main__":
+    main()

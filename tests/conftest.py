@@ -1,0 +1,51 @@
+"""Fixtures shared by the tests: lines the tests draw themselves (no ../shared needed)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def render_line(text: str, height: int = 48, scale: float = 1.0, thickness: int = 2,
+                font: int = cv2.FONT_HERSHEY_SIMPLEX, margin: int = 12) -> np.ndarray:
+    """Dark text on light paper, uint8 grayscale."""
+    (w, h), base = cv2.getTextSize(text, font, scale, thickness)
+    img = np.full((h + base + 2 * margin, w + 2 * margin), 235, np.uint8)
+    cv2.putText(img, text, (margin, margin + h), font, scale, 30, thickness, cv2.LINE_AA)
+    return img
+
+
+def write_line_dir(root: Path, texts: list[str], prefix: str = "l", **kw) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for i, t in enumerate(texts):
+        cv2.imwrite(str(root / f"{prefix}{i:04d}.png"), render_line(t, **kw))
+        (root / f"{prefix}{i:04d}.gt.txt").write_text(t, encoding="utf-8")
+    return root
+
+
+def digit_texts(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("0123456789"), size=rng.integers(2, 5))) for _ in range(n)]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED / "lines").is_dir():
+        pytest.skip(f"needs the shared ground truth at {SHARED} (absent in this checkout)")
+    return SHARED
+
+
+TINY = {
+    "preprocess": {"height": 24, "pad": 4},
+    "model": {"conv_filters": [8, 16], "pools": [[2, 2], [2, 1]], "projection": 32,
+              "lstm_units": 24, "lstm_layers": 2, "dropout": 0.0},
+    "train": {"batch_size": 8, "learning_rate": 0.01, "augment": False, "early_stopping": 0,
+              "lr_patience": 0},
+}

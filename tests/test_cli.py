@@ -1,0 +1,88 @@
+import json
+import subprocess
+import sys
+
+import cv2
+import pytest
+
+from handwriting import artifacts
+from handwriting.charset import Charset
+from handwriting.cli import main
+from handwriting.config import ModelConfig, PreprocessConfig
+from handwriting.model import build_model
+
+from conftest import TINY, render_line, write_line_dir
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "model"
+    cs = Charset(list("0123456789"))
+    mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
+    artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), render_line("123"))
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "broken.jpg").write_bytes(good.read_bytes()[:60])
+    return [str(tmp_path / n) for n in ("good.jpg", "missing.jpg", "notes.txt", "broken.jpg")]
+
+
+def test_recognize_keeps_going_past_bad_inputs(model_dir, inputs, capsys):
+    code = main(["recognize", *inputs, "--model", str(model_dir)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert len(out.splitlines()) == 4  # one line per input, in order
+    for name in ("missing.jpg", "notes.txt", "broken.jpg"):
+        assert sum(name in line for line in err.splitlines()) == 1
+    assert "good.jpg" not in err and "Traceback" not in err
+    assert "3 of 4 inputs failed" in err
+
+
+def test_recognize_json(model_dir, inputs, capsys):
+    code = main(["recognize", inputs[0], inputs[1], "--model", str(model_dir), "--format", "json",
+                 "--beam", "3"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert set(data[0]) == {"source", "text", "confidence", "chars"}
+    assert 0 <= data[0]["confidence"] <= 1
+    assert len(data[0]["chars"]) == len(data[0]["text"])
+    assert "not found" in data[1]["error"]
+
+
+def test_evaluate_json_shape(model_dir, tmp_path, capsys):
+    a = write_line_dir(tmp_path / "a", ["12", "345"])
+    b = write_line_dir(tmp_path / "b", ["6789"])
+    assert main(["evaluate", str(a), str(b), "--model", str(model_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["overall"]["lines"] == 3 and set(data["overall"]) == {"lines", "cer", "wer"}
+    assert [s["path"] for s in data["sets"]] == [str(a), str(b)]
+    assert [s["lines"] for s in data["sets"]] == [2, 1]
+    assert all(0 <= s["cer"] <= 100 * 10 for s in data["sets"])
+
+
+def test_data_report(tmp_path, capsys):
+    d = write_line_dir(tmp_path / "gt", ["ab", "abc"])
+    (d / "orphan.png").write_bytes((d / "l0000.png").read_bytes())
+    assert main(["data", str(d)]) == 0
+    out = capsys.readouterr().out
+    assert "lines: 2" in out and "characters: 5" in out and "charset: 3" in out
+    assert "a U+0061 2" in out and "orphan.png" in out
+
+
+def test_missing_model_is_one_line_without_traceback(tmp_path, inputs, capsys):
+    code = main(["recognize", inputs[0], "--model", str(tmp_path / "nope")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "model not found" in err
+
+
+def test_console_script_exit_code_and_debug(tmp_path):
+    cmd = [sys.executable, "-m", "handwriting.cli", "evaluate", str(tmp_path), "--model", str(tmp_path / "x")]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr and "model not found" in p.stderr
+    p = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
+    assert p.returncode != 0 and "Traceback" in p.stderr

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from handwriting import artifacts
+from handwriting.charset import Charset
+from handwriting.config import ModelConfig, PreprocessConfig
+from handwriting.errors import ArtifactError
+from handwriting.model import build_model
+
+from conftest import TINY
+
+MC = ModelConfig.from_dict(TINY["model"])
+PC = PreprocessConfig.from_dict(TINY["preprocess"])
+
+
+def test_model_shapes_and_downsampling():
+    m = build_model(MC, n_classes=11, height=PC.height)
+    x = np.random.default_rng(0).random((2, PC.height, 96, 1)).astype("float32")
+    y = np.asarray(m(x))
+    assert y.shape == (2, 96 // MC.downsample, 11)
+    assert np.allclose(y.sum(-1), 1.0, atol=1e-5)
+    m2 = build_model(MC, 11, PC.height)
+    assert np.asarray(m2(x[:, :, :40])).shape == (2, 40 // MC.downsample, 11)  # width is free
+
+
+def test_save_load_parity(tmp_path):
+    cs = Charset(list("0123456789"))
+    m = build_model(MC, cs.n_classes, PC.height)
+    x = np.random.default_rng(1).random((1, PC.height, 64, 1)).astype("float32")
+    before = np.asarray(m(x))
+    artifacts.save(tmp_path / "model", m, cs, PC, MC, training={"epochs": 0}, metrics={"val_cer": 1.0})
+    art = artifacts.load(tmp_path / "model")
+    assert art.charset == cs and art.preprocess == PC and art.model_config == MC
+    assert art.meta["metrics"]["val_cer"] == 1.0 and art.meta["parameters"] == m.count_params()
+    np.testing.assert_allclose(np.asarray(art.model(x)), before, atol=1e-6)
+    assert not [p for p in (tmp_path).iterdir() if p.name.startswith(".")]  # no temp dir left
+
+
+def test_unknown_format_version_fails_clearly(tmp_path):
+    cs = Charset(list("ab"))
+    artifacts.save(tmp_path / "m", build_model(MC, cs.n_classes, PC.height), cs, PC, MC)
+    meta_file = tmp_path / "m" / artifacts.META_FILE
+    meta = json.loads(meta_file.read_text())
+    meta["format_version"] = 99
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="version 99 is not supported.*upgrade"):
+        artifacts.load(tmp_path / "m")
+
+
+def test_missing_or_wrong_model_dir(tmp_path):
+    with pytest.raises(ArtifactError, match="not found"):
+        artifacts.load(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ArtifactError, match="not a handwriting model directory"):
+        artifacts.load(tmp_path / "empty")

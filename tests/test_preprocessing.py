@@ -1,0 +1,106 @@
+import cv2
+import numpy as np
+import pytest
+
+from handwriting.augment import augment
+from handwriting.config import PreprocessConfig
+from handwriting.errors import ImageError
+from handwriting.preprocessing import (_rotate, _shear, estimate_skew, estimate_slant, ink_map,
+                                       load_image, preprocess, to_columns)
+
+from conftest import render_line
+
+TEXT = "The quick brown fox jumps over 13 lazy dogs"
+
+
+def test_output_shape_range_and_determinism():
+    cfg = PreprocessConfig(height=40, pad=6)
+    img = render_line(TEXT)
+    out = preprocess(img, cfg)
+    assert out.dtype == np.float32 and out.shape[0] == 40
+    assert out.min() >= 0 and out.max() <= 1 and out.max() > 0.9
+    assert np.all(out[:, :6] == 0) and np.all(out[:, -6:] == 0)  # padding
+    assert np.array_equal(out, preprocess(img, cfg))
+    assert to_columns(out).shape == (out.shape[1], 40)
+
+
+def test_aspect_ratio_kept():
+    img = render_line(TEXT)
+    cfg = PreprocessConfig(height=32, pad=0, deskew=False, slant=False)
+    out = preprocess(img, cfg)
+    ink = ink_map(img) > 0.3
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    ratio = (cols[-1] - cols[0] + 1) / (rows[-1] - rows[0] + 1)
+    assert out.shape[1] / 32 == pytest.approx(ratio, rel=0.08)
+
+
+@pytest.mark.parametrize("angle", [-6.0, 4.0])
+def test_rotated_line_is_straightened(angle):
+    ink = ink_map(render_line(TEXT))
+    tilted = _rotate(ink, angle)
+    assert estimate_skew(tilted, 10) == pytest.approx(-angle, abs=0.6)
+    # after preprocessing, the ink occupies far fewer rows than the tilted line did
+    cfg = PreprocessConfig(height=48, slant=False)
+    straight = preprocess(255 - (tilted * 220).astype(np.uint8), cfg)
+    skewed = preprocess(255 - (tilted * 220).astype(np.uint8), cfg.replace(deskew=False))
+    assert straight.shape[1] > 1.5 * skewed.shape[1]  # a thin band scaled to H is wider
+
+
+@pytest.mark.parametrize("shear", [-0.4, 0.5])
+def test_slanted_line_is_unslanted(shear):
+    ink = ink_map(render_line("lIlIl HIH lllI", scale=1.5, thickness=3))
+    slanted = _shear(ink, -shear)
+    assert estimate_slant(slanted, 1.0) == pytest.approx(shear, abs=0.1)
+    assert estimate_slant(ink, 1.0) == pytest.approx(0.0, abs=0.1)
+
+
+def test_inverted_polarity_gives_the_same_line():
+    img = render_line(TEXT)
+    a, b = preprocess(img), preprocess(255 - img)
+    assert a.shape == b.shape
+    assert np.abs(a - b).mean() < 0.02
+
+
+def test_uneven_light_and_yellowed_paper():
+    img = render_line(TEXT).astype(np.float32)
+    gradient = np.linspace(0.45, 1.0, img.shape[1])[None, :]
+    dim = (img * gradient).astype(np.uint8)
+    color = cv2.merge([(dim * 0.75).astype(np.uint8), (dim * 0.92).astype(np.uint8), dim])  # BGR sepia
+    a, b = preprocess(img.astype(np.uint8)), preprocess(color)
+    assert a.shape == b.shape
+    assert np.abs(a - b).mean() < 0.05
+
+
+def test_blank_image_gives_empty_line():
+    out = preprocess(np.full((50, 300), 240, np.uint8), PreprocessConfig(height=32))
+    assert out.shape[0] == 32 and out.max() == 0
+
+
+def test_load_image_errors(tmp_path):
+    with pytest.raises(ImageError, match="not found"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty file"):
+        load_image(tmp_path / "empty.png")
+    (tmp_path / "doc.jpg").write_bytes(b"%PDF-1.7\n...")
+    with pytest.raises(ImageError, match="is a PDF"):
+        load_image(tmp_path / "doc.jpg")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(ImageError, match="not a readable image"):
+        load_image(tmp_path / "notes.txt")
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), render_line("ok"))
+    (tmp_path / "broken.jpg").write_bytes(good.read_bytes()[:40])
+    with pytest.raises(ImageError):
+        load_image(tmp_path / "broken.jpg")
+    assert load_image(good).ndim == 2
+
+
+def test_augment_is_seeded_and_keeps_height():
+    line = preprocess(render_line(TEXT), PreprocessConfig(height=32))
+    a = augment(line, np.random.default_rng(3), p=1.0)
+    b = augment(line, np.random.default_rng(3), p=1.0)
+    c = augment(line, np.random.default_rng(4), p=1.0)
+    assert a.shape[0] == 32 and np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1

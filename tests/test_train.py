@@ -1,0 +1,73 @@
+"""Smoke training on lines the test renders: a tiny network must learn measurably."""
+import json
+
+import pytest
+
+from handwriting import artifacts
+from handwriting.config import Config
+from handwriting.errors import HandwritingError
+from handwriting.train import train
+
+from conftest import TINY, digit_texts, write_line_dir
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digits")
+    tr = write_line_dir(root / "train", digit_texts(240, seed=0), scale=0.8)
+    va = write_line_dir(root / "val", digit_texts(30, seed=1), scale=0.8)
+    return tr, va
+
+
+@pytest.mark.slow
+def test_smoke_training_lowers_val_cer_and_resumes(digits, tmp_path):
+    tr, va = digits
+    out = tmp_path / "run"
+    cfg = Config.from_dict(TINY)
+    s1 = train([tr], [va], out, cfg, epochs=1, progress=False)
+    first = json.loads((out / "history.json").read_text())[0]["val_cer"]
+    s2 = train([tr], [va], out, epochs=12, resume=True, progress=False)
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == list(range(1, 13))  # resumed, not restarted
+    assert s2["best_val_cer"] < first - 50, (first, s2["best_val_cer"])
+    assert s2["best_val_cer"] < 25
+    # the run directory is a model directory with config and problems next to it
+    art = artifacts.load(out)
+    assert art.meta["metrics"]["val_cer"] == pytest.approx(s2["best_val_cer"])
+    assert (out / "config.json").is_file() and (out / "checkpoint" / "optimizer.npz").is_file()
+    assert json.loads((out / "config.json").read_text())["model"]["lstm_units"] == 24
+    assert s1["epochs"] == 1 and s2["epochs"] == 12
+
+
+def test_existing_run_needs_resume(digits, tmp_path):
+    tr, va = digits
+    out = tmp_path / "run"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "state.json").write_text("{}")
+    with pytest.raises(HandwritingError, match="--resume"):
+        train([tr], [va], out, Config.from_dict(TINY), epochs=1, progress=False)
+    with pytest.raises(HandwritingError, match="nothing to resume"):
+        train([tr], [va], tmp_path / "fresh", resume=True, progress=False)
+
+
+def test_too_long_label_is_reported_before_training(tmp_path):
+    d = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
+    (d / "l0000.gt.txt").write_text("1234567890" * 8)  # far more characters than frames
+    out = tmp_path / "run"
+    train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
+    problems = (out / "problems.txt").read_text()
+    assert "l0000.png" in problems and "needs" in problems
+
+
+@pytest.mark.slow
+def test_fine_tuning_extends_charset(digits, tmp_path):
+    tr, va = digits
+    base = tmp_path / "base"
+    train([tr], [va], base, Config.from_dict(TINY), epochs=1, progress=False)
+    new = write_line_dir(tmp_path / "letters", ["12ab", "ba34", "a1b2"], scale=0.8)
+    train([new], [], tmp_path / "tuned", epochs=1, from_model=base, progress=False)
+    old, tuned = artifacts.load(base), artifacts.load(tmp_path / "tuned")
+    assert tuned.charset.chars[: len(old.charset)] == old.charset.chars
+    assert {"a", "b"} <= set(tuned.charset.chars)
+    w_old = old.model.get_layer("conv0").get_weights()[0]
+    assert w_old.shape == tuned.model.get_layer("conv0").get_weights()[0].shape
