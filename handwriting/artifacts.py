@@ -20,6 +20,7 @@ from typing import Any
 from .charset import Charset
 from .config import ModelConfig, PreprocessConfig
 from .errors import ArtifactError, HandwritingError
+from .fileio import write_json_atomic
 
 FORMAT_VERSION = 1
 META_FILE = "handwriting.json"
@@ -38,15 +39,6 @@ class Artifact:
     path: Path | None = None
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig,
          model_config: ModelConfig, training: dict | None = None,
          metrics: dict | None = None) -> Path:
@@ -54,6 +46,7 @@ def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; a model directory is meant to be shared
     try:
         model.save_weights(str(tmp / WEIGHTS_FILE))
         from . import __version__

@@ -166,6 +166,16 @@ def cmd_data(args) -> int:
     return 1 if rep["lines"] == 0 else 0
 
 
+# ---------------------------------------------------------------- synth
+def cmd_synth(args) -> int:
+    from .synth import find_fonts, generate
+    fonts = args.fonts or find_fonts()
+    paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
+                     digits=args.digits, height=args.height)
+    print(f"{len(paths)} lines written to {args.out} (fonts: {', '.join(Path(f).name for f in fonts)})")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="handwriting", description="Read handwritten text lines "
@@ -214,6 +224,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("dirs", nargs="+", metavar="DIR")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_data)
+    s = sub.add_parser("synth", help="render synthetic training lines from handwriting fonts",
+                       description="Render seeded synthetic lines (<id>.png + <id>.gt.txt) from "
+                       "handwriting fonts (default: the Debian fonts-dancingscript, fonts-sjfonts, "
+                       "fonts-kristi and fonts-breip files found on this machine).")
+    s.add_argument("--out", required=True)
+    s.add_argument("--count", type=int, default=1000)
+    s.add_argument("--text", help="UTF-8 text file, one sentence per line (default: built-in)")
+    s.add_argument("--fonts", nargs="+", metavar="FONT", help=".ttf/.otf files")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--digits", type=float, default=0.0, help="fraction of digit-string lines")
+    s.add_argument("--height", type=int, default=64, help="height of the written images")
+    s.set_defaults(func=cmd_synth)
     return p
 
 

@@ -22,6 +22,7 @@ from .augment import augment
 from .charset import Charset
 from .config import PreprocessConfig
 from .errors import HandwritingError
+from .fileio import write_atomic
 from .groundtruth import LineRecord, Problem, load_line_image
 from .preprocessing import preprocess, to_uint8
 
@@ -85,11 +86,9 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
             samples.append(Sample(r.id, line, r.text, path))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(([s.__dict__ for s in samples], [(str(p.path), p.message) for p in problems]),
-                        f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
+        write_atomic(cache, pickle.dumps(([s.__dict__ for s in samples],
+                                          [(str(p.path), p.message) for p in problems]),
+                                         protocol=pickle.HIGHEST_PROTOCOL))
     return samples, problems
 
 

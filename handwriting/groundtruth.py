@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ import numpy as np
 from lxml import etree
 
 from .charset import normalize_text
+from .fileio import write_atomic
 from .errors import DataError
 from .preprocessing import load_image
 
@@ -468,16 +468,4 @@ def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) 
 
 
 def _write_atomic(root: etree._Element, path: Path) -> None:
-    """Write to a temporary file beside ``path``, then rename it over ``path``."""
-    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))

@@ -23,12 +23,12 @@ import keras
 import numpy as np
 
 from . import artifacts
-from .artifacts import write_json_atomic
 from .charset import Charset
 from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, cer, predict_lines, wer
 from .errors import DataError, HandwritingError
+from .fileio import write_json_atomic
 from .groundtruth import Problem, scan_line_dirs
 from .model import build_model, ctc_loss, logits_model
 

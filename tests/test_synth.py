@@ -1,0 +1,37 @@
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from handwriting.cli import main
+from handwriting.errors import HandwritingError
+from handwriting.groundtruth import scan_line_dirs
+from handwriting.synth import generate, render_page
+
+# a font every installation has (matplotlib ships it); the handwriting fonts are Debian packages
+FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+def test_generate_is_seeded_and_follows_the_gt_convention(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("un deux trois quatre cinq six sept\nalpha beta gamma delta epsilon\n")
+    a = generate(tmp_path / "a", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False)
+    b = generate(tmp_path / "b", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False)
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    records, problems = scan_line_dirs([tmp_path / "a"])
+    assert len(records) == 5 and not problems
+    words = set(text.read_text().split())
+    for r in records:
+        assert set(r.text.split()) <= words or set(r.text) <= set("0123456789 .,/-:")
+
+
+def test_render_page_stacks_lines():
+    page = render_page(["first line", "second line"], FONT, size=30)
+    assert page.shape[0] > 2 * 30 and page.min() < 120
+
+
+def test_synth_cli_and_missing_font(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--count", "2", "--fonts", str(FONT)]) == 0
+    assert "2 lines written" in capsys.readouterr().out
+    with pytest.raises(HandwritingError, match="cannot load font"):
+        generate(tmp_path / "x", 1, fonts=[tmp_path / "nofont.ttf"], progress=False)
