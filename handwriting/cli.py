@@ -166,6 +166,18 @@ def cmd_data(args) -> int:
     return 1 if rep["lines"] == 0 else 0
 
 
+# ---------------------------------------------------------------- inspect
+def cmd_inspect(args) -> int:
+    from .plots import inspect_figure
+    from .recognize import Recognizer
+    rec = Recognizer(args.model)
+    if rec.path.suffix == ".tflite":
+        raise HandwritingError("inspect needs a Keras model directory, not a .tflite file")
+    out = inspect_figure(rec, args.image, args.out, layer=args.layer, units=args.units)
+    print(f"figure written to {out}")
+    return 0
+
+
 # ---------------------------------------------------------------- synth
 def cmd_synth(args) -> int:
     from .synth import find_fonts, generate
@@ -224,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("dirs", nargs="+", metavar="DIR")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_data)
+    i = sub.add_parser("inspect", help="figure of CTC posteriors and LSTM gates for one line",
+                       description="One figure aligned to the line's columns: the preprocessed "
+                       "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.")
+    i.add_argument("image", metavar="IMAGE")
+    i.add_argument("--model", help="model directory (default: saved_models/default)")
+    i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
+    i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
+    i.add_argument("--units", type=int, default=16, help="cell-state units to show")
+    i.set_defaults(func=cmd_inspect)
+
     s = sub.add_parser("synth", help="render synthetic training lines from handwriting fonts",
                        description="Render seeded synthetic lines (<id>.png + <id>.gt.txt) from "
                        "handwriting fonts (default: the Debian fonts-dancingscript, fonts-sjfonts, "

@@ -12,7 +12,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from rapidfuzz.distance import Levenshtein
 
 from .charset import BLANK, Charset
 
@@ -157,11 +156,13 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
 
 def cer(refs: list[str], hyps: list[str]) -> float:
     """Character error rate over a corpus, in percent (total edits / total reference chars)."""
+    from rapidfuzz.distance import Levenshtein  # here: decoding alone does not need rapidfuzz
     edits = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
     return 100.0 * edits / max(1, sum(len(r) for r in refs))
 
 
 def wer(refs: list[str], hyps: list[str]) -> float:
     """Word error rate over a corpus, in percent (words split on whitespace)."""
+    from rapidfuzz.distance import Levenshtein
     edits = sum(Levenshtein.distance(r.split(), h.split()) for r, h in zip(refs, hyps))
     return 100.0 * edits / max(1, sum(len(r.split()) for r in refs))

@@ -184,3 +184,196 @@ def inference_model(model: keras.Model, height: int, fused: bool = True) -> kera
             layer = FusedBiLSTM.from_bidirectional(layer)
         x = layer(x)
     return keras.Model(inputs, x, name="handwriting_lite")
+
+
+# ---------------------------------------------------------------- calibration lines
+def calibration_lines(dirs: str | Path | Sequence[str | Path], preprocess_config,
+                      limit: int = 100, seed: int = 0) -> list[np.ndarray]:
+    """Up to ``limit`` lines drawn (seeded) from line ground truth in ``dirs``, preprocessed
+    with the model's own configuration: the representative data set of int8 calibration."""
+    from .groundtruth import load_line_image, scan_line_dirs
+    from .preprocessing import preprocess
+    if isinstance(dirs, (str, Path)):
+        dirs = [dirs]
+    records, _ = scan_line_dirs(dirs)
+    if not records:
+        raise HandwritingError(f"no line images with transcriptions in {', '.join(map(str, dirs))}; "
+                               "int8 calibration needs a folder of line ground truth")
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(records), size=min(limit, len(records)), replace=False))
+    lines = []
+    for i in pick:
+        try:
+            lines.append(preprocess(load_line_image(records[i]), preprocess_config))
+        except HandwritingError as exc:
+            log.warning("calibration: skipped %s (%s)", records[i].image or records[i].id, exc)
+    return lines
+
+
+# ---------------------------------------------------------------- conversion
+def _convert(model: keras.Model, height: int, quantize: str, lines) -> bytes:
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="handwriting-export-") as saved:
+        # Keras 3's own LiteRT path: ExportArchive -> SavedModel -> converter (variables are
+        # frozen on the way; from_concrete_functions leaves READ_VARIABLE ops in WHILE bodies)
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", lambda image: model(image, training=False),
+                             input_signature=[keras.InputSpec(shape=(1, height, None, 1), dtype="float32")])
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            def representative():
+                for line in lines:
+                    yield [line[None, :, :, None].astype(np.float32)]
+            converter.representative_dataset = representative
+        try:
+            return bytes(converter.convert())
+        except Exception as exc:  # converter errors are long; keep the first line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HandwritingError(f"TFLite conversion failed ({quantize}): {first}") from exc
+
+
+def _finish(data: bytes, meta: dict) -> bytes:
+    """Remove the converter's cell clip from fused LSTMs and embed ``meta`` as metadata."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+    model = flatbuffer_utils.convert_bytearray_to_object(data)
+    lstm_codes = {i for i, code in enumerate(model.operatorCodes)
+                  if max(code.builtinCode, code.deprecatedBuiltinCode)
+                  == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM}
+    for subgraph in model.subgraphs:
+        for op in subgraph.operators:
+            if op.opcodeIndex in lstm_codes and op.builtinOptions is not None:
+                op.builtinOptions.cellClip = 0.0  # Keras LSTMs do not clip the cell state
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or [])
+                      if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME]
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def export(model_dir: str | Path, out: str | Path, quantize: str = "none",
+           representative=None, fused: bool = True, calibration_limit: int = 100) -> Path:
+    """Convert a model directory to one self-describing ``.tflite`` file (written atomically).
+
+    Args:
+        model_dir: a model directory (see :mod:`handwriting.artifacts`).
+        out: the ``.tflite`` file to write.
+        quantize: ``"none"``, ``"float16"``, ``"dynamic"`` or ``"int8"``.
+        representative: for ``"int8"``: a folder (or folders) of line ground truth, or a list
+            of preprocessed lines (float ``H x W``); ``calibration_limit`` lines are used.
+        fused: convert the LSTMs to fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` ops (else they
+            become ``WHILE`` loops; kept for comparison).
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Example:
+        >>> export("saved_models/default", "default.tflite", quantize="dynamic")
+    """
+    if quantize not in QUANTIZE_MODES:
+        raise HandwritingError(f"unknown quantization {quantize!r}; choose one of "
+                               f"{', '.join(QUANTIZE_MODES)}")
+    out = Path(out)
+    if out.suffix != ".tflite":
+        raise HandwritingError(f"{out}: the output file must end in .tflite")
+    if keras.backend.backend() != "tensorflow":
+        raise HandwritingError("TFLite export needs the TensorFlow Keras backend "
+                               "(set KERAS_BACKEND=tensorflow)")
+    art = artifacts.load(model_dir)
+    height = art.preprocess.height
+    lines = None
+    if quantize == "int8":
+        if representative is None:
+            raise HandwritingError("int8 quantization needs representative lines: pass a folder of "
+                                   "line ground truth (--calibration DIR, e.g. training lines)")
+        if isinstance(representative, (str, Path)) or (
+                isinstance(representative, (list, tuple)) and representative
+                and isinstance(representative[0], (str, Path))):
+            lines = calibration_lines(representative, art.preprocess, calibration_limit)
+        else:
+            lines = [np.asarray(l, np.float32) for l in representative][:calibration_limit]
+        if not lines:
+            raise HandwritingError("int8 quantization: no representative lines could be read")
+        bad = [l.shape for l in lines if l.ndim != 2 or l.shape[0] != height]
+        if bad:
+            raise HandwritingError(f"representative lines must be preprocessed (height {height} x W); "
+                                   f"got {bad[0]}")
+    graph = inference_model(art.model, height, fused=fused)
+    data = _convert(graph, height, quantize, lines)
+    from . import __version__
+    source = art.meta
+    meta = {
+        "format": "handwriting-tflite",
+        "format_version": LITE_FORMAT_VERSION,
+        "handwriting_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "charset": art.charset.to_list(),
+        "preprocess": art.preprocess.to_dict(),
+        "model": art.model_config.to_dict(),
+        "downsample": art.model_config.downsample,
+        "input": {"shape": [1, height, -1, 1], "dtype": "float32",
+                  "layout": "one preprocessed line, ink 1 and paper 0, width free"},
+        "output": {"shape": [1, -1, art.charset.n_classes], "dtype": "float32",
+                   "content": "softmax probabilities per frame, class 0 = CTC blank"},
+        "quantize": quantize,
+        "fused_lstm": bool(fused),
+        "calibration_lines": len(lines) if lines else 0,
+        "source": {"path": str(Path(model_dir).resolve()),
+                   "format_version": source.get("format_version"),
+                   "created": source.get("created"),
+                   "parameters": source.get("parameters"),
+                   "metrics": source.get("metrics", {})},
+    }
+    data = _finish(data, meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, data)
+    log.info("wrote %s (%.1f MB, %s)", out, len(data) / 1e6, quantize)
+    return out
+
+
+# ---------------------------------------------------------------- inspection
+def list_ops(path: str | Path) -> list[str]:
+    """The op of every operator in every subgraph of a ``.tflite`` file (``WHILE`` bodies
+    included): builtin names such as ``"CONV_2D"``, or the custom code (``"Flex..."``)."""
+    from ai_edge_litert import schema_py_generated as schema
+    data = Path(path).read_bytes()
+    model = schema.Model.GetRootAs(data, 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode()
+            codes.append(custom.decode() if custom else "CUSTOM")
+        else:
+            codes.append(names.get(builtin, f"BUILTIN_{builtin}"))
+    ops = []
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            ops.append(codes[subgraph.Operators(o).OpcodeIndex()])
+    return ops
+
+
+def op_summary(path: str | Path) -> dict:
+    """Op counts of a ``.tflite`` file, and whether Flex (TF select) or WHILE ops remain."""
+    ops = list_ops(path)
+    counts = Counter(ops)
+    return {"ops": dict(counts.most_common()),
+            "flex": sorted(k for k in counts if k.startswith("Flex")),
+            "while": counts.get("WHILE", 0),
+            "fused_lstm": counts.get("UNIDIRECTIONAL_SEQUENCE_LSTM", 0)
+            + counts.get("BIDIRECTIONAL_SEQUENCE_LSTM", 0)}

@@ -1,0 +1,136 @@
+"""On-device inference: a ``.tflite`` file from ``handwriting export`` run by LiteRT.
+
+Needs only ``ai-edge-litert``, ``numpy`` and ``opencv-python-headless``: this module never
+imports TensorFlow or Keras. The file describes itself (charset, preprocessing, down-sampling
+in its ``"handwriting"`` metadata entry), so it is all a device needs::
+
+    from handwriting.runtime import read_line
+    print(read_line("line.png", "default.tflite"))
+
+The same preprocessing (:mod:`handwriting.preprocessing`) and CTC decoding
+(:mod:`handwriting.decode`) as training and the Keras backend are used.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .charset import Charset
+from .config import PreprocessConfig
+from .decode import greedy_decode, beam_decode
+from .errors import ArtifactError, HandwritingError
+
+LITE_FORMAT_VERSION = 1  # the version export.py writes
+METADATA_NAME = "handwriting"
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The ``"handwriting"`` metadata entry of a ``.tflite`` file (validated JSON)."""
+    from ai_edge_litert import schema_py_generated as schema
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: model file not found")
+    data = path.read_bytes()
+    try:
+        if len(data) < 8 or data[4:8] != b"TFL3":
+            raise ValueError("no TFL3 identifier")
+        model = schema.Model.GetRootAs(data, 0)
+        raw = None
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if entry.Name() == METADATA_NAME.encode():
+                buffer = model.Buffers(entry.Buffer())
+                if buffer.Offset():  # large models keep buffers after the flatbuffer
+                    raw = data[buffer.Offset(): buffer.Offset() + buffer.Size()]
+                else:
+                    raw = buffer.DataAsNumpy().tobytes()
+    except Exception as exc:  # a truncated or foreign file: flatbuffers raises anything
+        raise ArtifactError(f"{path}: not a readable TFLite model ({exc})") from None
+    if raw is None:
+        raise ArtifactError(f"{path}: no handwriting metadata in this TFLite file; export it "
+                            "with `handwriting export MODEL_DIR --out FILE.tflite`")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable handwriting metadata ({exc})") from None
+    version = meta.get("format_version")
+    if version != LITE_FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: TFLite model format version {version!r} is not supported by this "
+            f"handwriting (which reads version {LITE_FORMAT_VERSION}); "
+            + ("upgrade handwriting" if isinstance(version, int) and version > LITE_FORMAT_VERSION
+               else "re-export the model"))
+    missing = [k for k in ("charset", "preprocess", "downsample") if k not in meta]
+    if missing:
+        raise ArtifactError(f"{path}: handwriting metadata lacks {', '.join(missing)}; re-export")
+    return meta
+
+
+class LiteBackend:
+    """A ``.tflite`` recognizer: ``predict((B, H, W, 1)) -> (B, T, C)`` probabilities, one
+    batch-1 invocation per line (the exported graph has batch 1 and a free width).
+
+    Args:
+        path: the ``.tflite`` file.
+        threads: CPU threads of the interpreter (default 1).
+
+    Example:
+        >>> backend = LiteBackend("default.tflite")
+        >>> probs = backend.predict(lines)  # lines: (B, H, W, 1) float32, ink 1, paper 0
+    """
+
+    def __init__(self, path: str | Path, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+        self.path = Path(path)
+        self.meta = read_metadata(self.path)
+        try:
+            self.charset = Charset.from_list(self.meta["charset"])
+            self.preprocess_config = PreprocessConfig.from_dict(self.meta["preprocess"])
+            self.downsample = int(self.meta["downsample"])
+        except HandwritingError as exc:
+            raise ArtifactError(f"{self.path}: {exc}") from None
+        try:
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"{self.path}: LiteRT cannot load it ({exc})") from None
+        self._input = self.interpreter.get_input_details()[0]
+        self._output = self.interpreter.get_output_details()[0]
+        self._width: int | None = None  # width the tensors are allocated for
+
+    def _allocate(self, width: int) -> None:
+        if width != self._width:
+            self.interpreter.resize_tensor_input(
+                self._input["index"], [1, self.preprocess_config.height, width, 1])
+            self.interpreter.allocate_tensors()
+            self._width = width
+
+    def predict_one(self, line: np.ndarray) -> np.ndarray:
+        """``(1, H, W, 1)`` -> ``(1, T, C)``."""
+        self._allocate(line.shape[2])
+        # fused LSTMs keep their final state in variable tensors: start each line from zero
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self._input["index"], np.ascontiguousarray(line, np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output["index"])
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim != 4 or batch.shape[1] != self.preprocess_config.height or batch.shape[3] != 1:
+            raise HandwritingError(f"expected lines of shape (B, {self.preprocess_config.height}, "
+                                   f"W, 1), got {batch.shape}")
+        return np.concatenate([self.predict_one(batch[i:i + 1]) for i in range(len(batch))])
+
+
+def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
+              threads: int | None = None) -> str:
+    """Read one line image with a ``.tflite`` model: the minimal device path (load, the
+    model's own preprocessing, LiteRT, CTC decoding)."""
+    from .preprocessing import load_image, preprocess
+    backend = LiteBackend(model_path, threads=threads)
+    line = preprocess(load_image(image_path), backend.preprocess_config)
+    probs = backend.predict(line[None, :, :, None])[0]
+    frames = min(line.shape[1] // backend.downsample, len(probs))
+    decoded = beam_decode(probs, beam, frames) if beam > 1 else greedy_decode(probs, frames)
+    return backend.charset.decode(decoded.labels)
