@@ -1,4 +1,4 @@
-"""Command line: ``handwriting {recognize,evaluate,train,data}``. Thin layer over the API;
+"""Command line: ``handwriting {recognize,evaluate,evaluate-pages,train,data,inspect,synth,export}``. Thin layer over the API;
 heavy imports happen inside the commands."""
 from __future__ import annotations
 
@@ -20,15 +20,88 @@ def _print_json(data) -> None:
 
 # ---------------------------------------------------------------- recognize
 def cmd_recognize(args) -> int:
-    from .recognize import Recognizer
-    rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam)
-    results = rec.recognize(args.images)
-    if args.format == "json":
-        _print_json([r.to_dict() for r in results])
-    else:
-        for r in results:
-            print(r.prediction.text if r.ok else "")
+    import numpy as np
+
+    from .pages import SUFFIXES, page_to_json, recognize_page, save_page
+    from .preprocessing import load_image
+    from .recognize import Recognizer, Result
+    from .segment import is_page
+    if args.layout and len(args.images) != 1:
+        raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
+    if args.format in ("alto", "page") and len(args.images) > 1 and not args.out:
+        raise HandwritingError(f"--format {args.format} with several images needs --out DIR "
+                               "(one file per input)")
+    rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads)
+    results: list[Result] = []
+    pages: dict[int, object] = {}
+    line_idx, line_imgs = [], []
+    for k, name in enumerate(args.images):
+        try:
+            gray = load_image(name)
+            if args.layout or args.page or (not args.line and is_page(gray)):
+                pages[k] = recognize_page(rec, gray, layout=args.layout)
+                pages[k].image = Path(name)
+            else:
+                line_idx.append(k)
+                line_imgs.append(gray)
+            results.append(Result(str(name)))
+        except HandwritingError as exc:
+            results.append(Result(str(name), error=str(exc)))
+    for k, r in zip(line_idx, rec.recognize(line_imgs) if line_imgs else []):
+        results[k].prediction, results[k].error = r.prediction, r.error
+    out_dir = Path(args.out) if args.out else None
+    if out_dir:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    json_items = []
+    for k, r in enumerate(results):
+        if not r.ok:
+            json_items.append(r.to_dict())
+            if not out_dir and args.format == "text":
+                print("")
+            continue
+        page = pages.get(k) or _line_as_page(r, load_image(r.source).shape)
+        if args.format == "json":
+            item = ({"source": r.source, **page_to_json(page)} if k in pages else r.to_dict())
+            json_items.append(item)
+            if out_dir:
+                _write_text(out_dir / (Path(r.source).stem + ".json"), json.dumps(item, ensure_ascii=False, indent=2) + "\n")
+        elif args.format == "text":
+            text = "\n".join(l.text or "" for l in page.lines) if k in pages else r.prediction.text
+            if out_dir:
+                _write_text(out_dir / (Path(r.source).stem + ".txt"), text + "\n")
+            else:
+                print(text)
+        else:
+            target = (out_dir / (Path(r.source).stem + SUFFIXES[args.format])) if out_dir else None
+            if target is None:
+                import tempfile
+                with tempfile.TemporaryDirectory() as tmp:
+                    print(save_page(page, Path(tmp) / "out.xml", args.format, Path(r.source).name)
+                          .read_text(encoding="utf-8"), end="")
+            else:
+                save_page(page, target, args.format, Path(r.source).name)
+    if args.format == "json" and not out_dir:
+        _print_json(json_items)
+    if out_dir:
+        print(f"{sum(r.ok for r in results)} result file(s) written to {out_dir}", file=sys.stderr)
     return _report_failures(results, len(args.images))
+
+
+def _line_as_page(result, shape):
+    """A line image as a one-line page (for ALTO / PAGE output)."""
+    import numpy as np
+
+    from .groundtruth import Page, TextLine
+    h, w = shape
+    poly = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.int32)
+    base = np.array([[0, int(h * 0.75)], [w - 1, int(h * 0.75)]], np.int32)
+    line = TextLine("l1", poly, base, result.prediction.text, float(result.prediction.confidence))
+    return Page(Path(result.source), w, h, [line])
+
+
+def _write_text(path: Path, text: str) -> None:
+    from .fileio import write_atomic
+    write_atomic(path, text.encode("utf-8"))
 
 
 def _report_failures(results, total: int) -> int:
@@ -42,38 +115,8 @@ def _report_failures(results, total: int) -> int:
 
 
 # ---------------------------------------------------------------- evaluate
-def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
-    """CER/WER (percent) per ground-truth directory and overall."""
-    from tqdm.auto import tqdm
-
-    from .decode import cer, wer
-    from .groundtruth import load_line_image, scan_line_dirs
-    from .recognize import Recognizer
-    rec = Recognizer(model, batch_size=batch_size, beam=beam)
-    sets, all_refs, all_hyps, problems = [], [], [], []
-    for d in dirs:
-        records, probs = scan_line_dirs([d])
-        problems += probs
-        lines, refs = [], []
-        for r in tqdm(records, desc=f"reading {d}", disable=not progress, unit="line"):
-            try:
-                lines.append(rec.preprocess(load_line_image(r)))
-                refs.append(r.text)
-            except HandwritingError as exc:
-                problems.append(f"{r.image or r.source}: {exc}")
-        hyps = [p.text for p in rec.predict_lines(lines)] if lines else []
-        sets.append({"path": str(d), "lines": len(refs), "cer": round(cer(refs, hyps), 3),
-                     "wer": round(wer(refs, hyps), 3)})
-        all_refs += refs
-        all_hyps += hyps
-    for p in problems:
-        log.warning("skipped %s", p if isinstance(p, str) else f"{p.path}: {p.message}")
-    overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
-               "wer": round(wer(all_refs, all_hyps), 3)}
-    return {"overall": overall, "sets": sets}
-
-
 def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
     result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=not args.json)
     if args.json:
         _print_json(result)
@@ -106,46 +149,8 @@ def cmd_train(args) -> int:
 
 
 # ---------------------------------------------------------------- data
-def dataset_report(dirs, progress: bool = True) -> dict:
-    """Line count, charset with counts, image size statistics and problems of ground truth."""
-    from collections import Counter
-
-    import cv2
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from .groundtruth import scan_line_dirs
-    records, problems = scan_line_dirs(dirs)
-    chars = Counter()
-    widths, heights = [], []
-    bad = [f"{p.path}: {p.message}" for p in problems]
-    for r in tqdm(records, desc="checking images", disable=not progress, unit="line"):
-        chars.update(r.text)
-        if r.image is not None:
-            img = cv2.imread(str(r.image), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                bad.append(f"{r.image}: not a readable image")
-                continue
-            h, w = img.shape
-        else:
-            x0, y0 = r.polygon.min(0)
-            x1, y1 = r.polygon.max(0)
-            w, h = int(x1 - x0 + 1), int(y1 - y0 + 1)
-        widths.append(w)
-        heights.append(h)
-
-    def stats(v):
-        if not v:
-            return {}
-        a = np.asarray(v)
-        return {"min": int(a.min()), "median": float(np.median(a)), "mean": round(float(a.mean()), 1),
-                "max": int(a.max())}
-    return {"lines": len(records), "characters": sum(chars.values()), "charset_size": len(chars),
-            "charset": {c: n for c, n in sorted(chars.items())}, "width": stats(widths),
-            "height": stats(heights), "problems": bad}
-
-
 def cmd_data(args) -> int:
+    from .evaluate import dataset_report
     rep = dataset_report(args.dirs, progress=not args.json)
     if args.json:
         _print_json(rep)
@@ -188,6 +193,37 @@ def cmd_synth(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- evaluate-pages
+def cmd_evaluate_pages(args) -> int:
+    from .pages import evaluate_pages
+    from .recognize import Recognizer
+    rec = Recognizer(args.model, batch_size=args.batch_size)
+    res = evaluate_pages(rec, args.dirs, use_layout=args.use_layout)
+    if args.json:
+        _print_json(res)
+        return 0
+    print(f"{'page':60s} {'GT':>4s} {'found':>5s} {'prec %':>7s} {'rec %':>6s} {'CER %':>6s}")
+    for r in res["pages"] + [{"path": "overall", **res["overall"]}]:
+        print(f"{Path(r['path']).name if r['path'] != 'overall' else 'overall':60s} "
+              f"{r['gt_lines']:4d} {r['pred_lines']:5d} {r['precision']:7.1f} {r['recall']:6.1f} "
+              f"{r['cer']:6.2f}")
+    return 0
+
+
+# ---------------------------------------------------------------- export
+def cmd_export(args) -> int:
+    from .export import export, op_summary
+    path = export(args.model_dir, args.out, args.quantize, representative=args.calibration,
+                  fused=not args.no_fused, calibration_limit=args.calibration_lines)
+    s = op_summary(path)
+    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, quantize {args.quantize}, "
+          f"{sum(s['ops'].values())} ops")
+    print("ops: " + ", ".join(f"{name} {n}" for name, n in s["ops"].items()))
+    print(f"Flex ops: {', '.join(s['flex']) or 'none'}   WHILE loops: {s['while']}   "
+          f"fused LSTM ops: {s['fused_lstm']}")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="handwriting", description="Read handwritten text lines "
@@ -195,13 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("recognize", help="read line images", description="Read line images; "
-                       "prints one line of text per input (empty for an input that failed).")
+    r = sub.add_parser("recognize", help="read line or page images",
+                       description="Read line images and whole pages (line vs page is decided from "
+                       "the image; --page / --line force it). Text mode prints one line of text per "
+                       "line image (empty for an input that failed) and all lines of a page.")
     r.add_argument("images", nargs="+", metavar="IMAGE")
     r.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
-    r.add_argument("--format", choices=["text", "json"], default="text")
+    r.add_argument("--format", choices=["text", "json", "alto", "page"], default="text",
+                   help="text, JSON (per line: polygon, baseline, text, confidence), ALTO v4 or "
+                   "PAGE XML 2019")
+    r.add_argument("--out", metavar="DIR", help="write one file per input into DIR (atomically)")
+    mode = r.add_mutually_exclusive_group()
+    mode.add_argument("--page", action="store_true", help="treat every input as a page")
+    mode.add_argument("--line", action="store_true", help="treat every input as one line")
+    r.add_argument("--layout", metavar="FILE.xml", help="ALTO/PAGE XML with the page's lines: "
+                   "read those lines instead of segmenting (one IMAGE)")
     r.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--threads", type=int, help="CPU threads of a .tflite model (default 1)")
     r.set_defaults(func=cmd_recognize)
 
     e = sub.add_parser("evaluate", help="CER/WER on ground-truth folders",
@@ -212,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--beam", type=int, default=0)
     e.add_argument("--batch-size", type=int, default=16)
     e.set_defaults(func=cmd_evaluate)
+
+    ep = sub.add_parser("evaluate-pages", help="line detection and page CER on ALTO/PAGE pages",
+                        description="For page images with ALTO/PAGE ground truth: line detection "
+                        "precision and recall (IoU >= 0.5 on boxes) and a reading-order-independent "
+                        "page CER (percent).")
+    ep.add_argument("dirs", nargs="+", metavar="DIR")
+    ep.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
+    ep.add_argument("--json", action="store_true")
+    ep.add_argument("--use-layout", action="store_true",
+                    help="read the ground-truth lines instead of segmenting (recognition only)")
+    ep.add_argument("--batch-size", type=int, default=16)
+    ep.set_defaults(func=cmd_evaluate_pages)
 
     t = sub.add_parser("train", help="train a model on line ground truth",
                        description="Train (or fine-tune) a recognizer. The best model by val CER is "
@@ -258,6 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--digits", type=float, default=0.0, help="fraction of digit-string lines")
     s.add_argument("--height", type=int, default=64, help="height of the written images")
     s.set_defaults(func=cmd_synth)
+
+    x = sub.add_parser("export", help="convert a model directory to TFLite",
+                       description="Write one self-describing .tflite file (builtin ops only; "
+                       "charset and preprocessing inside) for `recognize --model FILE.tflite` "
+                       "and on-device use (handwriting.runtime).")
+    x.add_argument("model_dir", metavar="MODEL_DIR")
+    x.add_argument("--out", required=True, help="the .tflite file to write")
+    x.add_argument("--quantize", choices=["none", "float16", "dynamic", "int8"], default="none",
+                   help="none: float32; float16: half-size weights; dynamic: int8 weights; "
+                   "int8: int8 weights and activations (needs --calibration)")
+    x.add_argument("--calibration", nargs="+", metavar="DIR",
+                   help="line ground truth for int8 calibration (e.g. training lines)")
+    x.add_argument("--calibration-lines", type=int, default=100,
+                   help="lines drawn from --calibration (default 100)")
+    x.add_argument("--no-fused", action="store_true",
+                   help="keep the LSTMs as WHILE loops (slower; for comparison)")
+    x.set_defaults(func=cmd_export)
     return p
 
 

@@ -57,7 +57,7 @@ class PreprocessConfig(_Config):
         max_slant: largest shear searched (tan of the slant angle).
     """
 
-    height: int = 48
+    height: int = 40
     pad: int = 8
     normalize_background: bool = True
     deskew: bool = True
@@ -88,7 +88,7 @@ class ModelConfig(_Config):
     """
 
     conv_filters: tuple[int, ...] = (32, 64, 128, 128)
-    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (2, 1))
+    pools: tuple[tuple[int, int], ...] = ((2, 2), (2, 2), (2, 1), (1, 1))
     separable: bool = False
     projection: int = 256
     lstm_units: int = 256

@@ -31,13 +31,14 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import tempfile
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
@@ -212,7 +213,16 @@ def calibration_lines(dirs: str | Path | Sequence[str | Path], preprocess_config
 
 # ---------------------------------------------------------------- conversion
 def _convert(model: keras.Model, height: int, quantize: str, lines) -> bytes:
-    import tempfile
+    tf_log = logging.getLogger("tensorflow")
+    level = tf_log.level
+    tf_log.setLevel(max(level, logging.WARNING))  # quiet "Assets written to: <tmp dir>"
+    try:
+        return _convert_saved_model(model, height, quantize, lines)
+    finally:
+        tf_log.setLevel(level)
+
+
+def _convert_saved_model(model: keras.Model, height: int, quantize: str, lines) -> bytes:
     with tempfile.TemporaryDirectory(prefix="handwriting-export-") as saved:
         # Keras 3's own LiteRT path: ExportArchive -> SavedModel -> converter (variables are
         # frozen on the way; from_concrete_functions leaves READ_VARIABLE ops in WHILE bodies)
@@ -330,7 +340,7 @@ def export(model_dir: str | Path, out: str | Path, quantize: str = "none",
         "quantize": quantize,
         "fused_lstm": bool(fused),
         "calibration_lines": len(lines) if lines else 0,
-        "source": {"path": str(Path(model_dir).resolve()),
+        "source": {"name": Path(model_dir).resolve().name,
                    "format_version": source.get("format_version"),
                    "created": source.get("created"),
                    "parameters": source.get("parameters"),
@@ -339,7 +349,7 @@ def export(model_dir: str | Path, out: str | Path, quantize: str = "none",
     data = _finish(data, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, data)
-    log.info("wrote %s (%.1f MB, %s)", out, len(data) / 1e6, quantize)
+    log.debug("wrote %s (%.1f MB, %s)", out, len(data) / 1e6, quantize)
     return out
 
 

@@ -126,3 +126,72 @@ def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16)
     axes[5].set_xlim(*ext)
     fig.tight_layout()
     return _save(fig, out)
+
+
+def line_grid(records, preprocess_config, n: int = 6, out=None):
+    """Ground-truth lines: the original image, the preprocessed line the model reads (height =
+    ``preprocess_config.height``), and the transcription."""
+    from .groundtruth import load_line_image
+    from .preprocessing import preprocess
+    plt = _plt()
+    records = list(records)[:n]
+    fig, axes = plt.subplots(2 * len(records), 1, figsize=(11, 1.25 * 2 * len(records)))
+    axes = np.atleast_1d(axes)
+    for k, r in enumerate(records):
+        img = load_line_image(r)
+        line = preprocess(img, preprocess_config)
+        axes[2 * k].imshow(img, cmap="gray", aspect="equal")
+        axes[2 * k].set_title(f"{r.id}: “{r.text}”", fontsize=9, loc="left")
+        axes[2 * k + 1].imshow(1 - line, cmap="gray", aspect="equal")
+        axes[2 * k + 1].set_title(f"preprocessed ({line.shape[0]} × {line.shape[1]} px, "
+                                  f"{line.shape[1]} columns)", fontsize=8, loc="left", color="dimgray")
+        for ax in axes[2 * k: 2 * k + 2]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def _colour(p: float) -> str:
+    import matplotlib
+    r, g, b, _ = _plt().get_cmap("RdYlGn")(float(p))
+    return matplotlib.colors.to_hex((r, g, b))
+
+
+def confidence_html(prediction) -> str:
+    """The text with each character's background coloured by its confidence (red 0 → green 1)."""
+    import html
+    spans = "".join(f'<span title="{p:.2f}" style="background:{_colour(p)};padding:1px 0">'
+                    f"{html.escape(c) if c != ' ' else '&nbsp;'}</span>"
+                    for c, p in zip(prediction.text, prediction.char_confidences))
+    return (f'<div style="font-family:monospace;font-size:16px;line-height:1.8">{spans}'
+            f' <small>(line confidence {prediction.confidence:.2f})</small></div>')
+
+
+def lines_table_html(rows, n: int = 15) -> str:
+    """An HTML table of per-line results (``handwriting.evaluate.evaluate_lines``)."""
+    import html
+    head = "<tr><th>CER %</th><th>prediction</th><th>truth</th><th>line</th></tr>"
+    body = "".join(f"<tr><td>{r['cer']:.1f}</td><td>{html.escape(r['prediction'])}</td>"
+                   f"<td>{html.escape(r['truth'])}</td><td>{html.escape(Path(r['path']).name)}</td></tr>"
+                   for r in rows[:n])
+    return f"<table>{head}{body}</table>"
+
+
+def page_figure(image, page, out=None):
+    """The page with its detected lines drawn, each labelled with its number and confidence."""
+    from .preprocessing import load_image, to_gray
+    from .segment import draw_lines
+    plt = _plt()
+    gray = to_gray(image) if isinstance(image, np.ndarray) else load_image(image)
+    drawn = draw_lines(gray, page.lines)[..., ::-1]  # BGR -> RGB
+    fig, ax = plt.subplots(figsize=(8, 8 * gray.shape[0] / max(gray.shape[1], 1)))
+    ax.imshow(drawn)
+    for line in page.lines:
+        if line.confidence is not None:
+            x, y = np.asarray(line.polygon).max(0)
+            ax.text(x, y, f"{line.confidence:.2f}", color="tab:purple", fontsize=8, va="top")
+    ax.set(title=f"{len(page.lines)} lines found (reading order number; line confidence)",
+           xticks=[], yticks=[])
+    fig.tight_layout()
+    return _save(fig, out)

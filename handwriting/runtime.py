@@ -75,14 +75,16 @@ class LiteBackend:
     Args:
         path: the ``.tflite`` file.
         threads: CPU threads of the interpreter (default 1).
+        xnnpack: apply LiteRT's default XNNPACK CPU delegate (as LiteRT does by default);
+            False runs the builtin kernels only (for comparisons).
 
     Example:
         >>> backend = LiteBackend("default.tflite")
         >>> probs = backend.predict(lines)  # lines: (B, H, W, 1) float32, ink 1, paper 0
     """
 
-    def __init__(self, path: str | Path, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
+    def __init__(self, path: str | Path, threads: int | None = None, xnnpack: bool = True):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
         self.path = Path(path)
         self.meta = read_metadata(self.path)
         try:
@@ -92,7 +94,10 @@ class LiteBackend:
         except HandwritingError as exc:
             raise ArtifactError(f"{self.path}: {exc}") from None
         try:
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads)
+            resolver = (OpResolverType.AUTO if xnnpack
+                        else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
+                                           experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{self.path}: LiteRT cannot load it ({exc})") from None
         self._input = self.interpreter.get_input_details()[0]

@@ -35,6 +35,9 @@ from .groundtruth import TextLine
 from .preprocessing import ink_map, to_gray
 
 
+_DEBUG = False
+
+
 @dataclass(frozen=True)
 class SegmentConfig(_Config):
     """Tunables of :func:`segment_page`. Sizes marked (S) are in line spacings (estimated per
@@ -51,21 +54,27 @@ class SegmentConfig(_Config):
         min_height: (S) lowest ink height of a text line.
         min_aspect: smallest width / height of a text line (lower: vertical writing, blobs).
         max_fill: largest share of ink in a line's box (higher: a stamp or a smudge).
+        min_glyph: (S) a line's tallest glyphs (90th percentile of its connected components'
+            heights) must reach this: smaller writing (print on a form) is not read.
         pad: (S) margin added around a line's ink envelope.
         peak_distance: (S) closest two line centres may be.
+        insertions: read words written between the lines (wholly above a line's core band
+            or under its baseline, at least a spacing wide) as lines of their own.
     """
 
     work_size: int = 1600
-    ink_threshold: float = 0.4
+    ink_threshold: float = 0.25
     max_skew: float = 5.0
-    rule_length: float = 0.12
+    rule_length: float = 0.25
     column_gap: float = 1.5
     split_gap: float = 2.5
     min_height: float = 0.25
     min_aspect: float = 1.0
+    min_glyph: float = 0.25
     max_fill: float = 0.5
-    pad: float = 0.08
+    pad: float = 0.1
     peak_distance: float = 0.6
+    insertions: bool = True
 
     def __post_init__(self):
         _check(200 <= self.work_size <= 10000,
@@ -75,7 +84,7 @@ class SegmentConfig(_Config):
         _check(0 <= self.max_skew <= 20, f"segment.max_skew must be 0..20, got {self.max_skew}")
         _check(0 <= self.rule_length <= 1,
                f"segment.rule_length must be 0..1, got {self.rule_length}")
-        for name in ("column_gap", "split_gap", "min_height", "min_aspect", "pad",
+        for name in ("column_gap", "split_gap", "min_height", "min_aspect", "min_glyph", "pad",
                      "peak_distance"):
             _check(getattr(self, name) >= 0, f"segment.{name} must be >= 0")
         _check(0 < self.max_fill <= 1, f"segment.max_fill must be in (0, 1], got {self.max_fill}")
@@ -155,18 +164,26 @@ class _Work:
         binary = (ink >= config.ink_threshold).astype(np.uint8)
         angle = _estimate_skew(binary, config.max_skew) if config.max_skew > 0 else 0.0
         rot, size = _rotation(binary.shape, angle)
+        inside = np.ones(binary.shape, np.uint8)
         if angle:
             ink = cv2.warpAffine(ink, rot[:2], size, flags=cv2.INTER_LINEAR, borderValue=0)
             binary = (ink >= config.ink_threshold).astype(np.uint8)
+            inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST, borderValue=0)
+        # a band along the edges of the image: what touches it is a scanner edge or shadow
+        k = 2 * max(3, int(0.006 * max(binary.shape))) + 1
+        self.edge = 1 - cv2.erode(inside, np.ones((k, k), np.uint8),
+                                  borderType=cv2.BORDER_CONSTANT, borderValue=0)
         self.angle = angle
         # working coordinates -> page coordinates
         forward = (rot @ np.array([[scale, 0, 0], [0, scale, 0], [0, 0, 1]], np.float64))[:2]
         self.to_page = cv2.invertAffineTransform(forward)
-        self.binary = _remove_rules(binary, config.rule_length)
+        faint = (ink >= 0.5 * config.ink_threshold).astype(np.uint8)
+        self.binary, self.rules = _remove_rules(binary, faint, config.rule_length)
 
     # -------------------------------------------------------------- lines
 
     def lines(self):
+        """(polygon, baseline) per line in page coordinates, in reading order."""
         binary = self.binary
         hh, ww = binary.shape
         n, labels, stats, cents = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -176,33 +193,52 @@ class _Work:
         speck = max(4, int(2e-5 * hh * ww))
         big = area >= speck
         big[0] = False
-        if not big[1:].any():
+        if not big.any():
             return []
         spacing = _line_spacing(binary * big[labels].astype(np.uint8), stats[big])
         self.spacing = spacing
         cfg = self.config
-        small = area < max(speck, (0.12 * spacing) ** 2)  # dots, accents, commas, specks
-        small[0] = True
-        # solid or huge things are never text: scanner borders, photos, stamps
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+        # dots, accents, commas, specks (and print far smaller than the handwriting): they
+        # never make a line, but join the line they belong to
+        small = (area < speck) | (np.maximum(bw, bh) < 0.2 * spacing)
+        small[0] = False
+        # solid or huge things are never text: scanner borders, photos, stamps; nor is
+        # what touches the edge of the image
         huge = (bh > 6 * spacing) & (bw > 6 * spacing)
         huge |= (area > 0.6 * bw * bh) & (bh > 1.5 * spacing)
-        main = ~small & ~huge
+        huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
+        small &= ~huge
+        # what is left of a rule where its removal stopped short: flat, long, touching it
+        near_rule = cv2.dilate(self.rules, np.ones((3, 3), np.uint8))
+        touch = np.bincount(labels[near_rule > 0], minlength=n) > 0
+        remnant = touch & (bh <= np.maximum(3, 0.1 * spacing)) & (bw >= 3 * bh)
+        small &= ~remnant
+        main = ~small & ~huge & ~remnant
         main[0] = False
+        main &= ~_vertical_writing(labels, stats, cents, main, spacing)
         if not main.any():
             return []
-        main_mask = main[labels]
-        for x0, x1 in _columns(main_mask, cfg.column_gap * spacing):
+        pieces = []  # (ys, xs) of the main ink of each line, in reading order
+        for x0, x1 in _columns(main[labels], cfg.column_gap * spacing):
             comps = np.flatnonzero(main & (cents[:, 0] >= x0) & (cents[:, 0] < x1))
-            if comps.size == 0:
-                continue
-            yield from self._column_lines(labels, stats, comps, small, x0, x1, spacing)
+            if comps.size:
+                pieces += self._column_lines(labels, stats, comps, spacing)
+        if not pieces:
+            return []
+        extra = _attach_small(pieces, labels, stats, np.flatnonzero(small & (area >= 3)),
+                              binary.shape, spacing)
+        out = []
+        for (ys, xs), (sy, sx) in zip(pieces, extra):
+            poly, base = _envelope(np.r_[xs, sx], np.r_[ys, sy], xs, ys, spacing, cfg.pad)
+            out.append((self._map(poly), self._map(base)))
+        return out
 
-    def _column_lines(self, labels, stats, comps, small, x0, x1, spacing):
+    def _column_lines(self, labels, stats, comps, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Main-ink pixels (ys, xs) of each line of one column, top to bottom."""
         cfg = self.config
-        # the column's own box (components may reach a little over the gap)
-        cx0 = int(min(x0, stats[comps, cv2.CC_STAT_LEFT].min()))
-        cx1 = int(max(x1, (stats[comps, cv2.CC_STAT_LEFT] + stats[comps, cv2.CC_STAT_WIDTH]).max()))
+        cx0 = int(stats[comps, cv2.CC_STAT_LEFT].min())
+        cx1 = int((stats[comps, cv2.CC_STAT_LEFT] + stats[comps, cv2.CC_STAT_WIDTH]).max())
         cy0 = int(stats[comps, cv2.CC_STAT_TOP].min())
         cy1 = int((stats[comps, cv2.CC_STAT_TOP] + stats[comps, cv2.CC_STAT_HEIGHT]).max())
         lab = labels[cy0:cy1, cx0:cx1]
@@ -212,8 +248,8 @@ class _Work:
         peaks = _profile_peaks(mask.sum(axis=1).astype(np.float64), spacing,
                                cfg.peak_distance)
         seams = _seams(mask, peaks, spacing)  # (len(peaks) - 1, width), increasing rows
-        # band of each main pixel; a component goes whole to its majority band unless
-        # two lines really touch (a sizable share on each side of a seam)
+        # band of each pixel; a component goes whole to its majority band unless two lines
+        # really touch (a tall component with a sizable share on each side of a seam)
         ys, xs = np.nonzero(mask)
         band = (seams[:, xs] <= ys).sum(0) if len(seams) else np.zeros(len(ys), np.int64)
         comp = lab[ys, xs]
@@ -222,55 +258,58 @@ class _Work:
         index[comps] = np.arange(len(comps))
         counts = np.zeros((len(comps), nb), np.int64)
         np.add.at(counts, (index[comp], band), 1)
-        order = np.sort(counts, axis=1)
-        share2 = order[:, -2] / np.maximum(order.sum(1), 1) if nb > 1 else np.zeros(len(comps))
-        tall = stats[comps, cv2.CC_STAT_HEIGHT] > 1.1 * spacing
-        split = (share2 >= 0.2) & tall
+        if nb > 1:
+            ranked = np.sort(counts, axis=1)
+            share2 = ranked[:, -2] / np.maximum(ranked.sum(1), 1)
+        else:
+            share2 = np.zeros(len(comps))
+        split = (share2 >= 0.2) & (stats[comps, cv2.CC_STAT_HEIGHT] > 1.1 * spacing)
         majority = counts.argmax(1)
         pix_band = np.where(split[index[comp]], band, majority[index[comp]])
-        # small components (dots, accents) join the band they lie in, if near a line's ink
-        sm = np.zeros(len(stats), bool)
-        sm[np.flatnonzero(small)] = True
-        sm[0] = False
-        sys_, sxs = np.nonzero(sm[lab])
-        sband = ((seams[:, sxs] <= sys_).sum(0) if len(seams)
-                 else np.zeros(len(sys_), np.int64))
+        out = []
         for b in range(nb):
             sel = pix_band == b
-            if not sel.any():
-                continue
-            yield from self._band_lines(ys[sel], xs[sel], sys_[sband == b], sxs[sband == b],
-                                        cx0, cy0, spacing)
+            if sel.any():
+                out += self._band_lines(ys[sel] + cy0, xs[sel] + cx0, comp[sel], stats, spacing)
+        return out
 
-    def _band_lines(self, ys, xs, sys_, sxs, ox, oy, spacing):
-        """Pieces of one band (split at wide gaps), filtered, as page polygons."""
+    def _band_lines(self, ys, xs, comp, stats, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The lines of one band: interlinear insertions on their own (above the line
+        before it, below it after), the rest cut at wide gaps, left to right."""
+        above, below, rest = _insertions(ys, xs, comp, spacing, self.config.insertions)
+        out = []
+        for sel in above:
+            out += self._pieces(ys[sel], xs[sel], comp[sel], stats, spacing)
+        out += self._pieces(ys[rest], xs[rest], comp[rest], stats, spacing)
+        for sel in below:
+            out += self._pieces(ys[sel], xs[sel], comp[sel], stats, spacing)
+        return out
+
+    def _pieces(self, ys, xs, comp, stats, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Pieces of ink (cut at wide gaps) that look like text, left to right."""
         cfg = self.config
-        x_min, x_max = xs.min(), xs.max()
-        occupied = np.zeros(x_max - x_min + 1, bool)
-        occupied[xs - x_min] = True
-        # runs of ink columns joined across gaps narrower than split_gap spacings
-        cols = np.flatnonzero(occupied) + x_min
+        if ys.size == 0:
+            return []
+        cols = np.unique(xs)
         breaks = np.flatnonzero(np.diff(cols) > max(2.0, cfg.split_gap * spacing))
-        starts = np.r_[cols[0], cols[breaks + 1]]
-        ends = np.r_[cols[breaks], cols[-1]]
-        for a, b in zip(starts, ends):
+        out = []
+        for a, b in zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]]):
             sel = (xs >= a) & (xs <= b)
             py, px = ys[sel], xs[sel]
             top, bottom = np.percentile(py, [1, 99])
             height = bottom - top + 1
             width = b - a + 1
             if height < cfg.min_height * spacing or len(py) < 0.05 * spacing ** 2:
-                continue
+                continue  # a speck or a remnant of a rule
             if width < cfg.min_aspect * height:
-                continue
+                continue  # vertical writing, a blob
             if len(py) > cfg.max_fill * width * (py.max() - py.min() + 1):
-                continue
-            near = (sxs >= a - 0.3 * spacing) & (sxs <= b + 0.3 * spacing)
-            near &= (sys_ >= py.min() - 0.5 * spacing) & (sys_ <= py.max() + 0.5 * spacing)
-            ay = np.r_[py, sys_[near]] + oy
-            ax = np.r_[px, sxs[near]] + ox
-            poly, base = _envelope(ax, ay, px + ox, py + oy, spacing, cfg.pad)
-            yield self._map(poly), self._map(base)
+                continue  # a stamp, a smudge
+            glyphs = stats[np.unique(comp[sel]), cv2.CC_STAT_HEIGHT]
+            if np.percentile(glyphs, 90) < cfg.min_glyph * spacing:
+                continue  # small print
+            out.append((py, px))
+        return out
 
     def _map(self, pts: np.ndarray) -> np.ndarray:
         pts = np.asarray(pts, np.float64)
@@ -316,30 +355,56 @@ def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
     return 0.0 if abs(best) < 0.05 else best
 
 
-def _remove_rules(binary: np.ndarray, rule_length: float) -> np.ndarray:
-    """Erase long thin horizontal and vertical runs (ruled paper, frames, scanner edges)."""
-    if rule_length <= 0:
-        return binary
-    h, w = binary.shape
+def _remove_rules(binary: np.ndarray, faint: np.ndarray,
+                  rule_length: float) -> tuple[np.ndarray, np.ndarray]:
+    """Erase long thin horizontal and vertical runs (ruled paper, frames, scanner edges) from
+    ``binary``; they are looked for in ``faint`` (a lower threshold: printed rules are often
+    light and broken). Returns the cleaned binary and the mask of what was erased."""
     out = binary.copy()
+    erased = np.zeros_like(binary)
+    if rule_length <= 0:
+        return out, erased
+    h, w = binary.shape
     for length, horizontal in ((int(rule_length * w), True), (int(rule_length * h), False)):
         if length < 20:
             continue
-        gap = max(3, length // 12)  # close dashes of faint or dotted rules first
-        k_close = (gap, 1) if horizontal else (1, gap)
-        k_open = (length, 1) if horizontal else (1, length)
-        closed = cv2.morphologyEx(binary, cv2.MORPH_CLOSE,
-                                  cv2.getStructuringElement(cv2.MORPH_RECT, k_close))
-        rules = cv2.morphologyEx(closed, cv2.MORPH_OPEN,
-                                 cv2.getStructuringElement(cv2.MORPH_RECT, k_open))
+        rect = lambda along, across: cv2.getStructuringElement(  # noqa: E731
+            cv2.MORPH_RECT, (along, across) if horizontal else (across, along))
+        gap = max(3, length // 25)
+        # a pixel of wobble across, then short breaks along, then only long runs remain
+        cand = cv2.dilate(faint, rect(1, 3))
+        cand = cv2.morphologyEx(cand, cv2.MORPH_CLOSE, rect(gap, 1))
+        rules = cv2.morphologyEx(cand, cv2.MORPH_OPEN, rect(length, 1))
         if not rules.any():
             continue
         # only thin runs: a rule is a few pixels thick, a filled area is not
-        thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, cv2.getStructuringElement(
-            cv2.MORPH_RECT, (1, 9) if horizontal else (9, 1)))
+        thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, rect(1, 11))
         rules = rules & (1 - thick)
-        grow = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3) if horizontal else (3, 1))
-        out[cv2.dilate(rules, grow) > 0] = 0
+        gone = (rules > 0) & (binary > 0)
+        # keep the rule's pixels where a stroke crosses it (ink on both sides), so that a
+        # descender through a rule stays one piece with its letter
+        rest = binary & ~gone
+        before, after = np.zeros_like(rest), np.zeros_like(rest)
+        axis = 0 if horizontal else 1
+        for d in range(1, 7):
+            before |= _shift(rest, d, axis)
+            after |= _shift(rest, -d, axis)
+        gone &= ~(before & after).astype(bool)
+        out[gone] = 0
+        erased[gone] = 1
+    return out, erased
+
+
+def _shift(a: np.ndarray, d: int, axis: int) -> np.ndarray:
+    """``a`` moved by ``d`` along ``axis`` (positive: down / right), zeros shifted in."""
+    out = np.zeros_like(a)
+    src = [slice(None)] * 2
+    dst = [slice(None)] * 2
+    if d > 0:
+        src[axis], dst[axis] = slice(0, -d), slice(d, None)
+    else:
+        src[axis], dst[axis] = slice(-d, None), slice(0, d)
+    out[tuple(dst)] = a[tuple(src)]
     return out
 
 
@@ -375,6 +440,174 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     r = max(1, int(3 * sigma))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
     return np.convolve(np.pad(x, r, mode="edge"), k / k.sum(), mode="valid")
+
+
+def _vertical_writing(labels, stats, cents, main, spacing) -> np.ndarray:
+    """Components of vertical writing (notes written up a margin): those whose centre lies
+    in a strip at least a line spacing wide where most ink belongs to components clearly
+    taller than wide, when such components stack up over several line spacings with
+    small gaps between them."""
+    bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    area = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    tall = main & (bh >= 1.3 * bw) & (bh >= 0.4 * spacing)
+    out = np.zeros(len(stats), bool)
+    if tall.sum() < 3:
+        return out
+    w = labels.shape[1]
+    total = np.zeros(w)
+    upright = np.zeros(w)
+    for sel, prof in ((main, total), (tall, upright)):  # ink spread over each box's width
+        idx = np.flatnonzero(sel)
+        x0 = stats[idx, cv2.CC_STAT_LEFT]
+        np.add.at(prof, x0, area[idx] / bw[idx])
+        np.add.at(prof, np.minimum(x0 + bw[idx], w - 1), -area[idx] / bw[idx])
+        prof[:] = np.cumsum(prof)
+    k = max(3, int(spacing)) | 1
+    total = np.convolve(total, np.ones(k) / k, mode="same")
+    upright = np.convolve(upright, np.ones(k) / k, mode="same")
+    strip = (upright >= 0.5 * np.maximum(total, 1e-9)) & (total > 0)
+    if not strip.any():
+        return out
+    xs = np.flatnonzero(strip)
+    breaks = np.flatnonzero(np.diff(xs) > 1)
+    for a, b in zip(np.r_[xs[0], xs[breaks + 1]], np.r_[xs[breaks], xs[-1]]):
+        inside = main & (cents[:, 0] >= a) & (cents[:, 0] <= b)
+        members = np.flatnonzero(inside & tall)
+        if len(members) < 3:
+            continue
+        top = stats[members, cv2.CC_STAT_TOP]
+        bottom = top + bh[members]
+        if bottom.max() - top.min() < 3 * spacing:
+            continue
+        # a strip of vertical writing is at least a line spacing wide, and its pieces
+        # follow each other up the page with word gaps between them; the tall letters
+        # of horizontal lines that line up in a margin are a line's whitespace apart
+        if b - a < spacing:
+            continue
+        below = np.median([_neighbour_gaps(stats, main, m)[1] for m in members])
+        if below >= 0.25 * spacing:
+            continue
+        out |= inside
+    return out
+
+
+def _baseline(xs, ys, spacing) -> tuple[float, float, float]:
+    """Straight baseline ``y = slope * x + icpt`` of a line's ink and the height of its core
+    (x-height) band: per bin of a third spacing the 85th / 15th percentile rows, fitted
+    twice, the second time without the bins far off the first fit."""
+    x0, n = int(xs.min()), int(xs.max() - xs.min() + 1)
+    nbins = max(1, int(np.ceil(n / max(4.0, spacing / 3))))
+    idx = np.minimum(((xs - x0) * nbins) // n, nbins - 1)
+    bx, lo, hi, wt = [], [], [], []
+    for k in range(nbins):
+        sel = ys[idx == k]
+        if sel.size >= 3:
+            bx.append(x0 + (k + 0.5) * n / nbins)
+            lo.append(np.percentile(sel, 85))
+            hi.append(np.percentile(sel, 15))
+            wt.append(sel.size)
+    if len(bx) < 2:
+        low = float(np.percentile(ys, 85))
+        return 0.0, low, low - float(np.percentile(ys, 15))
+    bx, lo, hi, wt = map(np.asarray, (bx, lo, hi, wt))
+    slope, icpt = np.polyfit(bx, lo, 1, w=np.sqrt(wt))
+    near = np.abs(lo - (slope * bx + icpt)) <= 0.2 * spacing
+    if near.sum() >= 2 and near.sum() < len(bx):
+        slope, icpt = np.polyfit(bx[near], lo[near], 1, w=np.sqrt(wt[near]))
+    return float(slope), float(icpt), float(np.median(lo - hi))
+
+
+def _insertions(ys, xs, comp, spacing, enabled=True):
+    """Split interlinear insertions off a band's ink: groups of components, together at
+    least a line spacing wide and a fifth of one high, lying wholly above the line's core
+    band (their lowest ink 0.35 spacings over the baseline) or wholly under its baseline.
+    Returns (list of masks above, list of masks below, mask of the rest)."""
+    rest = np.ones(len(ys), bool)
+    if not enabled or len(ys) < 10:
+        return [], [], rest
+    slope, icpt, _ = _baseline(xs, ys, spacing)
+    ids, inv = np.unique(comp, return_inverse=True)
+    top = np.full(len(ids), np.inf)
+    bot = np.full(len(ids), -np.inf)
+    left = np.full(len(ids), np.inf)
+    right = np.full(len(ids), -np.inf)
+    np.minimum.at(top, inv, ys)
+    np.maximum.at(bot, inv, ys)
+    np.minimum.at(left, inv, xs)
+    np.maximum.at(right, inv, xs)
+    base = slope * (left + right) / 2 + icpt
+    groups = ([], [])
+    for side, float_ in enumerate((bot < base - 0.35 * spacing, top > base + 0.15 * spacing)):
+        cand = np.flatnonzero(float_)
+        if cand.size == 0:
+            continue
+        cand = cand[np.argsort(left[cand])]
+        runs, cur, reach = [], [cand[0]], right[cand[0]]
+        for c in cand[1:]:
+            if left[c] - reach <= 0.5 * spacing:
+                cur.append(c)
+                reach = max(reach, right[c])
+            else:
+                runs.append(cur)
+                cur, reach = [c], right[c]
+        runs.append(cur)
+        for run in runs:
+            run = np.array(run)
+            width = right[run].max() - left[run].min()
+            height = bot[run].max() - top[run].min()
+            if width < spacing or height < 0.2 * spacing:
+                continue
+            sel = np.isin(inv, run)
+            if sel.sum() > 0.6 * len(ys):
+                continue  # most of the band: the line itself, not an insertion
+            groups[side].append(sel)
+            rest &= ~sel
+    return groups[0], groups[1], rest
+
+
+def _attach_small(pieces, labels, stats, small, shape, spacing):
+    """Give each small component (accent, dot, comma) to the line whose main ink is nearest
+    to it (within 0.3 line spacings): the letter it belongs to, not the seam's side."""
+    owner = np.zeros(shape, np.int32)
+    for k, (ys, xs) in enumerate(pieces, 1):
+        owner[ys, xs] = k
+    extra = [([], []) for _ in pieces]
+    reach = 0.3 * spacing
+    h, w = shape
+    for c in small:
+        x0, y0 = stats[c, cv2.CC_STAT_LEFT], stats[c, cv2.CC_STAT_TOP]
+        x1, y1 = x0 + stats[c, cv2.CC_STAT_WIDTH], y0 + stats[c, cv2.CC_STAT_HEIGHT]
+        wx0, wy0 = max(0, int(x0 - reach)), max(0, int(y0 - reach))
+        wx1, wy1 = min(w, int(x1 + reach)), min(h, int(y1 + reach))
+        win = owner[wy0:wy1, wx0:wx1]
+        oy, ox = np.nonzero(win)
+        if oy.size == 0:
+            continue
+        cy, cx = (y0 + y1) / 2 - wy0, (x0 + x1) / 2 - wx0
+        d2 = (oy - cy) ** 2 + (ox - cx) ** 2
+        if d2.min() > (reach + max(x1 - x0, y1 - y0) / 2) ** 2:
+            continue
+        k = win[oy, ox][np.argmin(d2)]
+        py, px = np.nonzero(labels[y0:y1, x0:x1] == c)
+        extra[k - 1][0].append(py + y0)
+        extra[k - 1][1].append(px + x0)
+    return [(np.concatenate(ey) if ey else np.zeros(0, np.int64),
+             np.concatenate(ex) if ex else np.zeros(0, np.int64)) for ey, ex in extra]
+
+
+def _neighbour_gaps(stats, main, m) -> tuple[float, float]:
+    """Gap from component ``m`` to its nearest neighbour beside it and above or below it."""
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+    ov_x = np.minimum(x1, x1[m]) - np.maximum(x0, x0[m])
+    ov_y = np.minimum(y1, y1[m]) - np.maximum(y0, y0[m])
+    ok = main.copy()
+    ok[m] = False
+    side = ok & (ov_y > 0) & (ov_x <= 0)
+    updown = ok & (ov_x > 0) & (ov_y <= 0)
+    gh = float((-ov_x[side]).min()) if side.any() else np.inf
+    gv = float((-ov_y[updown]).min()) if updown.any() else np.inf
+    return gh, gv
 
 
 def _columns(mask: np.ndarray, min_gap: float) -> list[tuple[int, int]]:
@@ -434,11 +667,13 @@ def _seams(mask: np.ndarray, peaks: np.ndarray, spacing: float) -> np.ndarray:
         if hi - lo < 2:
             out[i] = (a + b) // 2
             continue
+        # the seam stays in the middle half between the two centres, and prefers its middle
+        q = (hi - lo) // 4
+        lo, hi = lo + q, hi - q
         band = cost[lo:hi]
         nh = hi - lo
-        # prefer the middle of the gap and straight paths where there is no ink
-        centre = np.abs(np.arange(nh) - (nh - 1) / 2) / max(nh, 1)
-        c = band + 0.02 * centre[:, None]
+        centre = (np.arange(nh) - (nh - 1) / 2) / max((nh - 1) / 2, 1)
+        c = band + 0.3 * centre[:, None] ** 2
         acc = c[:, 0].copy()
         back = np.zeros((nh, w), np.int8)
         big = np.float32(1e9)
@@ -453,50 +688,50 @@ def _seams(mask: np.ndarray, peaks: np.ndarray, spacing: float) -> np.ndarray:
         path = np.empty(w, np.int64)
         for x in range(w - 1, -1, -1):
             path[x] = y
-            y = y + (back[y, x] if x else 0)  # choice 0 came from y-1 ("up")
+            y = y + (back[y, x] if x else 0)  # row of the path in column x - 1
         out[i] = path + lo
     return out
 
 
 def _envelope(ax, ay, px, py, spacing, pad_frac):
-    """Polygon around a line's ink (all of it: ``ax, ay``) and a straight baseline fitted to
-    the lower edge of its main strokes (``px, py``), in working coordinates."""
+    """Polygon hugging a line's ink (all of it: ``ax, ay``) and a straight baseline fitted
+    to the lower edge of its main strokes (``px, py``), in working coordinates.
+
+    Each pixel column spans from the highest to the lowest ink near it (padded); between
+    words, where there is no ink, the polygon narrows to the writing's core band along the
+    baseline, so that ascenders and descenders of the neighbouring lines stay out.
+    """
+    ax, ay, px, py = (np.asarray(v, np.int64) for v in (ax, ay, px, py))
     pad = max(2.0, pad_frac * spacing)
-    step = max(4.0, spacing / 3)
-    x0, x1 = float(ax.min()), float(ax.max())
-    nbins = max(1, int(np.ceil((x1 - x0 + 1) / step)))
-    edges = x0 + np.arange(nbins + 1) * (x1 - x0 + 1) / nbins
-    idx = np.clip(((ax - x0) / (x1 - x0 + 1) * nbins).astype(int), 0, nbins - 1)
-    tops = np.full(nbins, np.inf)
-    bots = np.full(nbins, -np.inf)
-    np.minimum.at(tops, idx, ay)
-    np.maximum.at(bots, idx, ay)
-    have = np.isfinite(tops)
-    centres = (edges[:-1] + edges[1:]) / 2
-    tops = np.interp(centres, centres[have], tops[have]) - pad
-    bots = np.interp(centres, centres[have], bots[have]) + pad
-    # each bin holds its level across its width: steps, as corners at the bin edges
-    upper = [(edges[0] - pad, tops[0])]
-    for k in range(nbins):
-        upper += [(edges[k], tops[k]), (edges[k + 1], tops[k])]
-    upper.append((edges[-1] + pad, tops[-1]))
-    lower = [(edges[-1] + pad, bots[-1])]
-    for k in range(nbins - 1, -1, -1):
-        lower += [(edges[k + 1], bots[k]), (edges[k], bots[k])]
-    lower.append((edges[0] - pad, bots[0]))
-    poly = np.array(upper + lower, np.float64)
-    # baseline: the 85th percentile row of the main strokes per bin (descenders are few)
-    pidx = np.clip(((px - x0) / (x1 - x0 + 1) * nbins).astype(int), 0, nbins - 1)
-    bx, by, bw = [], [], []
-    for k in range(nbins):
-        sel = pidx == k
-        if sel.sum() >= 3:
-            bx.append(centres[k])
-            by.append(np.percentile(py[sel], 85))
-            bw.append(sel.sum())
-    if len(bx) >= 2:
-        slope, icpt = np.polyfit(bx, by, 1, w=np.sqrt(bw))
+    x0, x1 = int(ax.min()), int(ax.max())
+    n = x1 - x0 + 1
+    slope, icpt, core = _baseline(px, py, spacing)
+    cols = np.arange(x0, x1 + 1)
+    base = slope * cols + icpt
+    # per column: ink extent, spread sideways a little
+    big = 1e9
+    tops = np.full(n, big, np.float32)
+    bots = np.full(n, -big, np.float32)
+    np.minimum.at(tops, ax - x0, ay)
+    np.maximum.at(bots, ax - x0, ay)
+    r = max(1, int(0.05 * spacing))
+    kernel = np.ones((1, 2 * r + 1), np.uint8)
+    tops = cv2.erode(tops[None], kernel, borderType=cv2.BORDER_REPLICATE)[0].astype(np.float64)
+    bots = cv2.dilate(bots[None], kernel, borderType=cv2.BORDER_REPLICATE)[0].astype(np.float64)
+    have = tops < big / 2
+    core_top, core_bot = base - core, base
+    if have.sum() >= 1:
+        it = np.interp(cols, cols[have], tops[have])
+        ib = np.interp(cols, cols[have], bots[have])
     else:
-        slope, icpt = 0.0, float(np.percentile(py, 85))
+        it, ib = core_top, core_bot
+    tops = np.where(have, tops, np.maximum(it, core_top)) - pad
+    bots = np.where(have, bots, np.minimum(ib, core_bot)) + pad
+    bots = np.maximum(bots, tops + 2)
+    upper = np.c_[cols, tops]
+    lower = np.c_[cols, bots][::-1]
+    poly = np.r_[[[x0 - pad, tops[0]]], upper, [[x1 + pad, tops[-1]], [x1 + pad, bots[-1]]],
+                 lower, [[x0 - pad, bots[0]]]]
+    poly = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), 1.0, True).reshape(-1, 2)
     bl = np.array([[x0, slope * x0 + icpt], [x1, slope * x1 + icpt]])
-    return poly, bl
+    return poly.astype(np.float64), bl

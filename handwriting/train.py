@@ -155,8 +155,10 @@ class TrainingRun:
         write_json_atomic(self.out / "history.json", self.history)
 
 
-def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool):
+def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
     records, problems = scan_line_dirs(dirs)
+    if max_lines and len(records) > max_lines:
+        records = [records[i] for i in np.linspace(0, len(records) - 1, max_lines).astype(int)]
     if not records:
         raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
                         "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
@@ -168,7 +170,7 @@ def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool):
 def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int | None = None,
           resume: bool = False, from_model=None, progress: bool = True,
           samples: tuple[list[Sample], list[Sample]] | None = None, workers: int | None = None,
-          max_seconds: float = 0) -> dict:
+          max_seconds: float = 0, max_lines: int = 0) -> dict:
     """Train a recognizer; returns the training summary (also stored in the model directory).
 
     Args:
@@ -182,6 +184,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         samples: already preprocessed (train, val) samples; then the dirs are not read.
         workers: threads preparing (augmenting) batches (default: the CPU count, at most 8).
         max_seconds: stop after the epoch that would overrun this wall-clock budget (0: none).
+        max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
     """
     out = Path(out)
     ck = out / "checkpoint"
@@ -208,8 +211,10 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     if samples is not None:
         (train_samples, val_samples), problems, val_problems = samples, [], []
     else:
-        train_samples, problems = _load_samples(train_dirs, config, out, "preprocessing train", progress)
-        val_samples, val_problems = (_load_samples(val_dirs, config, out, "preprocessing val", progress)
+        train_samples, problems = _load_samples(train_dirs, config, out, "preprocessing train",
+                                                progress, max_lines)
+        val_samples, val_problems = (_load_samples(val_dirs, config, out, "preprocessing val",
+                                                   progress, max_lines)
                                      if val_dirs else ([], []))
     texts = [s.text for s in train_samples]
     if resume:

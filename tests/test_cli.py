@@ -86,3 +86,40 @@ def test_console_script_exit_code_and_debug(tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr and "model not found" in p.stderr
     p = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
     assert p.returncode != 0 and "Traceback" in p.stderr
+
+
+def _page(tmp_path, texts):
+    import numpy as np
+    lines = [render_line(t, scale=1.2) for t in texts]
+    w = max(l.shape[1] for l in lines) + 80
+    page = np.full((60 + sum(l.shape[0] + 30 for l in lines) + 200, w), 235, np.uint8)
+    y = 60
+    for l in lines:
+        page[y:y + l.shape[0], 40:40 + l.shape[1]] = l
+        y += l.shape[0] + 30
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), page)
+    return path
+
+
+def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):
+    from handwriting.groundtruth import read_alto
+    page = _page(tmp_path, ["12345 678", "90 1234", "5678 90"])
+    out = tmp_path / "out"
+    assert main(["recognize", str(page), "--model", str(model_dir), "--format", "alto",
+                 "--out", str(out)]) == 0
+    alto = read_alto(out / "page.xml")
+    assert main(["recognize", str(page), "--model", str(model_dir), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)[0]
+    assert len(alto.lines) == len(data["lines"]) == 3
+    assert [l.text or "" for l in alto.lines] == [l["text"] for l in data["lines"]]
+    assert all(len(l["polygon"]) >= 4 for l in data["lines"])
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_recognize_line_forced_and_layout_needs_one_image(model_dir, tmp_path, capsys):
+    page = _page(tmp_path, ["12", "34"])
+    assert main(["recognize", str(page), "--line", "--model", str(model_dir), "--format", "json"]) == 0
+    assert "chars" in json.loads(capsys.readouterr().out)[0]  # read as one line, not a page
+    assert main(["recognize", str(page), str(page), "--layout", "x.xml", "--model", str(model_dir)]) == 2
+    assert "exactly one IMAGE" in capsys.readouterr().err

@@ -1,0 +1,99 @@
+"""Evaluation and ground-truth reports: CER/WER per folder, per-line results, dataset statistics."""
+from __future__ import annotations
+
+import logging
+
+from .errors import HandwritingError
+
+log = logging.getLogger(__name__)
+
+
+def read_lines(recognizer, dirs, progress: bool = True):
+    """Preprocess every labelled line of ``dirs``; returns (records, lines, problems)."""
+    from tqdm.auto import tqdm
+
+    from .groundtruth import load_line_image, scan_line_dirs
+    records, problems = scan_line_dirs(dirs)
+    problems = [f"{p.path}: {p.message}" for p in problems]
+    kept, lines = [], []
+    for r in tqdm(records, desc=f"reading {', '.join(map(str, dirs))}", disable=not progress, unit="line"):
+        try:
+            lines.append(recognizer.preprocess(load_line_image(r)))
+            kept.append(r)
+        except HandwritingError as exc:
+            problems.append(f"{r.image or r.source}: {exc}")
+    return kept, lines, problems
+
+
+def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
+    """Per-line results, worst first: path, truth, prediction, confidence, CER (percent)."""
+    from .decode import cer
+    records, lines, problems = read_lines(recognizer, dirs, progress)
+    for p in problems:
+        log.warning("skipped %s", p)
+    preds = recognizer.predict_lines(lines) if lines else []
+    rows = [{"path": str(r.image or r.source), "truth": r.text, "prediction": p.text,
+             "confidence": round(p.confidence, 3), "cer": round(cer([r.text], [p.text]), 2)}
+            for r, p in zip(records, preds)]
+    return sorted(rows, key=lambda row: -row["cer"])
+
+
+def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
+    """CER/WER (percent) per ground-truth directory and overall."""
+    from .decode import cer, wer
+    from .recognize import Recognizer
+    rec = Recognizer(model, batch_size=batch_size, beam=beam)
+    sets, all_refs, all_hyps, problems = [], [], [], []
+    for d in dirs:
+        records, lines, probs = read_lines(rec, [d], progress)
+        problems += probs
+        refs = [r.text for r in records]
+        hyps = [p.text for p in rec.predict_lines(lines)] if lines else []
+        sets.append({"path": str(d), "lines": len(refs), "cer": round(cer(refs, hyps), 3),
+                     "wer": round(wer(refs, hyps), 3)})
+        all_refs += refs
+        all_hyps += hyps
+    for p in problems:
+        log.warning("skipped %s", p)
+    overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
+               "wer": round(wer(all_refs, all_hyps), 3)}
+    return {"overall": overall, "sets": sets}
+
+
+def dataset_report(dirs, progress: bool = True) -> dict:
+    """Line count, charset with counts, image size statistics and problems of ground truth."""
+    from collections import Counter
+
+    import cv2
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    from .groundtruth import scan_line_dirs
+    records, problems = scan_line_dirs(dirs)
+    chars = Counter()
+    widths, heights = [], []
+    bad = [f"{p.path}: {p.message}" for p in problems]
+    for r in tqdm(records, desc="checking images", disable=not progress, unit="line"):
+        chars.update(r.text)
+        if r.image is not None:
+            img = cv2.imread(str(r.image), cv2.IMREAD_GRAYSCALE)
+            if img is None:
+                bad.append(f"{r.image}: not a readable image")
+                continue
+            h, w = img.shape
+        else:
+            x0, y0 = r.polygon.min(0)
+            x1, y1 = r.polygon.max(0)
+            w, h = int(x1 - x0 + 1), int(y1 - y0 + 1)
+        widths.append(w)
+        heights.append(h)
+
+    def stats(v):
+        if not v:
+            return {}
+        a = np.asarray(v)
+        return {"min": int(a.min()), "median": float(np.median(a)), "mean": round(float(a.mean()), 1),
+                "max": int(a.max())}
+    return {"lines": len(records), "characters": sum(chars.values()), "charset_size": len(chars),
+            "charset": {c: n for c, n in sorted(chars.items())}, "width": stats(widths),
+            "height": stats(heights), "problems": bad}

@@ -1,0 +1,278 @@
+"""Whole pages: segment (or take a given ALTO/PAGE layout), crop, recognize in one batch,
+write ALTO / PAGE XML / JSON, and evaluate line detection and page CER against ground truth.
+
+Example:
+    >>> rec = Recognizer()
+    >>> page = recognize_page(rec, "letter.jpg")
+    >>> write_alto(page, "letter.xml")
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+from rapidfuzz.distance import Levenshtein
+
+from .errors import DataError, HandwritingError
+from .fileio import write_json_atomic
+from .groundtruth import Page, TextLine, crop_line, read_layout, write_alto, write_page_xml
+from .preprocessing import load_image, to_gray
+from .segment import SegmentConfig, segment_page
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("alto", "page", "json")
+SUFFIXES = {"alto": ".xml", "page": ".xml", "json": ".json"}
+
+
+# ---------------------------------------------------------------- recognition
+
+def recognize_page(recognizer, image: str | Path | np.ndarray | None,
+                   layout: str | Path | None = None,
+                   config: SegmentConfig | None = None) -> Page:
+    """Read a whole page: its lines (found by :func:`~handwriting.segment.segment_page`, or
+    those of an ALTO/PAGE ``layout`` file), each cropped as ground-truth lines are
+    (:func:`~handwriting.groundtruth.crop_line`) and all recognized in one batched call.
+
+    Args:
+        recognizer: a :class:`~handwriting.recognize.Recognizer`.
+        image: the page (path or array); ``None`` with a ``layout`` takes the image the
+            layout names.
+        layout: ALTO or PAGE XML whose lines are read instead of segmenting (the
+            eScriptorium / Transkribus workflow: lines drawn there, text read here). When its
+            page size differs from the image's, its coordinates are scaled to the image.
+        config: segmentation tunables (ignored with ``layout``).
+
+    Returns:
+        A :class:`~handwriting.groundtruth.Page` in image coordinates whose lines carry
+        ``text`` and ``confidence`` (a line that cannot be cropped gets ``""`` and 0.0).
+    """
+    given = read_layout(layout) if layout is not None else None
+    if image is None:
+        if given is None or given.image is None:
+            raise DataError("recognize_page needs an image (the layout names none)"
+                            if given is not None else "recognize_page needs an image")
+        image = given.image
+    if isinstance(image, np.ndarray):
+        gray, source = to_gray(image), None
+    else:
+        gray, source = load_image(image), Path(image)
+    h, w = gray.shape
+    if given is None:
+        lines = segment_page(gray, config)
+    else:
+        lines = _fit_layout(given, w, h, layout)
+    crops, where = [], []
+    for k, line in enumerate(lines):
+        try:
+            crops.append(recognizer.preprocess(crop_line(gray, line.polygon)))
+            where.append(k)
+        except HandwritingError as exc:
+            log.warning("%s: line %s skipped: %s", source or "page", line.id, exc)
+            line.text, line.confidence = "", 0.0
+    for k, pred in zip(where, recognizer.predict_lines(crops) if crops else []):
+        lines[k].text, lines[k].confidence = pred.text, float(pred.confidence)
+    return Page(source, w, h, lines)
+
+
+def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
+    """The layout's lines (texts dropped), scaled to a ``w`` x ``h`` image if needed."""
+    sx = w / page.width if page.width > 0 else 1.0
+    sy = h / page.height if page.height > 0 else 1.0
+    if abs(sx - 1) > 1e-3 or abs(sy - 1) > 1e-3:
+        log.warning("%s: page is %d x %d, the image %d x %d: coordinates scaled", where,
+                    page.width, page.height, w, h)
+
+    def fit(pts):
+        if pts is None:
+            return None
+        return np.rint(np.asarray(pts, np.float64) * (sx, sy)).astype(np.int32)
+
+    return [TextLine(ln.id, fit(ln.polygon), fit(ln.baseline)) for ln in page.lines]
+
+
+def page_to_json(page: Page) -> dict:
+    """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence."""
+    def pts(a):
+        return None if a is None else [[int(x), int(y)] for x, y in np.asarray(a)]
+
+    return {"image": str(page.image) if page.image is not None else None,
+            "width": page.width, "height": page.height,
+            "lines": [{"id": ln.id, "polygon": pts(ln.polygon), "baseline": pts(ln.baseline),
+                       "text": ln.text,
+                       "confidence": None if ln.confidence is None else round(ln.confidence, 4)}
+                      for ln in page.lines]}
+
+
+def save_page(page: Page, path: str | Path, fmt: str = "alto",
+              image_name: str | None = None) -> Path:
+    """Write ``page`` as ``alto``, ``page`` (PAGE XML) or ``json``; atomic. Returns the path."""
+    if fmt not in FORMATS:
+        raise HandwritingError(f"unknown page format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    path = Path(path)
+    if fmt == "alto":
+        write_alto(page, path, image_name)
+    elif fmt == "page":
+        write_page_xml(page, path, image_name)
+    else:
+        write_json_atomic(path, page_to_json(page))
+    return path
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _box(poly) -> tuple[float, float, float, float]:
+    p = np.asarray(poly)
+    (x0, y0), (x1, y1) = p.min(0), p.max(0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _iou(a, b) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match_lines(gt: list[TextLine], pred: list[TextLine],
+                threshold: float = 0.5) -> list[tuple[int, int, float]]:
+    """Greedy one-to-one matching of line bounding boxes, best IoU first; pairs
+    ``(gt index, pred index, IoU)`` with IoU >= ``threshold``."""
+    gb, pb = [_box(g.polygon) for g in gt], [_box(p.polygon) for p in pred]
+    pairs = sorted(((_iou(a, b), i, j) for i, a in enumerate(gb) for j, b in enumerate(pb)),
+                   key=lambda t: (-t[0], t[1], t[2]))
+    used_g, used_p, out = set(), set(), []
+    for v, i, j in pairs:
+        if v < threshold:
+            break
+        if i not in used_g and j not in used_p:
+            used_g.add(i)
+            used_p.add(j)
+            out.append((i, j, v))
+    return out
+
+
+def score_page(gt: list[TextLine], pred: list[TextLine], threshold: float = 0.5) -> dict:
+    """Line detection and reading-order-independent CER of one page (counts, not percents).
+
+    Ground-truth lines without text are *don't care* regions (as in the ICDAR detection
+    protocols): they do not count towards recall, and a prediction matched to one is left
+    out of precision and CER, since there is no reference to judge it by (archive
+    foliation, stamps, struck-out words that the transcribers left empty).
+
+    CER: predicted lines are paired with ground-truth lines by the box matching; the edit
+    distances of the pairs, plus the full length of every unmatched ground-truth text
+    (a miss) and of every unmatched predicted text (a false alarm), over the number of
+    ground-truth characters.
+    """
+    pairs = match_lines(gt, pred, threshold)
+    matched_g = {i for i, _, _ in pairs}
+    matched_p = {j: i for i, j, _ in pairs}
+    care = [i for i, g in enumerate(gt) if g.text]
+    ignored_p = {j for j, i in matched_p.items() if not gt[i].text}
+    counted_p = [j for j in range(len(pred)) if j not in ignored_p]
+    hits = sum(1 for i in care if i in matched_g)
+    chars = sum(len(gt[i].text) for i in care)
+    errors = 0
+    for i, j, _ in pairs:
+        if gt[i].text:
+            errors += Levenshtein.distance(gt[i].text, pred[j].text or "")
+    errors += sum(len(gt[i].text) for i in care if i not in matched_g)
+    errors += sum(len(pred[j].text or "") for j in counted_p if j not in matched_p)
+    return {"gt_lines": len(care), "pred_lines": len(counted_p), "matched": hits,
+            "ignored": len(gt) - len(care), "chars": chars, "errors": errors}
+
+
+def _percents(c: dict) -> dict:
+    return {**c,
+            "precision": round(100.0 * c["matched"] / c["pred_lines"], 2) if c["pred_lines"] else 0.0,
+            "recall": round(100.0 * c["matched"] / c["gt_lines"], 2) if c["gt_lines"] else 0.0,
+            "cer": round(100.0 * c["errors"] / max(1, c["chars"]), 2)}
+
+
+def _sum(rows: list[dict]) -> dict:
+    keys = ("gt_lines", "pred_lines", "matched", "ignored", "chars", "errors")
+    return {"pages": len(rows), **{k: sum(r[k] for r in rows) for k in keys}}
+
+
+def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
+    """ALTO/PAGE files under ``dirs`` (recursively, sorted) whose page image exists; other
+    XML is passed over, broken files and missing images are problems."""
+    found, problems = [], []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            problems.append(f"{d}: {'not a directory' if d.exists() else 'directory not found'}")
+            continue
+        for folder, subdirs, names in os.walk(d):
+            subdirs.sort()
+            for name in sorted(names):
+                if not name.lower().endswith(".xml"):
+                    continue
+                path = Path(folder) / name
+                try:
+                    page = read_layout(path)
+                except DataError as exc:
+                    if "neither ALTO nor PAGE" not in str(exc):
+                        problems.append(str(exc))
+                    continue
+                if page.image is None:
+                    problems.append(f"{path}: names no page image")
+                elif not page.image.is_file():
+                    problems.append(f"{path}: page image {page.image} not found")
+                else:
+                    found.append((path, page))
+    return found, problems
+
+
+def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
+                   threshold: float = 0.5, use_layout: bool = False) -> dict:
+    """Segment and read every page of ``dirs`` that has ALTO/PAGE ground truth, and score it
+    with :func:`score_page` (IoU >= ``threshold`` on line bounding boxes).
+
+    Args:
+        recognizer: a :class:`~handwriting.recognize.Recognizer`.
+        dirs: folders searched recursively for ALTO/PAGE XML; the image is the one the XML
+            names.
+        config: segmentation tunables.
+        threshold: IoU for a detected line to count as found.
+        use_layout: read the ground-truth lines instead of segmenting (detection is then
+            perfect by construction; the CER is the recognizer's on these pages).
+
+    Returns:
+        ``{"overall": {...}, "sets": [{"path", ...} per dir], "pages": [{"path", "gt_lines",
+        "pred_lines", "matched", "ignored", "chars", "errors", "precision", "recall",
+        "cer"}, ...], "problems": [...]}`` with precision, recall and CER in percent,
+        pooled over lines and characters (not averaged over pages).
+    """
+    dirs = [Path(d) for d in dirs]
+    rows, sets, problems = [], [], []
+    for d in dirs:
+        found, probs = find_pages([d])
+        problems += probs
+        mine = []
+        for path, gt in found:
+            try:
+                pred = recognize_page(recognizer, gt.image, layout=path if use_layout else None,
+                                      config=config)
+            except HandwritingError as exc:
+                problems.append(f"{path}: {exc}")
+                continue
+            gt_lines = _fit_layout(gt, pred.width, pred.height, path)
+            for ln, g in zip(gt_lines, gt.lines):
+                ln.text = g.text
+            row = {"path": str(path), **_percents(score_page(gt_lines, pred.lines, threshold))}
+            mine.append(row)
+        rows += mine
+        sets.append({"path": str(d), **_percents(_sum(mine))})
+    for p in problems:
+        log.warning("skipped %s", p)
+    if not rows:
+        raise DataError(f"no ALTO/PAGE ground truth with a page image found in "
+                        f"{', '.join(map(str, dirs))}")
+    return {"overall": _percents(_sum(rows)), "sets": sets, "pages": rows, "problems": problems}

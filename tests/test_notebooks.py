@@ -1,0 +1,46 @@
+"""The notebooks run top to bottom against the current API (QUICK mode, generated ground truth)."""
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import digit_texts, write_line_dir
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def run_notebook(name: str):
+    from nbclient import NotebookClient
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return nb
+
+
+@pytest.mark.parametrize("name", ["train.ipynb", "recognize.ipynb"])
+def test_notebooks_are_committed_without_outputs(name):
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_train_notebook_quick(tmp_path, monkeypatch):
+    tr = write_line_dir(tmp_path / "train", digit_texts(60, seed=0), scale=0.8)
+    va = write_line_dir(tmp_path / "val", digit_texts(12, seed=1), scale=0.8)
+    out = tmp_path / "run"
+    for k, v in {"HW_TRAIN": str(tr), "HW_VAL": str(va), "HW_OUT": str(out), "HW_QUICK": "1"}.items():
+        monkeypatch.setenv(k, v)
+    nb = run_notebook("train.ipynb")
+    assert (out / "handwriting.json").is_file() and (out / "model.tflite").is_file()
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "TFLite reads" in text and "best val CER" in text
+
+
+@pytest.mark.slow
+def test_recognize_notebook():
+    if not (NOTEBOOKS.parent / "saved_models" / "default" / "handwriting.json").is_file():
+        pytest.skip("no default model in saved_models/default")
+    nb = run_notebook("recognize.ipynb")
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 3  # line, page, inspect figure
