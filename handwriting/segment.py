@@ -162,7 +162,7 @@ class _Work:
             interpolation=cv2.INTER_AREA)
         ink = ink_map(small)
         binary = (ink >= config.ink_threshold).astype(np.uint8)
-        angle = _estimate_skew(binary, config.max_skew) if config.max_skew > 0 else 0.0
+        angle = _estimate_skew(_text_like(binary), config.max_skew) if config.max_skew > 0 else 0.0
         rot, size = _rotation(binary.shape, angle)
         inside = np.ones(binary.shape, np.uint8)
         if angle:
@@ -195,7 +195,8 @@ class _Work:
         big[0] = False
         if not big.any():
             return []
-        spacing = _line_spacing(binary * big[labels].astype(np.uint8), stats[big])
+        text = big & _text_like_components(stats, binary.shape)
+        spacing = _line_spacing(binary * text[labels].astype(np.uint8), stats[text if text.any() else big])
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -208,6 +209,7 @@ class _Work:
         huge = (bh > 6 * spacing) & (bw > 6 * spacing)
         huge |= (area > 0.6 * bw * bh) & (bh > 1.5 * spacing)
         huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
+        huge |= (np.maximum(bw, bh) > 0.2 * max(hh, ww)) & (np.minimum(bw, bh) < 0.15 * spacing)
         small &= ~huge
         # what is left of a rule where its removal stopped short: flat, long, touching it
         near_rule = cv2.dilate(self.rules, np.ones((3, 3), np.uint8))
@@ -219,19 +221,20 @@ class _Work:
         main &= ~_vertical_writing(labels, stats, cents, main, spacing)
         if not main.any():
             return []
-        pieces = []  # (ys, xs) of the main ink of each line, in reading order
+        groups = []  # (ys, xs, comp) of the main ink of each band (or insertion), in order
         for x0, x1 in _columns(main[labels], cfg.column_gap * spacing):
             comps = np.flatnonzero(main & (cents[:, 0] >= x0) & (cents[:, 0] < x1))
             if comps.size:
-                pieces += self._column_lines(labels, stats, comps, spacing)
-        if not pieces:
+                groups += self._column_lines(labels, stats, comps, spacing)
+        if not groups:
             return []
-        extra = _attach_small(pieces, labels, stats, np.flatnonzero(small & (area >= 3)),
-                              binary.shape, spacing)
+        extra = _attach_small([(ys, xs) for ys, xs, _ in groups], labels, stats,
+                              np.flatnonzero(small & (area >= 3)), binary.shape, spacing)
         out = []
-        for (ys, xs), (sy, sx) in zip(pieces, extra):
-            poly, base = _envelope(np.r_[xs, sx], np.r_[ys, sy], xs, ys, spacing, cfg.pad)
-            out.append((self._map(poly), self._map(base)))
+        for (ys, xs, comp), (sy, sx) in zip(groups, extra):
+            for py, px, ay, ax in self._pieces(ys, xs, comp, sy, sx, stats, spacing):
+                poly, base = _envelope(ax, ay, px, py, spacing, cfg.pad)
+                out.append((self._map(poly), self._map(base)))
         return out
 
     def _column_lines(self, labels, stats, comps, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -245,8 +248,10 @@ class _Work:
         member = np.zeros(len(stats), bool)
         member[comps] = True
         mask = member[lab]
-        peaks = _profile_peaks(mask.sum(axis=1).astype(np.float64), spacing,
-                               cfg.peak_distance)
+        # strokes crossed per row (not ink per row): the core of the writing stands out, a
+        # rule, an underline or a long flourish does not
+        crossings = np.count_nonzero(mask[:, 1:] & ~mask[:, :-1], axis=1)
+        peaks = _profile_peaks(crossings.astype(np.float64), spacing, cfg.peak_distance)
         seams = _seams(mask, peaks, spacing)  # (len(peaks) - 1, width), increasing rows
         # band of each pixel; a component goes whole to its majority band unless two lines
         # really touch (a tall component with a sizable share on each side of a seam)
@@ -269,36 +274,33 @@ class _Work:
         out = []
         for b in range(nb):
             sel = pix_band == b
-            if sel.any():
-                out += self._band_lines(ys[sel] + cy0, xs[sel] + cx0, comp[sel], stats, spacing)
+            if not sel.any():
+                continue
+            ys_, xs_, comp_ = ys[sel] + cy0, xs[sel] + cx0, comp[sel]
+            # interlinear insertions on their own: above the line before it, below after it
+            above, below, rest = _insertions(ys_, xs_, comp_, spacing, cfg.insertions)
+            for part in above + [rest] + below:
+                if part.any():
+                    out.append((ys_[part], xs_[part], comp_[part]))
         return out
 
-    def _band_lines(self, ys, xs, comp, stats, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The lines of one band: interlinear insertions on their own (above the line
-        before it, below it after), the rest cut at wide gaps, left to right."""
-        above, below, rest = _insertions(ys, xs, comp, spacing, self.config.insertions)
-        out = []
-        for sel in above:
-            out += self._pieces(ys[sel], xs[sel], comp[sel], stats, spacing)
-        out += self._pieces(ys[rest], xs[rest], comp[rest], stats, spacing)
-        for sel in below:
-            out += self._pieces(ys[sel], xs[sel], comp[sel], stats, spacing)
-        return out
-
-    def _pieces(self, ys, xs, comp, stats, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Pieces of ink (cut at wide gaps) that look like text, left to right."""
+    def _pieces(self, ys, xs, comp, sy, sx, stats, spacing):
+        """A band's ink cut at gaps wider than ``split_gap`` (main strokes ``ys, xs`` of
+        components ``comp``, and the small ones ``sy, sx`` that joined them), left to right,
+        without the pieces that do not look like text. Yields (main ys, main xs, all ys,
+        all xs) per piece."""
         cfg = self.config
-        if ys.size == 0:
-            return []
-        cols = np.unique(xs)
+        ay, ax = np.r_[ys, sy], np.r_[xs, sx]
+        cols = np.unique(ax)
         breaks = np.flatnonzero(np.diff(cols) > max(2.0, cfg.split_gap * spacing))
-        out = []
         for a, b in zip(np.r_[cols[0], cols[breaks + 1]], np.r_[cols[breaks], cols[-1]]):
             sel = (xs >= a) & (xs <= b)
+            if not sel.any():
+                continue  # dots only
             py, px = ys[sel], xs[sel]
             top, bottom = np.percentile(py, [1, 99])
             height = bottom - top + 1
-            width = b - a + 1
+            width = px.max() - px.min() + 1
             if height < cfg.min_height * spacing or len(py) < 0.05 * spacing ** 2:
                 continue  # a speck or a remnant of a rule
             if width < cfg.min_aspect * height:
@@ -308,8 +310,8 @@ class _Work:
             glyphs = stats[np.unique(comp[sel]), cv2.CC_STAT_HEIGHT]
             if np.percentile(glyphs, 90) < cfg.min_glyph * spacing:
                 continue  # small print
-            out.append((py, px))
-        return out
+            both = (ax >= a) & (ax <= b)
+            yield py, px, ay[both], ax[both]
 
     def _map(self, pts: np.ndarray) -> np.ndarray:
         pts = np.asarray(pts, np.float64)
@@ -331,6 +333,24 @@ def _rotation(shape: tuple[int, int], angle: float) -> tuple[np.ndarray, tuple[i
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
     return np.vstack([m, [0, 0, 1]]), (nw, nh)
+
+
+def _text_like_components(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Components that may be writing: not longer than a fifth of the page (rules, frames,
+    page edges against a scanner lid) and not touching the image edge."""
+    h, w = shape
+    x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+    x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
+    keep = (np.maximum(x1 - x0, y1 - y0) < 0.2 * max(h, w))
+    keep &= (x0 > 0) & (y0 > 0) & (x1 < w) & (y1 < h)
+    keep[0] = False
+    return keep
+
+
+def _text_like(binary: np.ndarray) -> np.ndarray:
+    """``binary`` with only its :func:`_text_like_components`."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    return _text_like_components(stats, binary.shape)[labels].astype(np.uint8)
 
 
 def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
@@ -386,7 +406,7 @@ def _remove_rules(binary: np.ndarray, faint: np.ndarray,
         rest = binary & ~gone
         before, after = np.zeros_like(rest), np.zeros_like(rest)
         axis = 0 if horizontal else 1
-        for d in range(1, 7):
+        for d in range(1, 5):
             before |= _shift(rest, d, axis)
             after |= _shift(rest, -d, axis)
         gone &= ~(before & after).astype(bool)
@@ -432,7 +452,7 @@ def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
     if local.size == 0:
         return fallback
     best = seg[local].max()
-    first = local[seg[local] >= 0.7 * best][0]  # the fundamental, not a multiple
+    first = local[seg[local] >= 0.5 * best][0]  # the fundamental, not a multiple
     return float(lo + first)
 
 

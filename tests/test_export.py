@@ -100,9 +100,10 @@ def test_runtime_never_imports_tensorflow_or_keras(exported, tmp_path):
     child = textwrap.dedent(f"""
         import sys
 
-        class Refuse:  # a device has no TensorFlow: any attempt to import it fails here
+        class Refuse:  # a device has only ai-edge-litert, numpy and OpenCV: anything else fails
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax"):
+                if name.split(".")[0] in ("tensorflow", "keras", "tf_keras", "jax", "rapidfuzz",
+                                          "lxml", "tqdm", "matplotlib", "PIL"):
                     raise ImportError("blocked: " + name)
 
         sys.meta_path.insert(0, Refuse())
