@@ -19,7 +19,7 @@ from typing import Any
 
 from .charset import Charset
 from .config import ModelConfig, PreprocessConfig
-from .errors import ArtifactError, HandwritingError
+from .errors import ArtifactError, HandwritingError, check_format_version
 from .fileio import write_json_atomic
 
 FORMAT_VERSION = 1
@@ -90,13 +90,8 @@ def read_meta(path: str | Path) -> dict:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{meta_file}: unreadable ({exc}); the model directory is damaged") from None
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: model format version {version!r} is not supported by this handwriting "
-            f"(which reads version {FORMAT_VERSION}); "
-            + ("upgrade handwriting (pip install -U handwriting)" if isinstance(version, int)
-               and version > FORMAT_VERSION else "re-train or re-export the model"))
+    check_format_version(path, meta.get("format_version"), FORMAT_VERSION, "model",
+                         "re-train or re-export the model")
     missing = [k for k in ("charset", "preprocess", "model") if k not in meta]
     if missing:
         raise ArtifactError(f"{meta_file}: missing {', '.join(missing)}; the model directory is damaged")

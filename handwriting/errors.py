@@ -19,3 +19,13 @@ class ArtifactError(HandwritingError):
 
 class DataError(HandwritingError):
     """Ground truth is missing, malformed or does not fit the model."""
+
+
+def check_format_version(path, version, supported: int, what: str, redo: str) -> None:
+    """Raise :class:`ArtifactError` unless ``version == supported``, saying what to do."""
+    if version != supported:
+        newer = isinstance(version, int) and version > supported
+        raise ArtifactError(
+            f"{path}: {what} format version {version!r} is not supported by this handwriting "
+            f"(which reads version {supported}); "
+            + ("upgrade handwriting (pip install -U handwriting)" if newer else redo))

@@ -20,7 +20,7 @@ import numpy as np
 from .charset import Charset
 from .config import PreprocessConfig
 from .decode import greedy_decode, beam_decode
-from .errors import ArtifactError, HandwritingError
+from .errors import ArtifactError, HandwritingError, check_format_version
 
 LITE_FORMAT_VERSION = 1  # the version export.py writes
 METADATA_NAME = "handwriting"
@@ -55,13 +55,8 @@ def read_metadata(path: str | Path) -> dict:
         meta = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: unreadable handwriting metadata ({exc})") from None
-    version = meta.get("format_version")
-    if version != LITE_FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path}: TFLite model format version {version!r} is not supported by this "
-            f"handwriting (which reads version {LITE_FORMAT_VERSION}); "
-            + ("upgrade handwriting" if isinstance(version, int) and version > LITE_FORMAT_VERSION
-               else "re-export the model"))
+    check_format_version(path, meta.get("format_version"), LITE_FORMAT_VERSION, "TFLite model",
+                         "re-export the model")
     missing = [k for k in ("charset", "preprocess", "downsample") if k not in meta]
     if missing:
         raise ArtifactError(f"{path}: handwriting metadata lacks {', '.join(missing)}; re-export")

@@ -202,7 +202,7 @@ class _Work:
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         # dots, accents, commas, specks (and print far smaller than the handwriting): they
         # never make a line, but join the line they belong to
-        small = (area < speck) | (np.maximum(bw, bh) < 0.2 * spacing)
+        small = (area < speck) | (np.maximum(bw, bh) < 0.15 * spacing)
         small[0] = False
         # solid or huge things are never text: scanner borders, photos, stamps; nor is
         # what touches the edge of the image
