@@ -340,8 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.debug else "3")
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(levelname)s: %(message)s" if args.debug else "%(message)s")
+    # our own handler: TensorFlow/absl reconfigure the root logger when they are imported
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if args.debug
+                                           else "%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if args.debug else logging.INFO)
+    log.propagate = False
     try:
         return args.func(args)
     except HandwritingError as exc:

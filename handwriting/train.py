@@ -126,7 +126,8 @@ class TrainingRun:
         if metrics:
             msg += f", val CER {metrics['val_cer']:.2f} %, WER {metrics['val_wer']:.2f} %"
         msg += f" ({seconds:.0f} s, {row['lines_per_second']} lines/s)"
-        log.info(msg)
+        # the Keras progress bar has not ended its line yet when callbacks run
+        log.info(("\n" if self.progress else "") + msg)
         if self.max_seconds and time.time() - self.started + seconds * 1.2 > self.max_seconds:
             log.info("time budget of %.0f s reached: stopping (resume with --resume)", self.max_seconds)
             self.stop = True
