@@ -1,13 +1,14 @@
-"""Whole-page accuracy: line detection (precision / recall at IoU >= 0.5 on boxes) and the
-reading-order-independent page CER, per page and per folder, with the default model.
+"""Whole-page accuracy with the default model: line detection (precision / recall at
+IoU >= 0.5 on line boxes) and the reading-order-independent page CER, per page and per
+folder (``handwriting.pages.evaluate_pages``).
 
-    python benchmarks/pages.py [DIR ...] [--model saved_models/default] [--draw DIR]
-        [--layout] [--json]
+    python benchmarks/pages.py [DIR ...] [--model DIR] [--layout] [--draw DIR] [--json]
 
-DIRs default to ../shared/data/pages/alto and ../shared/data/pages/page. ``--layout`` adds
-the CER of the same pages read along the ground-truth lines (what segmentation costs);
-``--draw DIR`` saves each page with its detected lines (red polygons, blue baselines,
-green reading order numbers; thin grey boxes: the ground-truth lines).
+DIRs default to ../shared/data/pages/alto and ../shared/data/pages/page. ``--layout`` adds a
+column with the CER of the same pages read along their ground-truth lines (so the
+difference is what segmentation costs); ``--draw DIR`` saves each page with its detected
+lines: red polygons, blue baselines, green reading-order numbers, thin grey boxes for the
+ground-truth lines.
 """
 import argparse
 import json
@@ -18,7 +19,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2
-import numpy as np
 
 from handwriting.pages import evaluate_pages, find_pages
 from handwriting.preprocessing import load_image
@@ -32,7 +32,7 @@ def draw(dirs, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for path, gt in find_pages(dirs)[0]:
         gray = load_image(gt.image)
-        img = draw_lines(gray, segment_page(gray), thickness=2)
+        img = draw_lines(gray, segment_page(gray))
         for line in gt.lines:
             (x0, y0), (x1, y1) = line.polygon.min(0), line.polygon.max(0)
             cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), (150, 150, 150), 1)
@@ -42,14 +42,21 @@ def draw(dirs, out: Path) -> None:
         print(f"drew {out / (path.stem + '.png')}")
 
 
+def row(name: str, r: dict, ref: dict | None) -> str:
+    line = (f"{name[-44:]:44s} {r['gt_lines']:4d} {r['pred_lines']:4d} {r['precision']:6.1f} "
+            f"{r['recall']:6.1f} {r['cer']:6.2f}")
+    return line + (f" {ref['cer']:9.2f}" if ref else "")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dirs", nargs="*", default=[str(PAGES / "alto"), str(PAGES / "page")])
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--draw", metavar="DIR", help="save pictures of the segmented pages here")
+    ap.add_argument("--model", default=None, help="model directory (default: the default model)")
     ap.add_argument("--layout", action="store_true",
                     help="also report the CER along the ground-truth lines")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--draw", metavar="DIR", help="save pictures of the segmented pages here")
+    ap.add_argument("--json", action="store_true", help="print the result dicts as JSON")
     args = ap.parse_args()
     rec = Recognizer(args.model)
     t = time.perf_counter()
@@ -59,26 +66,17 @@ def main():
     if args.json:
         print(json.dumps({"segmented": result, "layout": ref}, indent=2, ensure_ascii=False))
     else:
-        head = f"{'page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}"
-        print(head + (f" {'GT-lines CER %':>14s}" if ref else ""))
-        refs = {r["path"]: r for r in (ref["pages"] + ref["sets"] if ref else [])}
+        refs = {r["path"]: r for r in ref["pages"] + ref["sets"]} if ref else {}
+        print(f"{'page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}"
+              + (f" {'GT-lines':>9s}" if ref else ""))
         for group in result["sets"]:
-            rows = [r for r in result["pages"] if Path(r["path"]).parent == Path(group["path"])]
-            for r in rows + [{**group, "path": f"{group['path']} (all)"}]:
-                name = r["path"] if r in rows else r["path"]
-                line = (f"{Path(name).name if r in rows else name[-44:]:44s} {r['gt_lines']:4d} "
-                        f"{r['pred_lines']:4d} {r['precision']:6.1f} {r['recall']:6.1f} "
-                        f"{r['cer']:6.2f}")
-                key = r["path"] if r in rows else group["path"]
-                if ref and key in refs:
-                    line += f" {refs[key]['cer']:14.2f}"
-                print(line)
-        o = result["overall"]
-        print(f"{'overall':44s} {o['gt_lines']:4d} {o['pred_lines']:4d} {o['precision']:6.1f} "
-              f"{o['recall']:6.1f} {o['cer']:6.2f}"
-              + (f" {ref['overall']['cer']:14.2f}" if ref else ""))
-        print(f"{o['pages']} pages in {seconds:.1f} s (segmentation + recognition, "
-              f"{os.cpu_count()} CPU threads)")
+            for r in result["pages"]:
+                if Path(r["path"]).parent == Path(group["path"]):
+                    print(row(Path(r["path"]).name, r, refs.get(r["path"])))
+            print(row(f"{group['path']} (all)", group, refs.get(group["path"])))
+        print(row("overall", result["overall"], ref["overall"] if ref else None))
+        print(f"{result['overall']['pages']} pages in {seconds:.1f} s "
+              f"(segmentation + recognition, {os.cpu_count()} CPU threads)")
     if args.draw:
         draw(args.dirs, Path(args.draw))
 

@@ -189,9 +189,15 @@ def score_page(gt: list[TextLine], pred: list[TextLine], threshold: float = 0.5)
 
 
 def _percents(c: dict) -> dict:
-    return {**c,
-            "precision": round(100.0 * c["matched"] / c["pred_lines"], 2) if c["pred_lines"] else 0.0,
-            "recall": round(100.0 * c["matched"] / c["gt_lines"], 2) if c["gt_lines"] else 0.0,
+    """Counts plus precision, recall and CER in percent (an empty page and an empty
+    prediction agree perfectly)."""
+    def ratio(num: int, den: int) -> float:
+        if den == 0:
+            return 100.0 if c["gt_lines"] == c["pred_lines"] == 0 else 0.0
+        return round(100.0 * num / den, 2)
+
+    return {**c, "precision": ratio(c["matched"], c["pred_lines"]),
+            "recall": ratio(c["matched"], c["gt_lines"]),
             "cer": round(100.0 * c["errors"] / max(1, c["chars"]), 2)}
 
 

@@ -4,24 +4,33 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
 
 1. **ink map** (:func:`~handwriting.preprocessing.ink_map`: the paper is divided out, so
    yellowing, shadows and uneven light do not matter) and a threshold -> binary ink;
-2. **deskew**: the rotation that makes the row profile sharpest (within ``max_skew``);
-3. **ruled lines and rules removed**: long thin horizontal (and vertical) runs, found by a
-   morphological opening after short gaps (dashed, faint print) are closed;
-4. **line spacing** from the autocorrelation of the row profile; every other size below is a
-   multiple of it, so the method does not depend on the resolution;
-5. **columns** split at vertical whitespace at least ``column_gap`` line spacings wide that
-   runs the whole height of the text;
-6. **lines** per column: peaks of the smoothed row profile, separated by minimum-ink seams
-   (dynamic programming) that pass between ascenders and descenders; a connected component
-   belongs to the band holding most of it, and is cut along the seam only when two lines
-   really touch;
-7. a band's ink is split where a horizontal gap wider than ``split_gap`` spacings opens
-   (marginal notes), and pieces that do not look like text are dropped (specks, stamps and
-   other solid blobs, vertical writing, remnants of rules);
-8. each line gets a polygon (its ink envelope, padded) and a straight baseline, mapped back
-   to the coordinates of the original page.
+2. **deskew**: the rotation that makes the row profile of the text-sized components
+   sharpest (within ``max_skew``); rules and page edges do not vote;
+3. **rules removed**: long thin horizontal (and vertical) runs of ruled paper, frames and
+   scanner edges, found in a fainter threshold by a morphological opening after short
+   breaks are closed; where a stroke crosses a rule the rule's pixels stay, so descenders
+   keep their letters;
+4. **line spacing** S from the autocorrelation of the row profile; every size below is a
+   multiple of it, so nothing depends on the resolution;
+5. **components sorted**: dots, accents and commas (small: they never start a line but join
+   the line whose ink is nearest), solid blobs, page-edge and rule remnants (dropped), and
+   vertical writing up a margin (dropped: strips of tall components that follow each other
+   with small gaps);
+6. **columns** split at vertical whitespace at least ``column_gap`` spacings wide;
+7. **lines** per column: peaks of the smoothed count of strokes crossed per row (the core
+   band of the writing; a rule or an underline barely counts), separated by minimum-ink
+   seams (dynamic programming) between them; a component belongs to the band holding most
+   of it, and is cut along the seam only when two lines really touch; words written between
+   the lines (wholly above a line's core band or below its baseline) become lines of their
+   own (``insertions``);
+8. a band's ink is cut where a gap wider than ``split_gap`` spacings opens, and pieces that
+   do not look like text are dropped (specks, stamps, vertical pieces, small print);
+9. each line gets a polygon hugging its ink (narrowing to the core band between words, so
+   the neighbours' ascenders and descenders stay out of the crop) and a straight baseline,
+   mapped back to the coordinates of the original page.
 
-Reading order: columns left to right, lines top to bottom, pieces of one band left to right.
+Reading order: columns left to right; in a column, lines top to bottom (an insertion just
+before the line it is written above); pieces of one line left to right.
 """
 from __future__ import annotations
 
@@ -34,8 +43,6 @@ from .config import _check, _Config
 from .groundtruth import TextLine
 from .preprocessing import ink_map, to_gray
 
-
-_DEBUG = False
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class SegmentConfig(_Config):
     min_height: float = 0.25
     min_aspect: float = 1.0
     min_glyph: float = 0.25
-    max_fill: float = 0.5
+    max_fill: float = 0.7
     pad: float = 0.1
     peak_distance: float = 0.6
     insertions: bool = True
@@ -162,13 +169,16 @@ class _Work:
             interpolation=cv2.INTER_AREA)
         ink = ink_map(small)
         binary = (ink >= config.ink_threshold).astype(np.uint8)
-        angle = _estimate_skew(_text_like(binary), config.max_skew) if config.max_skew > 0 else 0.0
+        angle = 0.0
+        if config.max_skew > 0:
+            angle = _estimate_skew(_text_like(binary), config.max_skew)
         rot, size = _rotation(binary.shape, angle)
         inside = np.ones(binary.shape, np.uint8)
         if angle:
             ink = cv2.warpAffine(ink, rot[:2], size, flags=cv2.INTER_LINEAR, borderValue=0)
             binary = (ink >= config.ink_threshold).astype(np.uint8)
-            inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST, borderValue=0)
+            inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST,
+                                    borderValue=0)
         # a band along the edges of the image: what touches it is a scanner edge or shadow
         k = 2 * max(3, int(0.006 * max(binary.shape))) + 1
         self.edge = 1 - cv2.erode(inside, np.ones((k, k), np.uint8),
@@ -196,25 +206,33 @@ class _Work:
         if not big.any():
             return []
         text = big & _text_like_components(stats, binary.shape)
-        spacing = _line_spacing(binary * text[labels].astype(np.uint8), stats[text if text.any() else big])
+        if not text.any():
+            text = big
+        spacing = _line_spacing(binary * text[labels].astype(np.uint8), stats[text])
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         # dots, accents, commas, specks (and print far smaller than the handwriting): they
         # never make a line, but join the line they belong to
-        small = (area < speck) | (np.maximum(bw, bh) < 0.15 * spacing)
+        small = (area < max(4.0, (0.08 * spacing) ** 2)) | (np.maximum(bw, bh) < 0.15 * spacing)
         small[0] = False
         # solid or huge things are never text: scanner borders, photos, stamps; nor is
         # what touches the edge of the image
         huge = (bh > 6 * spacing) & (bw > 6 * spacing)
-        huge |= (area > 0.6 * bw * bh) & (bh > 1.5 * spacing)
+        huge |= (area > 0.6 * bw * bh) & (np.minimum(bw, bh) > 0.3 * spacing)  # solid
         huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
         huge |= (np.maximum(bw, bh) > 0.2 * max(hh, ww)) & (np.minimum(bw, bh) < 0.15 * spacing)
         small &= ~huge
         # what is left of a rule where its removal stopped short: flat, long, touching it
         near_rule = cv2.dilate(self.rules, np.ones((3, 3), np.uint8))
         touch = np.bincount(labels[near_rule > 0], minlength=n) > 0
-        remnant = touch & (bh <= np.maximum(3, 0.1 * spacing)) & (bw >= 3 * bh)
+        flat = bh <= np.maximum(3, 0.1 * spacing)
+        remnant = touch & flat & (bw >= 3 * bh)
+        # and long flat strokes anywhere (bits of rules, underlines, dashes drawn to fill a
+        # line) neither make a line nor stretch one; short hair-thin ones (hyphens, dashes)
+        # join a line like dots do
+        remnant |= flat & (bw >= 1.5 * spacing)
+        small |= (bh <= max(2.0, 0.06 * spacing)) & ~remnant
         small &= ~remnant
         main = ~small & ~huge & ~remnant
         main[0] = False
@@ -225,11 +243,13 @@ class _Work:
         for x0, x1 in _columns(main[labels], cfg.column_gap * spacing):
             comps = np.flatnonzero(main & (cents[:, 0] >= x0) & (cents[:, 0] < x1))
             if comps.size:
-                groups += self._column_lines(labels, stats, comps, spacing)
+                groups += self._column_lines(labels, stats, cents, comps, spacing)
         if not groups:
             return []
         extra = _attach_small([(ys, xs) for ys, xs, _ in groups], labels, stats,
-                              np.flatnonzero(small & (area >= 3)), binary.shape, spacing)
+                              np.flatnonzero(small & (area >= max(3.0, 0.0015 * spacing ** 2))),
+                              binary.shape, spacing,
+                              [_baseline(xs, ys, spacing) for ys, xs, _ in groups])
         out = []
         for (ys, xs, comp), (sy, sx) in zip(groups, extra):
             for py, px, ay, ax in self._pieces(ys, xs, comp, sy, sx, stats, spacing):
@@ -237,8 +257,8 @@ class _Work:
                 out.append((self._map(poly), self._map(base)))
         return out
 
-    def _column_lines(self, labels, stats, comps, spacing) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Main-ink pixels (ys, xs) of each line of one column, top to bottom."""
+    def _column_lines(self, labels, stats, cents, comps, spacing) -> list[tuple[np.ndarray, ...]]:
+        """Main ink (ys, xs, component) of each line of one column, top to bottom."""
         cfg = self.config
         cx0 = int(stats[comps, cv2.CC_STAT_LEFT].min())
         cx1 = int((stats[comps, cv2.CC_STAT_LEFT] + stats[comps, cv2.CC_STAT_WIDTH]).max())
@@ -271,6 +291,10 @@ class _Work:
         split = (share2 >= 0.2) & (stats[comps, cv2.CC_STAT_HEIGHT] > 1.1 * spacing)
         majority = counts.argmax(1)
         pix_band = np.where(split[index[comp]], band, majority[index[comp]])
+        # nothing more than a spacing away from its line's centre (below the last line or
+        # above the first: stray marks)
+        off = np.abs(cents[comps, 1] - cy0 - peaks[majority]) > spacing
+        pix_band[off[index[comp]] & ~split[index[comp]]] = -1
         out = []
         for b in range(nb):
             sel = pix_band == b
@@ -298,10 +322,11 @@ class _Work:
             if not sel.any():
                 continue  # dots only
             py, px = ys[sel], xs[sel]
+            both = (ax >= a) & (ax <= b)
             top, bottom = np.percentile(py, [1, 99])
             height = bottom - top + 1
-            width = px.max() - px.min() + 1
-            if height < cfg.min_height * spacing or len(py) < 0.05 * spacing ** 2:
+            width = ax[both].max() - ax[both].min() + 1  # with its dots and dashes
+            if height < cfg.min_height * spacing or len(py) < 0.02 * spacing ** 2:
                 continue  # a speck or a remnant of a rule
             if width < cfg.min_aspect * height:
                 continue  # vertical writing, a blob
@@ -310,7 +335,6 @@ class _Work:
             glyphs = stats[np.unique(comp[sel]), cv2.CC_STAT_HEIGHT]
             if np.percentile(glyphs, 90) < cfg.min_glyph * spacing:
                 continue  # small print
-            both = (ax >= a) & (ax <= b)
             yield py, px, ay[both], ax[both]
 
     def _map(self, pts: np.ndarray) -> np.ndarray:
@@ -390,7 +414,7 @@ def _remove_rules(binary: np.ndarray, faint: np.ndarray,
             continue
         rect = lambda along, across: cv2.getStructuringElement(  # noqa: E731
             cv2.MORPH_RECT, (along, across) if horizontal else (across, along))
-        gap = max(3, length // 25)
+        gap = max(3, length // 50)
         # a pixel of wobble across, then short breaks along, then only long runs remain
         cand = cv2.dilate(faint, rect(1, 3))
         cand = cv2.morphologyEx(cand, cv2.MORPH_CLOSE, rect(gap, 1))
@@ -401,15 +425,22 @@ def _remove_rules(binary: np.ndarray, faint: np.ndarray,
         thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, rect(1, 11))
         rules = rules & (1 - thick)
         gone = (rules > 0) & (binary > 0)
-        # keep the rule's pixels where a stroke crosses it (ink on both sides), so that a
-        # descender through a rule stays one piece with its letter
+        # where a stroke crosses the rule (ink right on both sides) its pixels stay, so that
+        # a descender through a rule keeps its letter
         rest = binary & ~gone
         before, after = np.zeros_like(rest), np.zeros_like(rest)
         axis = 0 if horizontal else 1
         for d in range(1, 5):
             before |= _shift(rest, d, axis)
             after |= _shift(rest, -d, axis)
-        gone &= ~(before & after).astype(bool)
+        crossed = (before & after).astype(bool)
+        # a "rule" crossed along most of its ink is a row through dense writing: not a rule
+        n, lab = cv2.connectedComponents(rules, connectivity=8)
+        ink_px = np.bincount(lab[gone], minlength=n)
+        crossed_px = np.bincount(lab[gone & crossed], minlength=n)
+        writing = crossed_px > 0.4 * np.maximum(ink_px, 1)
+        writing[0] = True
+        gone &= ~crossed & ~writing[lab]
         out[gone] = 0
         erased[gone] = 1
     return out, erased
@@ -429,16 +460,25 @@ def _shift(a: np.ndarray, d: int, axis: int) -> np.ndarray:
 
 
 def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
-    """Typical distance between text lines, from the autocorrelation of the row profile."""
+    """Typical distance between text lines: the period of the row profile (its
+    autocorrelation's first strong peak); without one (a single line, or two), one and a
+    half times the height of the strongest line, measured on the count of strokes crossed
+    per row (where a rule or an underline hardly shows)."""
     heights = stats[:, cv2.CC_STAT_HEIGHT]
     char = float(np.median(heights)) if len(heights) else 10.0
-    fallback = max(8.0, 2.5 * char)
     prof = mask.sum(axis=1).astype(np.float64)
     rows = np.flatnonzero(prof)
     if rows.size < 4:
-        return fallback
-    prof = prof[rows[0]: rows[-1] + 1]
-    prof = _smooth(prof, max(1.0, 0.25 * char))
+        return max(8.0, 2.5 * char)
+    sigma = max(1.0, 0.25 * char)
+    m = mask[rows[0]: rows[-1] + 1].astype(bool)
+    strokes = _smooth(np.count_nonzero(m[:, 1:] & ~m[:, :-1], axis=1).astype(np.float64), sigma)
+    top = int(strokes.argmax())
+    low = np.flatnonzero(strokes < 0.2 * strokes[top])
+    start = low[low < top].max() if (low < top).any() else 0
+    end = low[low > top].min() if (low > top).any() else len(strokes)
+    fallback = max(8.0, 2.5 * char, 1.5 * (end - start))
+    prof = _smooth(prof[rows[0]: rows[-1] + 1], sigma)
     prof -= prof.mean()
     n = len(prof)
     lo, hi = int(max(4, 1.2 * char)), int(min(n // 2, 8 * char))
@@ -585,9 +625,12 @@ def _insertions(ys, xs, comp, spacing, enabled=True):
     return groups[0], groups[1], rest
 
 
-def _attach_small(pieces, labels, stats, small, shape, spacing):
+def _attach_small(pieces, labels, stats, small, shape, spacing, baselines):
     """Give each small component (accent, dot, comma) to the line whose main ink is nearest
-    to it (within 0.3 line spacings): the letter it belongs to, not the seam's side."""
+    to it (within 0.3 line spacings: the letter it belongs to, not the seam's side), if it
+    lies where accents and punctuation go: from 0.35 spacings over the line's core band
+    (``baselines``: slope, intercept, core height per line) to 0.2 under its baseline.
+    Dust further off stays out of the line's polygon."""
     owner = np.zeros(shape, np.int32)
     for k, (ys, xs) in enumerate(pieces, 1):
         owner[ys, xs] = k
@@ -608,6 +651,10 @@ def _attach_small(pieces, labels, stats, small, shape, spacing):
         if d2.min() > (reach + max(x1 - x0, y1 - y0) / 2) ** 2:
             continue
         k = win[oy, ox][np.argmin(d2)]
+        slope, icpt, core = baselines[k - 1]
+        base = slope * (x0 + x1) / 2 + icpt
+        if not base - core - 0.35 * spacing <= (y0 + y1) / 2 <= base + 0.2 * spacing:
+            continue
         py, px = np.nonzero(labels[y0:y1, x0:x1] == c)
         extra[k - 1][0].append(py + y0)
         extra[k - 1][1].append(px + x0)
@@ -675,42 +722,45 @@ def _profile_peaks(prof: np.ndarray, spacing: float, distance: float) -> np.ndar
 
 
 def _seams(mask: np.ndarray, peaks: np.ndarray, spacing: float) -> np.ndarray:
-    """One separator per pair of neighbouring peaks: the path from left to right between
-    them that crosses the least ink (moves of at most one row per column)."""
+    """One separator per pair of neighbouring peaks: the path from left to right that
+    crosses the least ink (moving at most one row per column), kept to the middle half
+    between the two peaks and, where there is no ink, to the middle of that."""
     h, w = mask.shape
-    if len(peaks) < 2:
+    n = len(peaks) - 1
+    if n < 1:
         return np.zeros((0, w), np.int64)
     cost = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), max(1.0, 0.05 * spacing))
-    out = np.zeros((len(peaks) - 1, w), np.int64)
-    for i, (a, b) in enumerate(zip(peaks[:-1], peaks[1:])):
-        lo, hi = int(a) + 1, int(b)
-        if hi - lo < 2:
-            out[i] = (a + b) // 2
-            continue
-        # the seam stays in the middle half between the two centres, and prefers its middle
-        q = (hi - lo) // 4
-        lo, hi = lo + q, hi - q
-        band = cost[lo:hi]
-        nh = hi - lo
-        centre = (np.arange(nh) - (nh - 1) / 2) / max((nh - 1) / 2, 1)
-        c = band + 0.3 * centre[:, None] ** 2
-        acc = c[:, 0].copy()
-        back = np.zeros((nh, w), np.int8)
-        big = np.float32(1e9)
-        for x in range(1, w):
-            up = np.r_[big, acc[:-1]]
-            down = np.r_[acc[1:], big]
-            stack = np.stack([up + 0.01, acc, down + 0.01])
-            choice = stack.argmin(0)
-            acc = stack[choice, np.arange(nh)] + c[:, x]
-            back[:, x] = choice - 1
-        y = int(acc.argmin())
-        path = np.empty(w, np.int64)
-        for x in range(w - 1, -1, -1):
-            path[x] = y
-            y = y + (back[y, x] if x else 0)  # row of the path in column x - 1
-        out[i] = path + lo
-    return out
+    lo = peaks[:-1] + 1 + (peaks[1:] - peaks[:-1] - 1) // 4
+    hi = np.maximum(peaks[1:] - (peaks[1:] - peaks[:-1] - 1) // 4, lo + 1)
+    nh = hi - lo
+    rows = int(nh.max())
+    k = np.arange(rows)
+    valid = k[None, :] < nh[:, None]
+    half = np.maximum((nh[:, None] - 1) / 2, 1)
+    prefer = 0.3 * ((k[None, :] - (nh[:, None] - 1) / 2) / half) ** 2
+    idx = np.minimum(lo[:, None] + k[None, :], h - 1)  # (n, rows) image rows of each seam
+    big = np.float32(1e9)
+    c = np.where(valid[:, :, None], cost[idx] + prefer[:, :, None], big)  # (n, rows, w)
+    acc = c[:, :, 0].copy()
+    back = np.zeros((n, rows, w), np.int8)
+    up = np.empty_like(acc)
+    down = np.empty_like(acc)
+    for x in range(1, w):
+        up[:, 0] = big
+        up[:, 1:] = acc[:, :-1] + 0.01
+        down[:, -1] = big
+        down[:, :-1] = acc[:, 1:] + 0.01
+        best = np.minimum(np.minimum(up, acc), down)
+        back[:, :, x] = np.where(best == acc, 0, np.where(best == up, -1, 1))
+        acc = best + c[:, :, x]
+    y = acc.argmin(1)
+    path = np.empty((n, w), np.int64)
+    ar = np.arange(n)
+    for x in range(w - 1, -1, -1):
+        path[:, x] = y
+        if x:
+            y = y + back[ar, y, x]  # the row of the path in column x - 1
+    return path + lo[:, None]
 
 
 def _envelope(ax, ay, px, py, spacing, pad_frac):
@@ -752,6 +802,6 @@ def _envelope(ax, ay, px, py, spacing, pad_frac):
     lower = np.c_[cols, bots][::-1]
     poly = np.r_[[[x0 - pad, tops[0]]], upper, [[x1 + pad, tops[-1]], [x1 + pad, bots[-1]]],
                  lower, [[x0 - pad, bots[0]]]]
-    poly = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), 1.0, True).reshape(-1, 2)
+    poly = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), 1.5, True).reshape(-1, 2)
     bl = np.array([[x0, slope * x0 + icpt], [x1, slope * x1 + icpt]])
     return poly.astype(np.float64), bl

@@ -1,0 +1,301 @@
+"""Page segmentation, whole-page recognition, page XML round trips and page evaluation, on
+pages the tests draw themselves (ruled paper, uneven light, specks, a stamp, two columns,
+a slight rotation)."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from handwriting import artifacts
+from handwriting.charset import Charset
+from handwriting.config import ModelConfig, PreprocessConfig
+from handwriting.errors import HandwritingError
+from handwriting.groundtruth import (Page, TextLine, read_alto, read_page_xml, write_alto,
+                                     write_page_xml)
+from handwriting.model import build_model
+from handwriting.pages import evaluate_pages, page_to_json, recognize_page, save_page, score_page
+from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
+
+from conftest import TINY, render_line
+
+WORDS = ("the garden at Kew 1847 letters herbarium plants Ceylon Flora with many thanks "
+         "your friend Hooker seeds arrived 23 boxes").split()
+FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
+
+
+def _box(points) -> tuple[int, int, int, int]:
+    p = np.asarray(points)
+    (x0, y0), (x1, y1) = p.min(0), p.max(0)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def _iou(a, b) -> float:
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=None,
+              stamp=False):
+    """A light page with ``lines`` lines of text per column; returns (gray page, texts,
+    ink boxes (x0, y0, x1, y1) in reading order)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ink = np.zeros(size, np.uint8)  # 255 where something dark is drawn
+    rule = np.zeros(size, np.uint8)
+    texts, boxes = [], []
+    spacing, top = 78, 140
+    col_w = (w - 160 - 120 * (columns - 1)) // columns
+    for c in range(columns):
+        x = 80 + c * (col_w + 120)
+        for k in range(lines):
+            font = FONTS[(k + c) % len(FONTS)]
+            scale = 1.0 if font != cv2.FONT_HERSHEY_SCRIPT_SIMPLEX else 1.3
+            words = []
+            while True:  # fill 55-95 % of the column
+                word = str(rng.choice(WORDS))
+                trial = " ".join(words + [word])
+                if cv2.getTextSize(trial, font, scale, 2)[0][0] > col_w * rng.uniform(0.55, 0.95):
+                    break
+                words.append(word)
+            text = " ".join(words)
+            y = top + k * spacing
+            one = np.zeros(size, np.uint8)
+            cv2.putText(one, text, (x + int(rng.integers(0, 20)), y), font, scale, 255, 2,
+                        cv2.LINE_AA)
+            ys, xs = np.nonzero(one > 100)
+            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+            texts.append(text)
+            ink = np.maximum(ink, one)
+    if rules:  # under every line and on down the empty rest of the page
+        for y in range(top + 6, h - 120, spacing):
+            cv2.line(rule, (50, y), (w - 50, y), 255, 1)
+    if number is not None:
+        one = np.zeros(size, np.uint8)
+        (tw, _), _ = cv2.getTextSize(number, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)
+        cv2.putText(one, number, ((w - tw) // 2, h - 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2,
+                    cv2.LINE_AA)
+        ys, xs = np.nonzero(one > 100)
+        boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+        texts.append(number)
+        ink = np.maximum(ink, one)
+    if stamp:  # a solid smudge in the top margin
+        cv2.ellipse(ink, (w - 140, 60), (45, 30), 20, 0, 360, 200, -1)
+    for _ in range(300):  # specks of dust
+        cv2.circle(ink, (int(rng.integers(0, w)), int(rng.integers(0, h))),
+                   int(rng.integers(0, 2)), 180, -1)
+    # paper: uneven light from one corner, a little grain; grey rules, dark ink
+    yy, xx = np.mgrid[0:h, 0:w]
+    paper = 238 * (0.72 + 0.28 * (1 - (xx / w + yy / h) / 2))
+    paper = paper + rng.normal(0, 3, size)
+    page = paper * (1 - 0.35 * rule / 255.0)
+    page = page * (1 - 0.8 * ink / 255.0)
+    return np.clip(page, 0, 255).astype(np.uint8), texts, boxes
+
+
+def rotate(page, boxes, degrees):
+    """The page turned by ``degrees`` (white corners) and the boxes' new bounding boxes."""
+    h, w = page.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    out = cv2.warpAffine(page, m, (w, h), borderValue=235)
+    new = []
+    for x0, y0, x1, y1 in boxes:
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float) @ m.T
+        new.append(_box(corners))
+    return out, new
+
+
+def assert_lines_match(lines, boxes, small_last=False):
+    """One detected line per drawn box, in the same order, boxes overlapping (IoU >= 0.5;
+    a short page number, ``small_last``, is only required to sit inside its line's box,
+    which is padded)."""
+    assert len(lines) == len(boxes), [_box(ln.polygon) for ln in lines]
+    for k, (line, want) in enumerate(zip(lines, boxes)):
+        got = _box(line.polygon)
+        if small_last and k == len(boxes) - 1:
+            assert got[0] <= want[0] and got[1] <= want[1] and got[2] >= want[2] \
+                and got[3] >= want[3] and _iou(got, want) > 0.25, (k, got, want)
+        else:
+            assert _iou(got, want) >= 0.5, (k, got, want)
+
+
+@pytest.fixture(scope="module")
+def ruled():
+    page, texts, boxes = draw_page(lines=9, rules=True, number="- 7 -", stamp=True)
+    return page, texts, boxes, segment_page(page)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "model"
+    cs = Charset(list("0123456789"))
+    mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
+    artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
+    return path
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_dir):
+    from handwriting.recognize import Recognizer
+    return Recognizer(model_dir)
+
+
+# ---------------------------------------------------------------- segmentation
+
+def test_ruled_page_lines_in_reading_order(ruled):
+    """Every drawn line (and the page number) once, top to bottom; rules, the empty ruled
+    lower half, the stamp and the specks make no lines."""
+    page, _, boxes, lines = ruled
+    assert_lines_match(lines, boxes, small_last=True)
+    assert [ln.id for ln in lines] == [f"l{k}" for k in range(1, len(boxes) + 1)]
+    for line in lines:
+        assert line.polygon.dtype == np.int32 and line.polygon.shape[1] == 2
+        assert line.baseline.shape == (2, 2)
+        x0, y0, x1, y1 = _box(line.polygon)
+        assert 0 <= x0 < x1 < page.shape[1] and 0 <= y0 < y1 < page.shape[0]
+
+
+def test_polygons_keep_the_neighbours_out(ruled):
+    """A line's polygon holds its own ink and stays clear of the next line's body."""
+    _, _, boxes, lines = ruled
+    for line, nxt in zip(lines[:-2], boxes[1:-1]):
+        poly = line.polygon.reshape(-1, 1, 2).astype(np.int32)
+        mid = ((nxt[0] + nxt[2]) / 2, nxt[1] + 0.6 * (nxt[3] - nxt[1]))  # next line's core
+        assert cv2.pointPolygonTest(poly, mid, False) < 0
+
+
+def test_two_columns_are_read_one_after_the_other():
+    page, _, boxes = draw_page(columns=2, lines=6, rules=False, seed=1)
+    assert_lines_match(segment_page(page), boxes)  # boxes: column 1 top-down, then column 2
+
+
+def test_rotated_page_is_deskewed_and_mapped_back():
+    page, _, boxes = draw_page(lines=8, rules=True, seed=2)
+    turned, moved = rotate(page, boxes, 2.0)
+    lines = segment_page(turned)
+    assert_lines_match(lines, moved)  # polygons in the coordinates of the turned image
+
+
+def test_resolution_does_not_matter():
+    page, _, boxes = draw_page(lines=6, rules=True, seed=3)
+    half = cv2.resize(page, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    lines = segment_page(half)
+    assert_lines_match(lines, [tuple(v // 2 for v in b) for b in boxes])
+    small = segment_page(page, SegmentConfig(work_size=800))  # a coarser working copy
+    assert_lines_match(small, boxes)
+
+
+def test_blank_and_tiny_images_have_no_lines():
+    assert segment_page(np.full((600, 400), 230, np.uint8)) == []
+    assert segment_page(np.full((5, 5), 230, np.uint8)) == []
+
+
+def test_is_page():
+    page, _, _ = draw_page(lines=4, rules=False, seed=4)
+    assert is_page(page)
+    assert not is_page(render_line("12 345"))
+    assert not is_page(np.full((400, 300), 230, np.uint8))  # tall but empty
+
+
+def test_config_validation():
+    with pytest.raises(HandwritingError, match="ink_threshold"):
+        SegmentConfig(ink_threshold=1.5)
+    assert SegmentConfig.from_dict({"pad": 0.2}).pad == 0.2
+
+
+def test_draw_lines(ruled):
+    page, _, _, lines = ruled
+    img = draw_lines(page, lines)
+    assert img.shape == page.shape + (3,) and (img[..., 2] > img[..., 1]).any()
+
+
+# ---------------------------------------------------------------- pages
+
+def test_recognize_page_reads_every_line(ruled, recognizer, tmp_path):
+    page, _, boxes, _ = ruled
+    path = tmp_path / "page.png"
+    cv2.imwrite(str(path), page)
+    result = recognize_page(recognizer, path)
+    assert result.image == path and (result.height, result.width) == page.shape
+    assert len(result.lines) == len(boxes)
+    for line in result.lines:
+        assert isinstance(line.text, str) and set(line.text) <= set("0123456789 ")
+        assert 0.0 <= line.confidence <= 1.0
+    data = page_to_json(result)
+    assert set(data["lines"][0]) == {"id", "polygon", "baseline", "text", "confidence"}
+    assert len(data["lines"]) == len(boxes)
+
+
+def test_layout_lines_are_read_instead_of_segmenting(ruled, recognizer, tmp_path):
+    page, _, boxes, _ = ruled
+    cv2.imwrite(str(tmp_path / "page.png"), page)
+    given = Page(tmp_path / "page.png", page.shape[1], page.shape[0],
+                 [TextLine(f"line_{k}", np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]),
+                           None) for k, (x0, y0, x1, y1) in enumerate(boxes[:3])])
+    write_page_xml(given, tmp_path / "layout.xml")
+    result = recognize_page(recognizer, None, layout=tmp_path / "layout.xml")  # its image
+    assert [ln.id for ln in result.lines] == ["line_0", "line_1", "line_2"]
+    assert all(ln.text is not None and ln.confidence is not None for ln in result.lines)
+    # the layout of a larger scan is scaled to the image it is used with
+    big = Page(None, 2 * page.shape[1], 2 * page.shape[0],
+               [TextLine("a", np.array(boxes[0]).reshape(2, 2) * 2, None)])
+    write_alto(big, tmp_path / "big.xml")
+    result = recognize_page(recognizer, page, layout=tmp_path / "big.xml")
+    assert _box(result.lines[0].polygon) == tuple(int(v) for v in boxes[0])
+
+
+def test_page_xml_round_trip(ruled, recognizer, tmp_path):
+    page, _, _, _ = ruled
+    result = recognize_page(recognizer, page)
+    result.lines[0].text = "12 3"  # at least one line with words to split and join
+    want = [" ".join((ln.text or "").split()) for ln in result.lines]
+    write_alto(result, tmp_path / "p.alto.xml", image_name="page.png")
+    back = read_alto(tmp_path / "p.alto.xml")
+    assert len(back.lines) == len(result.lines)
+    assert [ln.text or "" for ln in back.lines] == want
+    write_page_xml(result, tmp_path / "p.page.xml", image_name="page.png")
+    back = read_page_xml(tmp_path / "p.page.xml")
+    assert [ln.text or "" for ln in back.lines] == want
+    assert np.array_equal(back.lines[0].polygon, result.lines[0].polygon)
+    data = json.loads(save_page(result, tmp_path / "p.json", "json").read_text())
+    assert [ln["text"] for ln in data["lines"]] == [ln.text for ln in result.lines]
+    with pytest.raises(HandwritingError, match="unknown page format"):
+        save_page(result, tmp_path / "p.txt", "txt")
+
+
+def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
+    page, texts, boxes, _ = ruled
+    cv2.imwrite(str(tmp_path / "page.png"), page)
+    m = 6  # annotators draw line polygons with a margin around the ink
+    gt = Page(tmp_path / "page.png", page.shape[1], page.shape[0],
+              [TextLine(f"t{k}", np.array([[x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m],
+                                           [x0 - m, y1 + m]]), None, t)
+               for k, ((x0, y0, x1, y1), t) in enumerate(zip(boxes, texts))])
+    write_alto(gt, tmp_path / "page.xml")
+    (tmp_path / "notes.xml").write_text("<notes/>")  # other XML is passed over
+    result = evaluate_pages(recognizer, [tmp_path])
+    row = result["pages"][0]
+    assert row["path"] == str(tmp_path / "page.xml")
+    assert row["gt_lines"] == row["pred_lines"] == len(boxes)
+    assert row["recall"] == 100.0 and row["precision"] == 100.0
+    assert row["cer"] >= 0 and result["overall"]["recall"] == 100.0
+    with pytest.raises(HandwritingError, match="no ALTO/PAGE"):
+        evaluate_pages(recognizer, [tmp_path / "nowhere"])
+
+
+def test_score_page_dont_care_misses_and_false_alarms():
+    def line(x0, y0, x1, y1, text):
+        return TextLine("x", np.array([[x0, y0], [x1, y1]]), None, text)
+
+    gt = [line(0, 0, 100, 20, "abcd"), line(0, 30, 100, 50, "efgh"),
+          line(0, 60, 100, 80, None)]  # untranscribed: don't care
+    pred = [line(2, 1, 98, 21, "abXd"),  # found, one error
+            line(0, 61, 100, 79, "zz"),  # on the don't-care line: not counted
+            line(0, 200, 50, 220, "noise")]  # a false alarm
+    s = score_page(gt, pred)
+    assert (s["gt_lines"], s["pred_lines"], s["matched"], s["ignored"]) == (2, 2, 1, 1)
+    assert s["chars"] == 8 and s["errors"] == 1 + 4 + 5  # edit + missed line + false alarm
