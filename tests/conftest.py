@@ -49,3 +49,17 @@ TINY = {
     "train": {"batch_size": 8, "learning_rate": 0.01, "augment": False, "early_stopping": 0,
               "lr_patience": 0},
 }
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """An untrained tiny model directory (digits), for CLI and page tests."""
+    from handwriting import artifacts
+    from handwriting.charset import Charset
+    from handwriting.config import ModelConfig, PreprocessConfig
+    from handwriting.model import build_model
+    path = tmp_path_factory.mktemp("m") / "model"
+    cs = Charset(list("0123456789"))
+    mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
+    artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
+    return path

@@ -5,22 +5,9 @@ import sys
 import cv2
 import pytest
 
-from handwriting import artifacts
-from handwriting.charset import Charset
 from handwriting.cli import main
-from handwriting.config import ModelConfig, PreprocessConfig
-from handwriting.model import build_model
 
-from conftest import TINY, render_line, write_line_dir
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "model"
-    cs = Charset(list("0123456789"))
-    mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
-    artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
-    return path
+from conftest import render_line, write_line_dir
 
 
 @pytest.fixture

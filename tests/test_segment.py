@@ -7,36 +7,18 @@ import cv2
 import numpy as np
 import pytest
 
-from handwriting import artifacts
-from handwriting.charset import Charset
-from handwriting.config import ModelConfig, PreprocessConfig
 from handwriting.errors import HandwritingError
 from handwriting.groundtruth import (Page, TextLine, read_alto, read_page_xml, write_alto,
                                      write_page_xml)
-from handwriting.model import build_model
-from handwriting.pages import evaluate_pages, page_to_json, recognize_page, save_page, score_page
+from handwriting.pages import (_box, _iou, evaluate_pages, page_to_json, recognize_page,
+                               save_page, score_page)
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 
-from conftest import TINY, render_line
+from conftest import render_line
 
 WORDS = ("the garden at Kew 1847 letters herbarium plants Ceylon Flora with many thanks "
          "your friend Hooker seeds arrived 23 boxes").split()
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
-
-
-def _box(points) -> tuple[int, int, int, int]:
-    p = np.asarray(points)
-    (x0, y0), (x1, y1) = p.min(0), p.max(0)
-    return int(x0), int(y0), int(x1), int(y1)
-
-
-def _iou(a, b) -> float:
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=None,
@@ -127,15 +109,6 @@ def assert_lines_match(lines, boxes, small_last=False):
 def ruled():
     page, texts, boxes = draw_page(lines=9, rules=True, number="- 7 -", stamp=True)
     return page, texts, boxes, segment_page(page)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "model"
-    cs = Charset(list("0123456789"))
-    mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
-    artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
-    return path
 
 
 @pytest.fixture(scope="module")
