@@ -74,7 +74,8 @@ def main():
         count += len(x)
     dt = time.perf_counter() - t
     widths = np.mean([x.shape[2] for x, _ in batches[1:]])
-    print(f"training, batch {cfg.train.batch_size}, mean padded width {widths:.0f}: "
+    print(f"training, height {cfg.preprocess.height}, {model.count_params():,} parameters, "
+          f"batch {cfg.train.batch_size}, mean padded width {widths:.0f}: "
           f"{count / dt:.1f} lines/s (augmentation and graph tracing excluded)")
 
 
