@@ -19,6 +19,7 @@ from handwriting.config import Config, ModelConfig
 from handwriting.data import LineBatches, Sample
 from handwriting.groundtruth import load_line_image, scan_line_dirs
 from handwriting.model import build_model, ctc_loss, logits_model
+from handwriting.preprocessing import preprocess
 from handwriting.recognize import Recognizer
 
 
@@ -57,6 +58,8 @@ def main():
 
     cfg = Config.from_file(args.config) if args.config else Config(
         preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
+    if cfg.preprocess != rec.preprocess_config:  # the candidate reads its own preprocessing
+        pre = [preprocess(im, cfg.preprocess) for im in images]
     samples = [Sample(r.id, (p * 255).astype(np.uint8), r.text, "") for r, p in zip(recs, pre)]
     model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
     trainer = logits_model(model)
