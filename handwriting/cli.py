@@ -20,8 +20,6 @@ def _print_json(data) -> None:
 
 # ---------------------------------------------------------------- recognize
 def cmd_recognize(args) -> int:
-    import numpy as np
-
     from .pages import SUFFIXES, page_to_json, recognize_page, save_page
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
@@ -34,7 +32,7 @@ def cmd_recognize(args) -> int:
     rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads)
     results: list[Result] = []
     pages: dict[int, object] = {}
-    line_idx, line_imgs = [], []
+    line_idx, line_imgs, shapes = [], [], {}
     for k, name in enumerate(args.images):
         try:
             gray = load_image(name)
@@ -44,6 +42,7 @@ def cmd_recognize(args) -> int:
             else:
                 line_idx.append(k)
                 line_imgs.append(gray)
+                shapes[k] = gray.shape
             results.append(Result(str(name)))
         except HandwritingError as exc:
             results.append(Result(str(name), error=str(exc)))
@@ -59,7 +58,7 @@ def cmd_recognize(args) -> int:
             if not out_dir and args.format == "text":
                 print("")
             continue
-        page = pages.get(k) or _line_as_page(r, load_image(r.source).shape)
+        page = pages.get(k)
         if args.format == "json":
             item = ({"source": r.source, **page_to_json(page)} if k in pages else r.to_dict())
             json_items.append(item)
@@ -72,6 +71,7 @@ def cmd_recognize(args) -> int:
             else:
                 print(text)
         else:
+            page = page or _line_as_page(r, shapes[k])
             target = (out_dir / (Path(r.source).stem + SUFFIXES[args.format])) if out_dir else None
             if target is None:
                 import tempfile

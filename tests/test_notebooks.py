@@ -1,5 +1,4 @@
 """The notebooks run top to bottom against the current API (QUICK mode, generated ground truth)."""
-import os
 from pathlib import Path
 
 import nbformat
