@@ -2,8 +2,9 @@
 
 Seeded and configurable: the text source (a UTF-8 file, one sentence or paragraph per line, or
 the built-in sentences below), the fonts (Debian packages fonts-dancingscript, fonts-sjfonts,
-fonts-kristi, fonts-breip by default; any .ttf/.otf path works), sizes and paper. Output follows
-the line ground-truth convention: ``<id>.png`` + ``<id>.gt.txt``.
+fonts-kristi, fonts-breip by default; any .ttf/.otf path works), sizes and paper. A text is
+only drawn in a font that has glyphs for all its characters (fontTools cmap), so no label is
+wrong. Output follows the line ground-truth convention: ``<id>.png`` + ``<id>.gt.txt``.
 """
 from __future__ import annotations
 
@@ -48,6 +49,9 @@ The committee agreed to meet again in October, weather permitting.
 """
 
 
+MAX_TRIES = 200
+
+
 def find_fonts(names=None) -> list[Path]:
     """Paths of the given font files (default: :data:`DEFAULT_FONTS`) found on this machine."""
     wanted = set(names or [f for f, _, _ in DEFAULT_FONTS])
@@ -58,6 +62,16 @@ def find_fonts(names=None) -> list[Path]:
                 if f in wanted and f not in found:
                     found[f] = Path(root) / f
     return [found[f] for f in sorted(found)]
+
+
+def font_chars(font: str | Path) -> frozenset[str]:
+    """The characters the font has glyphs for (its best Unicode cmap)."""
+    from fontTools.ttLib import TTFont
+    try:
+        with TTFont(str(font), lazy=True) as f:
+            return frozenset(chr(c) for c in f.getBestCmap())
+    except Exception as exc:  # missing file, not a font, no Unicode cmap
+        raise HandwritingError(f"{font}: cannot load font ({exc})") from None
 
 
 def text_pool(path: str | Path | None = None) -> list[str]:
@@ -122,14 +136,22 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
         raise HandwritingError("no handwriting fonts found; install e.g. `apt-get install "
                                "fonts-dancingscript fonts-sjfonts fonts-kristi fonts-breip` "
                                "or pass --fonts FILE.ttf")
+    covers = [font_chars(f) for f in fonts]
     pool = text_pool(text)
     rng = np.random.default_rng(seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in tqdm(range(count), desc="rendering", disable=not progress, unit="line"):
-        line = sample_text(pool, rng, digits)
-        font = fonts[int(rng.integers(len(fonts)))]
+        for _ in range(MAX_TRIES):  # a font without a glyph would draw a box: label wrong
+            line = sample_text(pool, rng, digits)
+            usable = [f for f, c in zip(fonts, covers) if set(line) - {" "} <= c]
+            if usable:
+                break
+        else:
+            raise HandwritingError(f"none of the fonts has glyphs for the text drawn {MAX_TRIES} "
+                                   f"times in a row (last: {line!r}); use other fonts or text")
+        font = usable[int(rng.integers(len(usable)))]
         img = render_text(line, font, rng, size=int(rng.integers(40, 60)), height=height)
         _write_pair(out, f"{prefix}_{i:06d}", img, line)
         paths.append(out / f"{prefix}_{i:06d}.png")

@@ -35,3 +35,15 @@ def test_synth_cli_and_missing_font(tmp_path, capsys):
     assert "2 lines written" in capsys.readouterr().out
     with pytest.raises(HandwritingError, match="cannot load font"):
         generate(tmp_path / "x", 1, fonts=[tmp_path / "nofont.ttf"], progress=False)
+
+
+def test_texts_the_font_cannot_draw_are_not_rendered(tmp_path):
+    # DejaVu Sans has no CJK glyphs: such text would be drawn as boxes under a wrong label
+    text = tmp_path / "t.txt"
+    text.write_text("漢字 漢字 漢字 漢字 漢字\nalpha beta gamma delta epsilon zeta\n", encoding="utf-8")
+    generate(tmp_path / "a", 12, seed=3, text=text, fonts=[FONT], progress=False)
+    records, _ = scan_line_dirs([tmp_path / "a"])
+    assert len(records) == 12 and all(set(r.text) <= set("alphbetgmdsionz ") for r in records)
+    text.write_text("漢字 漢字 漢字\n", encoding="utf-8")
+    with pytest.raises(HandwritingError, match="none of the fonts has glyphs"):
+        generate(tmp_path / "b", 1, text=text, fonts=[FONT], progress=False)
