@@ -337,6 +337,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+KERAS_COMMANDS = ("recognize", "evaluate", "evaluate-pages", "train", "inspect", "export")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow without the INFO lines its native libraries print at import time
+    (TF_CPP_MIN_LOG_LEVEL does not silence them in TF 2.21). A failed import is left to the
+    command's own import, which then shows the error."""
+    from .runtime import native_stderr_closed
+    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    with native_stderr_closed():
+        try:
+            import tensorflow  # noqa: F401
+        except Exception:  # noqa: BLE001
+            pass
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.debug else "3")
@@ -347,6 +364,9 @@ def main(argv=None) -> int:
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
     log.propagate = False
+    model = str(getattr(args, "model", None) or "")
+    if not args.debug and args.command in KERAS_COMMANDS and not model.endswith(".tflite"):
+        _import_tensorflow_quietly()
     try:
         return args.func(args)
     except HandwritingError as exc:

@@ -12,7 +12,10 @@ The same preprocessing (:mod:`handwriting.preprocessing`) and CTC decoding
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +66,25 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
+@contextlib.contextmanager
+def native_stderr_closed():
+    """Send what native libraries write to file descriptor 2 to /dev/null for a moment.
+
+    TensorFlow and LiteRT print INFO lines from C++ (absl, oneDNN, "Created TensorFlow Lite
+    XNNPACK delegate") that no setting silences; errors still reach the user as exceptions.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class LiteBackend:
     """A ``.tflite`` recognizer: ``predict((B, H, W, 1)) -> (B, T, C)`` probabilities, one
     batch-1 invocation per line (the exported graph has batch 1 and a free width).
@@ -91,8 +113,9 @@ class LiteBackend:
         try:
             resolver = (OpResolverType.AUTO if xnnpack
                         else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
-                                           experimental_op_resolver_type=resolver)
+            with native_stderr_closed():
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
+                                               experimental_op_resolver_type=resolver)
         except (ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{self.path}: LiteRT cannot load it ({exc})") from None
         self._input = self.interpreter.get_input_details()[0]
@@ -103,7 +126,8 @@ class LiteBackend:
         if width != self._width:
             self.interpreter.resize_tensor_input(
                 self._input["index"], [1, self.preprocess_config.height, width, 1])
-            self.interpreter.allocate_tensors()
+            with native_stderr_closed():  # the XNNPACK delegate announces itself here
+                self.interpreter.allocate_tensors()
             self._width = width
 
     def predict_one(self, line: np.ndarray) -> np.ndarray:

@@ -71,6 +71,8 @@ def test_console_script_exit_code_and_debug(tmp_path):
     cmd = [sys.executable, "-m", "handwriting.cli", "evaluate", str(tmp_path), "--model", str(tmp_path / "x")]
     p = subprocess.run(cmd, capture_output=True, text=True)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "model not found" in p.stderr
+    # one line: no INFO lines from TensorFlow's native libraries either
+    assert p.stderr.count("\n") == 1, p.stderr
     p = subprocess.run(cmd[:3] + ["--debug"] + cmd[3:], capture_output=True, text=True)
     assert p.returncode != 0 and "Traceback" in p.stderr
 
