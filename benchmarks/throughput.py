@@ -34,7 +34,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default=None)
     ap.add_argument("--lines", type=int, default=200)
-    ap.add_argument("--train-batches", type=int, default=6)
+    ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
     ap.add_argument("--config", help="training config to time (default: the model's own)")
     args = ap.parse_args()
     recs = lines(args.lines)
@@ -55,6 +55,8 @@ def main():
     n = len(images)
     print(f"inference, {n} lines, batch 16: preprocessing {n / t_pre:.1f} lines/s, "
           f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
+    if args.train_batches < 1:
+        return
 
     cfg = Config.from_file(args.config) if args.config else Config(
         preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
