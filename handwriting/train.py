@@ -6,6 +6,8 @@ A run directory holds::
     OUT/
       handwriting.json, model.weights.h5   the best model so far (a model directory)
       config.json                          the resolved configuration of the run
+      runs.json                            each start/resume: data folders, --from-model,
+                                           backend, versions, time
       history.json                         per-epoch loss, val CER/WER, learning rate, time
       problems.txt                         lines that were skipped, and why
       checkpoint/                          last epoch: weights, optimizer state, counters
@@ -86,6 +88,7 @@ class TrainingRun:
         self.max_seconds = 0.0
         self.started = time.time()
         self.stop = False
+        self.data: dict = {}
 
     def evaluate(self) -> dict:
         samples = self.val_samples
@@ -136,7 +139,8 @@ class TrainingRun:
         return {"epochs": self.state.epoch, "best_epoch": self.state.best_epoch,
                 "train_lines": len(self.train_samples), "val_lines": len(self.val_samples),
                 "seconds": round(sum(r["seconds"] for r in self.history), 1),
-                "backend": keras.backend.backend(), "config": self.config.to_dict()}
+                "backend": keras.backend.backend(), "data": self.data,
+                "config": self.config.to_dict()}
 
     def save_best(self, metrics: dict) -> None:
         artifacts.save(self.out, self.model, self.charset, self.config.preprocess,
@@ -154,6 +158,28 @@ class TrainingRun:
         (ck / ".optimizer.tmp.npz").replace(ck / "optimizer.npz")
         write_json_atomic(ck / "state.json", {**self.state.__dict__, "charset": self.charset.to_list()})
         write_json_atomic(self.out / "history.json", self.history)
+
+
+def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -> dict:
+    """Append this start (or resume) to ``OUT/runs.json``: what data and base model it read.
+
+    ``config.json`` stays the loadable configuration; this log is the provenance next to it.
+    """
+    import platform
+    import sys
+
+    import tensorflow as tf
+
+    path = out / "runs.json"
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resume": resume,
+             "train": [str(d) for d in train_dirs or []], "val": [str(d) for d in val_dirs or []],
+             "from_model": None if from_model is None else str(from_model),
+             "backend": keras.backend.backend(), "keras": keras.__version__,
+             "tensorflow": tf.__version__, "python": platform.python_version(),
+             "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None}
+    write_json_atomic(path, entries + [entry])
+    return entry
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
@@ -208,6 +234,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     keras.utils.set_random_seed(t.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "config.json", config.to_dict())
+    invocation = _log_invocation(out, train_dirs, val_dirs, from_model, resume)
 
     if samples is not None:
         (train_samples, val_samples), problems, val_problems = samples, [], []
@@ -263,6 +290,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     run = TrainingRun(out, config, train_samples, val_samples, charset, model, history, state,
                       trainer.optimizer, progress)
     run.batches = batches
+    run.data = {k: invocation[k] for k in ("train", "val", "from_model")}
     run.max_seconds = max_seconds
     feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches
     if state.epoch < t.epochs and not (t.early_stopping and state.stale >= t.early_stopping):

@@ -37,6 +37,11 @@ def test_smoke_training_lowers_val_cer_and_resumes(digits, tmp_path):
     assert (out / "config.json").is_file() and (out / "checkpoint" / "optimizer.npz").is_file()
     assert json.loads((out / "config.json").read_text())["model"]["lstm_units"] == 24
     assert s1["epochs"] == 1 and s2["epochs"] == 12
+    # provenance: each start and resume is logged with its data folders
+    runs = json.loads((out / "runs.json").read_text())
+    assert [r["resume"] for r in runs] == [False, True]
+    assert runs[0]["train"] == [str(tr)] and runs[0]["val"] == [str(va)]
+    assert art.meta["training"]["data"]["train"] == [str(tr)]
 
 
 def test_existing_run_needs_resume(digits, tmp_path):
@@ -57,6 +62,8 @@ def test_too_long_label_is_reported_before_training(tmp_path):
     train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
     problems = (out / "problems.txt").read_text()
     assert "l0000.png" in problems and "needs" in problems
+    (run,) = json.loads((out / "runs.json").read_text())
+    assert run["train"] == [str(d)] and run["val"] == [] and run["from_model"] is None
 
 
 @pytest.mark.slow
@@ -69,5 +76,6 @@ def test_fine_tuning_extends_charset(digits, tmp_path):
     old, tuned = artifacts.load(base), artifacts.load(tmp_path / "tuned")
     assert tuned.charset.chars[: len(old.charset)] == old.charset.chars
     assert {"a", "b"} <= set(tuned.charset.chars)
+    assert tuned.meta["training"]["data"]["from_model"] == str(base)
     w_old = old.model.get_layer("conv0").get_weights()[0]
     assert w_old.shape == tuned.model.get_layer("conv0").get_weights()[0].shape
