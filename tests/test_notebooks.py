@@ -1,4 +1,5 @@
 """The notebooks run top to bottom against the current API (QUICK mode, generated ground truth)."""
+import json
 from pathlib import Path
 
 import nbformat
@@ -24,16 +25,25 @@ def test_notebooks_are_committed_without_outputs(name):
 
 
 @pytest.mark.slow
-def test_train_notebook_quick(tmp_path, monkeypatch):
+@pytest.mark.parametrize("from_model", ["", "../saved_models/default"], ids=["scratch", "finetune"])
+def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
+    if from_model and not (NOTEBOOKS / from_model / "handwriting.json").is_file():
+        pytest.skip("no default model in saved_models/default")
     tr = write_line_dir(tmp_path / "train", digit_texts(60, seed=0), scale=0.8)
     va = write_line_dir(tmp_path / "val", digit_texts(12, seed=1), scale=0.8)
     out = tmp_path / "run"
-    for k, v in {"HW_TRAIN": str(tr), "HW_VAL": str(va), "HW_OUT": str(out), "HW_QUICK": "1"}.items():
+    env = {"HW_TRAIN": str(tr), "HW_VAL": str(va), "HW_OUT": str(out), "HW_QUICK": "1",
+           "HW_FROM_MODEL": from_model}
+    for k, v in env.items():
         monkeypatch.setenv(k, v)
     nb = run_notebook("train.ipynb")
     assert (out / "handwriting.json").is_file() and (out / "model.tflite").is_file()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "TFLite reads" in text and "best val CER" in text
+    units = json.loads((out / "config.json").read_text())["model"]["lstm_units"]
+    assert units == (256 if from_model else 48)  # fine-tuning keeps the default model's network
+    runs = json.loads((out / "runs.json").read_text())
+    assert runs[0]["from_model"] == (from_model or None)
 
 
 @pytest.mark.slow
