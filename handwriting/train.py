@@ -167,8 +167,7 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
     """
     import platform
     import sys
-
-    import tensorflow as tf
+    from importlib.metadata import version
 
     path = out / "runs.json"
     entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
@@ -176,7 +175,7 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
              "train": [str(d) for d in train_dirs or []], "val": [str(d) for d in val_dirs or []],
              "from_model": None if from_model is None else str(from_model),
              "backend": keras.backend.backend(), "keras": keras.__version__,
-             "tensorflow": tf.__version__, "python": platform.python_version(),
+             "tensorflow": version("tensorflow"), "python": platform.python_version(),
              "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None}
     write_json_atomic(path, entries + [entry])
     return entry

@@ -1,5 +1,10 @@
 """Smoke training on lines the test renders: a tiny network must learn measurably."""
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +84,28 @@ def test_fine_tuning_extends_charset(digits, tmp_path):
     assert tuned.meta["training"]["data"]["from_model"] == str(base)
     w_old = old.model.get_layer("conv0").get_weights()[0]
     assert w_old.shape == tuned.model.get_layer("conv0").get_weights()[0].shape
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed "
+                    "(pip install -e '.[jax]')")
+def test_cli_training_on_the_jax_backend_resumes_and_loads_under_tensorflow(digits, tmp_path):
+    tr, va = digits
+    out, cfg = tmp_path / "run", tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    cmd = [str(Path(sys.executable).parent / "handwriting"), "train", "--train", str(tr), "--val", str(va),
+           "--out", str(out), "--config", str(cfg)]
+    for extra in (["--epochs", "4"], ["--epochs", "12", "--resume"]):
+        proc = subprocess.run(cmd + extra, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = json.loads((out / "runs.json").read_text())
+    assert [r["backend"] for r in runs] == ["jax", "jax"]
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == list(range(1, 13))
+    assert hist[-1]["val_cer"] < hist[0]["val_cer"] - 30, hist  # it learned across the resume
+    # weights written under JAX load and read under TensorFlow (this process) alike
+    from handwriting.evaluate import evaluate
+    best = artifacts.load(out).meta["metrics"]["val_cer"]
+    assert best == pytest.approx(min(h["val_cer"] for h in hist))
+    assert evaluate([va], model=out, progress=False)["overall"]["cer"] == pytest.approx(best, abs=2.0)
