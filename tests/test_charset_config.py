@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,10 @@ def test_config_rejects_unknown_and_invalid():
         PreprocessConfig(height=4)
     with pytest.raises(HandwritingError, match="pools"):
         ModelConfig(conv_filters=(8, 16), pools=((2, 2),))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_load(path):
+    config = Config.from_file(path)  # unknown keys or out-of-range values raise
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
