@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
+import sys
 import time
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import keras
@@ -165,10 +168,6 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
 
     ``config.json`` stays the loadable configuration; this log is the provenance next to it.
     """
-    import platform
-    import sys
-    from importlib.metadata import version
-
     path = out / "runs.json"
     entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resume": resume,

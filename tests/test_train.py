@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -94,7 +93,7 @@ def test_cli_training_on_the_jax_backend_resumes_and_loads_under_tensorflow(digi
     out, cfg = tmp_path / "run", tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    cmd = [str(Path(sys.executable).parent / "handwriting"), "train", "--train", str(tr), "--val", str(va),
+    cmd = [sys.executable, "-m", "handwriting.cli", "train", "--train", str(tr), "--val", str(va),
            "--out", str(out), "--config", str(cfg)]
     for extra in (["--epochs", "4"], ["--epochs", "12", "--resume"]):
         proc = subprocess.run(cmd + extra, env=env, capture_output=True, text=True, timeout=600)
