@@ -123,6 +123,7 @@ class TrainConfig(_Config):
         lr_patience: epochs without val CER improvement before the learning rate is halved.
         early_stopping: epochs without val CER improvement before training stops (0: never).
         augment: apply seeded training distortions.
+        augment_probability: chance of each distortion per line (lower = milder augmentation).
         seed: seed of shuffling, augmentation and weight initialisation.
         bucket_width: batch widths are padded up to a multiple of this.
         val_limit: evaluate at most this many val lines per epoch (0: all).
@@ -134,6 +135,7 @@ class TrainConfig(_Config):
     lr_patience: int = 3
     early_stopping: int = 8
     augment: bool = True
+    augment_probability: float = 0.5
     seed: int = 42
     bucket_width: int = 64
     val_limit: int = 0
@@ -143,6 +145,7 @@ class TrainConfig(_Config):
         _check(self.epochs >= 1, "train.epochs must be >= 1")
         _check(self.learning_rate > 0, "train.learning_rate must be > 0")
         _check(self.bucket_width >= 1, "train.bucket_width must be >= 1")
+        _check(0 < self.augment_probability <= 1, "train.augment_probability must be in (0, 1]")
 
 
 @dataclass(frozen=True)

@@ -137,13 +137,14 @@ class LineBatches(keras.utils.PyDataset):
         downsample: input columns per output frame of the model.
         bucket_width: batch widths are padded up to a multiple of this.
         augment: apply seeded distortions.
+        augment_p: chance of each distortion per line.
         seed: base seed; epoch ``e`` uses a shuffle and distortions derived from (seed, e).
         shuffle: reshuffle batch composition and order every epoch.
     """
 
     def __init__(self, samples: list[Sample], charset: Charset, batch_size: int, downsample: int,
                  bucket_width: int = 64, augment: bool = False, seed: int = 0, shuffle: bool = True,
-                 **kwargs):
+                 augment_p: float = 0.5, **kwargs):
         super().__init__(**kwargs)
         self.samples = samples
         self.labels = [charset.encode(s.text) for s in samples]
@@ -152,6 +153,7 @@ class LineBatches(keras.utils.PyDataset):
         self.downsample = downsample
         self.bucket_width = bucket_width
         self.do_augment = augment
+        self.augment_p = augment_p
         self.seed = seed
         self.shuffle = shuffle
         self.epoch = 0
@@ -201,7 +203,7 @@ class LineBatches(keras.utils.PyDataset):
         for i in idx:
             line = self.samples[i].line.astype(np.float32) / 255.0
             if self.do_augment:
-                aug = augment(line, rng)
+                aug = augment(line, rng, self.augment_p)
                 if aug.shape[1] // self.downsample >= self.need[i]:
                     line = aug
             lines.append(line)

@@ -283,6 +283,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
                  state.best_cer, state.best_epoch)
     batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,
                           t.bucket_width, augment=t.augment, seed=t.seed, shuffle=True,
+                          augment_p=t.augment_probability,
                           workers=workers or min(8, os.cpu_count() or 1), use_multiprocessing=False)
     batches.set_epoch(state.epoch)
     run = TrainingRun(out, config, train_samples, val_samples, charset, model, history, state,

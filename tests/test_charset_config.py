@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from handwriting.charset import BLANK, Charset, normalize_text
-from handwriting.config import Config, ModelConfig, PreprocessConfig
+from handwriting.config import Config, ModelConfig, PreprocessConfig, TrainConfig
 from handwriting.errors import CharsetError, HandwritingError
 
 
@@ -53,6 +53,8 @@ def test_config_rejects_unknown_and_invalid():
         PreprocessConfig(height=4)
     with pytest.raises(HandwritingError, match="pools"):
         ModelConfig(conv_filters=(8, 16), pools=((2, 2),))
+    with pytest.raises(HandwritingError, match="augment_probability"):
+        TrainConfig(augment_probability=0)
 
 
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")),

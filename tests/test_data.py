@@ -49,6 +49,23 @@ def test_batches_are_bucketed_padded_and_labelled():
     assert np.array_equal(seq[0][0], seq2[0][0])
 
 
+def test_augment_probability_sets_how_many_lines_are_distorted():
+    cs = Charset(list("ab"))
+    rng = np.random.default_rng(0)
+    samples = [Sample(str(i), rng.integers(0, 255, (24, 120), dtype=np.uint8), "ab", "")
+               for i in range(64)]
+
+    def changed(p):
+        seq = LineBatches(samples, cs, 64, 4, 32, augment=True, seed=3, augment_p=p)
+        x, _ = seq[0]
+        order = seq.batches[0]
+        return sum(not np.array_equal(x[r, :, :120, 0], samples[i].line / np.float32(255))
+                   for r, i in enumerate(order))
+
+    mild, strong = changed(0.1), changed(1.0)
+    assert strong == 64 and 5 <= mild <= 40  # p=0.1: each line kept with chance 0.9**2 * 0.94**4
+
+
 def test_prepare_lines_with_cache_and_problems(tmp_path):
     d = write_line_dir(tmp_path / "gt", ["12", "345"])
     (d / "bad.png").write_bytes(b"not an image")
