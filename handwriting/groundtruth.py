@@ -397,7 +397,8 @@ def _image_name(page: Page, image_name: str | None) -> str | None:
 def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> None:
     """Write ``page`` as ALTO v4 (pixel units), one String per word; atomic."""
     E = lambda name: f"{{{ALTO_NS}}}{name}"  # noqa: E731
-    root = etree.Element(E("alto"), nsmap={None: ALTO_NS, "xsi": _XSI})
+    root = etree.Element(E("alto"), nsmap={None: ALTO_NS, "xsi": _XSI},
+                         SCHEMAVERSION="4.2")
     root.set(f"{{{_XSI}}}schemaLocation",
              f"{ALTO_NS} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd")
     desc = etree.SubElement(root, E("Description"))

@@ -92,12 +92,15 @@ def _page(tmp_path, texts):
 
 
 def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):
+    from lxml import etree
+
     from handwriting.groundtruth import read_alto
     page = _page(tmp_path, ["12345 678", "90 1234", "5678 90"])
     out = tmp_path / "out"
     assert main(["recognize", str(page), "--model", str(model_dir), "--format", "alto",
                  "--out", str(out)]) == 0
     alto = read_alto(out / "page.xml")
+    assert etree.parse(str(out / "page.xml")).getroot().get("SCHEMAVERSION") == "4.2"
     assert main(["recognize", str(page), "--model", str(model_dir), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)[0]
     assert len(alto.lines) == len(data["lines"]) == 3
