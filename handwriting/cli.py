@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import HandwritingError
 
 log = logging.getLogger("handwriting")
@@ -19,11 +20,47 @@ def _print_json(data) -> None:
 
 
 # ---------------------------------------------------------------- recognize
+def _expand_inputs(names: list[str]) -> list[str]:
+    """A directory stands for the images directly inside it (sorted); files are kept as given
+    (a bad one is reported when it is read)."""
+    from .preprocessing import IMAGE_SUFFIXES
+    out = []
+    for name in names:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise HandwritingError(f"{name}: no images in this directory "
+                                       f"(looked for {', '.join(IMAGE_SUFFIXES)})")
+            out += found
+        else:
+            out.append(name)
+    return out
+
+
+def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
+    """Refuse before any work when two inputs would write the same output file."""
+    seen: dict[str, str] = {}
+    for name in names:
+        target = Path(name).stem + suffix
+        if target in seen:
+            raise HandwritingError(f"{seen[target]} and {name} would both be written to "
+                                   f"{out_dir / target}: give inputs with different file names "
+                                   "or run them with different --out directories")
+        seen[target] = name
+
+
 def cmd_recognize(args) -> int:
+    from tqdm.auto import tqdm
+
     from .pages import SUFFIXES, page_to_json, recognize_page, save_page
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
     from .segment import is_page
+    args.images = _expand_inputs(args.images)
+    if args.out:
+        _check_output_names(args.images, Path(args.out), {"text": ".txt", **SUFFIXES}[args.format])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.format in ("alto", "page") and len(args.images) > 1 and not args.out:
@@ -33,7 +70,8 @@ def cmd_recognize(args) -> int:
     results: list[Result] = []
     pages: dict[int, object] = {}
     line_idx, line_imgs, shapes = [], [], {}
-    for k, name in enumerate(args.images):
+    progress = len(args.images) > 1 and sys.stderr.isatty()
+    for k, name in enumerate(tqdm(args.images, desc="reading", unit="image", disable=not progress)):
         try:
             gray = load_image(name)
             if args.layout or args.page or (not args.line and is_page(gray)):
@@ -46,7 +84,7 @@ def cmd_recognize(args) -> int:
             results.append(Result(str(name)))
         except HandwritingError as exc:
             results.append(Result(str(name), error=str(exc)))
-    for k, r in zip(line_idx, rec.recognize(line_imgs) if line_imgs else []):
+    for k, r in zip(line_idx, rec.recognize(line_imgs, progress) if line_imgs else []):
         results[k].prediction, results[k].error = r.prediction, r.error
     out_dir = Path(args.out) if args.out else None
     if out_dir:
@@ -229,13 +267,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="handwriting", description="Read handwritten text lines "
                                 "with a CNN + LSTM + CTC model; train it on your own ground truth.")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("recognize", help="read line or page images",
                        description="Read line images and whole pages (line vs page is decided from "
                        "the image; --page / --line force it). Text mode prints one line of text per "
                        "line image (empty for an input that failed) and all lines of a page.")
-    r.add_argument("images", nargs="+", metavar="IMAGE")
+    r.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="line or page images, or directories (their images, sorted)")
     r.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
     r.add_argument("--format", choices=["text", "json", "alto", "page"], default="text",
                    help="text, JSON (per line: polygon, baseline, text, confidence), ALTO v4 or "

@@ -134,12 +134,15 @@ def bucket(width: int, multiple: int = 64) -> int:
 
 
 def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample: int,
-                  batch_size: int = 16, beam: int = 0) -> list[Prediction]:
+                  batch_size: int = 16, beam: int = 0, progress: bool = False) -> list[Prediction]:
     """Batched recognition of normalized lines (float H x W each) with any model callable
     ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: lines are sorted by width,
-    padded to a bucketed width, predicted, and decoded with their true frame counts."""
+    padded to a bucketed width, predicted, and decoded with their true frame counts.
+    ``progress`` shows a progress bar on stderr."""
+    from tqdm.auto import tqdm
     out: list[Prediction | None] = [None] * len(lines)
     order = np.argsort([l.shape[1] for l in lines], kind="stable")
+    bar = tqdm(total=len(lines), desc="recognizing", unit="line", disable=not progress)
     for i in range(0, len(order), batch_size):
         idx = order[i:i + batch_size]
         batch = [lines[j] for j in idx]
@@ -151,6 +154,8 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
         lengths = [min(l.shape[1] // downsample, probs.shape[1]) for l in batch]
         for j, p in zip(idx, decode(probs, lengths, charset, beam)):
             out[j] = p
+        bar.update(len(idx))
+    bar.close()
     return out  # type: ignore[return-value]
 
 

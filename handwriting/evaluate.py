@@ -31,7 +31,7 @@ def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
     records, lines, problems = read_lines(recognizer, dirs, progress)
     for p in problems:
         log.warning("skipped %s", p)
-    preds = recognizer.predict_lines(lines) if lines else []
+    preds = recognizer.predict_lines(lines, progress) if lines else []
     rows = [{"path": str(r.image or r.source), "truth": r.text, "prediction": p.text,
              "confidence": round(p.confidence, 3), "cer": round(cer([r.text], [p.text]), 2)}
             for r, p in zip(records, preds)]
@@ -48,7 +48,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         records, lines, probs = read_lines(rec, [d], progress)
         problems += probs
         refs = [r.text for r in records]
-        hyps = [p.text for p in rec.predict_lines(lines)] if lines else []
+        hyps = [p.text for p in rec.predict_lines(lines, progress)] if lines else []
         sets.append({"path": str(d), "lines": len(refs), "cer": round(cer(refs, hyps), 3),
                      "wer": round(wer(refs, hyps), 3)})
         all_refs += refs

@@ -118,17 +118,18 @@ class Recognizer:
             image = load_image(image)
         return preprocess(image, self.backend.preprocess_config)
 
-    def predict_lines(self, lines: list[np.ndarray]) -> list[Prediction]:
-        """Predict preprocessed lines in width-sorted batches."""
+    def predict_lines(self, lines: list[np.ndarray], progress: bool = False) -> list[Prediction]:
+        """Predict preprocessed lines in width-sorted batches (``progress``: a progress bar on
+        stderr)."""
         return predict_lines(self.backend.predict, lines, self.charset, self.backend.downsample,
-                             self.batch_size, self.beam)
+                             self.batch_size, self.beam, progress)
 
     def probabilities(self, line: np.ndarray) -> np.ndarray:
         """Per-frame class probabilities ``(T, C)`` of one preprocessed line."""
         probs = self.backend.predict(line[None, :, :, None].astype(np.float32))[0]
         return probs[: line.shape[1] // self.backend.downsample]
 
-    def recognize(self, inputs) -> list[Result]:
+    def recognize(self, inputs, progress: bool = False) -> list[Result]:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
         and the others are still read."""
         results: list[Result] = []
@@ -141,6 +142,6 @@ class Recognizer:
                 results.append(Result(name))
             except HandwritingError as exc:
                 results.append(Result(name, error=str(exc)))
-        for k, pred in zip(where, self.predict_lines(lines) if lines else []):
+        for k, pred in zip(where, self.predict_lines(lines, progress) if lines else []):
             results[k].prediction = pred
         return results

@@ -115,3 +115,30 @@ def test_recognize_line_forced_and_layout_needs_one_image(model_dir, tmp_path, c
     assert "chars" in json.loads(capsys.readouterr().out)[0]  # read as one line, not a page
     assert main(["recognize", str(page), str(page), "--layout", "x.xml", "--model", str(model_dir)]) == 2
     assert "exactly one IMAGE" in capsys.readouterr().err
+
+
+def test_recognize_directory_and_output_name_clash(model_dir, tmp_path, capsys):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "x.png"), render_line("12"))
+    cv2.imwrite(str(tmp_path / "a" / "y.png"), render_line("34"))
+    (tmp_path / "a" / "notes.txt").write_text("not an image")
+    assert main(["recognize", str(tmp_path / "a"), "--model", str(model_dir), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["source"] for d in data] == [str(tmp_path / "a" / "x.png"), str(tmp_path / "a" / "y.png")]
+    out = tmp_path / "out"
+    code = main(["recognize", str(tmp_path / "a"), str(tmp_path / "b"), "--model", str(model_dir),
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "would both be written to" in err
+    assert not out.exists()  # refused before anything was written
+    (tmp_path / "empty").mkdir()
+    assert main(["recognize", str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
+    assert "no images in this directory" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    from handwriting import __version__
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"handwriting {__version__}"
