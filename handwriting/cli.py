@@ -161,8 +161,9 @@ def cmd_evaluate(args) -> int:
     else:
         print(f"{'set':50s} {'lines':>6s} {'CER %':>7s} {'WER %':>7s}")
         for s in result["sets"] + [{"path": "overall", **result["overall"]}]:
-            print(f"{s['path']:50s} {s['lines']:6d} {s['cer']:7.2f} {s['wer']:7.2f}")
-    return 0 if result["overall"]["lines"] else 1
+            rates = (f"{s['cer']:7.2f} {s['wer']:7.2f}" if s["lines"] else f"{'-':>7s} {'-':>7s}")
+            print(f"{s['path']:50s} {s['lines']:6d} {rates}")
+    return 0
 
 
 # ---------------------------------------------------------------- train

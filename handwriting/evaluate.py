@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
-from .errors import HandwritingError
+from .errors import DataError, HandwritingError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
 
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
-    """CER/WER (percent) per ground-truth directory and overall."""
+    """CER/WER (percent) per ground-truth directory and overall; a directory without readable
+    labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`."""
     from .decode import cer, wer
     from .recognize import Recognizer
     rec = Recognizer(model, batch_size=batch_size, beam=beam)
@@ -47,6 +49,11 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
     for d in dirs:
         records, lines, probs = read_lines(rec, [d], progress)
         problems += probs
+        if not records:
+            if Path(d).is_dir():  # (a missing directory is already reported)
+                problems.append(f"{d}: no readable labelled lines")
+            sets.append({"path": str(d), "lines": 0, "cer": None, "wer": None})
+            continue
         refs = [r.text for r in records]
         hyps = [p.text for p in rec.predict_lines(lines, progress)] if lines else []
         sets.append({"path": str(d), "lines": len(refs), "cer": round(cer(refs, hyps), 3),
@@ -55,6 +62,9 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         all_hyps += hyps
     for p in problems:
         log.warning("skipped %s", p)
+    if not all_refs:
+        raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
+                        "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
     overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
                "wer": round(wer(all_refs, all_hyps), 3)}
     return {"overall": overall, "sets": sets}

@@ -142,3 +142,15 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"handwriting {__version__}"
+
+
+def test_evaluate_without_labelled_lines(model_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    a = write_line_dir(tmp_path / "a", ["12", "345"])
+    assert main(["evaluate", str(tmp_path / "empty"), str(tmp_path / "missing"), "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "error: no labelled lines found" in err and "missing: directory not found" in err
+    assert main(["evaluate", str(a), str(tmp_path / "empty"), "--model", str(model_dir), "--json"]) == 0
+    sets = json.loads(capsys.readouterr().out)["sets"]
+    assert sets[0]["lines"] == 2 and sets[0]["cer"] is not None
+    assert sets[1] == {"path": str(tmp_path / "empty"), "lines": 0, "cer": None, "wer": None}
