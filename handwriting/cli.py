@@ -316,13 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model on line ground truth",
                        description="Train (or fine-tune) a recognizer. The best model by val CER is "
                        "saved in --out, with config.json, history.json and a checkpoint per epoch.")
-    t.add_argument("--train", nargs="+", required=True, metavar="DIR")
-    t.add_argument("--val", nargs="+", default=[], metavar="DIR")
+    t.add_argument("--train", nargs="+", required=True, metavar="DIR",
+                   help="training ground truth: <id>.png|jpg|tif + <id>.gt.txt pairs and/or "
+                   "ALTO/PAGE XML with their page images (folders are searched recursively)")
+    t.add_argument("--val", nargs="+", default=[], metavar="DIR",
+                   help="validation ground truth (same formats); the model with the lowest val "
+                   "CER is kept (without it: the lowest training loss)")
     t.add_argument("--out", required=True, help="run directory (becomes a model directory)")
     t.add_argument("--config", help="JSON or TOML with sections preprocess / model / train")
     t.add_argument("--epochs", type=int, help="total number of epochs")
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--batch-size", type=int, help="lines per batch (default 16)")
+    t.add_argument("--seed", type=int, help="seed of shuffling, augmentation and initialization "
+                   "(default 42)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--from-model", help="fine-tune this model directory (charset is extended)")
     t.add_argument("--max-minutes", type=float, help="stop after the epoch that would overrun "
