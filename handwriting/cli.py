@@ -288,29 +288,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--layout", metavar="FILE.xml", help="ALTO/PAGE XML with the page's lines: "
                    "read those lines instead of segmenting (one IMAGE)")
     r.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
-    r.add_argument("--batch-size", type=int, default=16)
+    r.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     r.add_argument("--threads", type=int, help="CPU threads of a .tflite model (default 1)")
     r.set_defaults(func=cmd_recognize)
 
     e = sub.add_parser("evaluate", help="CER/WER on ground-truth folders",
                        description="Character and word error rates (percent) per folder and overall.")
-    e.add_argument("dirs", nargs="+", metavar="DIR")
+    e.add_argument("dirs", nargs="+", metavar="DIR",
+                   help="ground-truth folders (line pairs and/or ALTO/PAGE XML); one row each")
     e.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
-    e.add_argument("--beam", type=int, default=0)
-    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
+    e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     e.set_defaults(func=cmd_evaluate)
 
     ep = sub.add_parser("evaluate-pages", help="line detection and page CER on ALTO/PAGE pages",
                         description="For page images with ALTO/PAGE ground truth: line detection "
                         "precision and recall (IoU >= 0.5 on boxes) and a reading-order-independent "
                         "page CER (percent).")
-    ep.add_argument("dirs", nargs="+", metavar="DIR")
+    ep.add_argument("dirs", nargs="+", metavar="DIR",
+                    help="folders of page images with their ALTO/PAGE XML")
     ep.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
-    ep.add_argument("--json", action="store_true")
+    ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.add_argument("--use-layout", action="store_true",
                     help="read the ground-truth lines instead of segmenting (recognition only)")
-    ep.add_argument("--batch-size", type=int, default=16)
+    ep.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     ep.set_defaults(func=cmd_evaluate_pages)
 
     t = sub.add_parser("train", help="train a model on line ground truth",
@@ -338,13 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="inspect ground truth",
                        description="Line count, charset with counts, image sizes, unreadable or "
                        "unlabelled files.")
-    d.add_argument("dirs", nargs="+", metavar="DIR")
-    d.add_argument("--json", action="store_true")
+    d.add_argument("dirs", nargs="+", metavar="DIR", help="ground-truth folders")
+    d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_data)
     i = sub.add_parser("inspect", help="figure of CTC posteriors and LSTM gates for one line",
                        description="One figure aligned to the line's columns: the preprocessed "
                        "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.")
-    i.add_argument("image", metavar="IMAGE")
+    i.add_argument("image", metavar="IMAGE", help="one line image")
     i.add_argument("--model", help="model directory (default: saved_models/default)")
     i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
     i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
@@ -355,11 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Render seeded synthetic lines (<id>.png + <id>.gt.txt) from "
                        "handwriting fonts (default: the Debian fonts-dancingscript, fonts-sjfonts, "
                        "fonts-kristi and fonts-breip files found on this machine).")
-    s.add_argument("--out", required=True)
-    s.add_argument("--count", type=int, default=1000)
+    s.add_argument("--out", required=True, help="folder for the lines (created)")
+    s.add_argument("--count", type=int, default=1000, help="lines to render (default 1000)")
     s.add_argument("--text", help="UTF-8 text file, one sentence per line (default: built-in)")
     s.add_argument("--fonts", nargs="+", metavar="FONT", help=".ttf/.otf files")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of texts, fonts and distortions "
+                   "(default 0)")
     s.add_argument("--digits", type=float, default=0.0, help="fraction of digit-string lines")
     s.add_argument("--height", type=int, default=64, help="height of the written images")
     s.set_defaults(func=cmd_synth)
@@ -368,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write one self-describing .tflite file (builtin ops only; "
                        "charset and preprocessing inside) for `recognize --model FILE.tflite` "
                        "and on-device use (handwriting.runtime).")
-    x.add_argument("model_dir", metavar="MODEL_DIR")
+    x.add_argument("model_dir", metavar="MODEL_DIR", help="model directory to convert")
     x.add_argument("--out", required=True, help="the .tflite file to write")
     x.add_argument("--quantize", choices=["none", "float16", "dynamic", "int8"], default="none",
                    help="none: float32; float16: half-size weights; dynamic: int8 weights; "
