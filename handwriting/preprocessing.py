@@ -29,6 +29,10 @@ def load_image(path: str | Path) -> np.ndarray:
     if data[:5].tobytes() == b"%PDF-":
         raise ImageError(f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
                          "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)")
+    if data[:4].tobytes() in (b"II*\x00", b"MM\x00*") and cv2.imcount(str(path)) > 1:
+        # imdecode would silently read the first page only
+        raise ImageError(f"{path}: is a TIFF with {cv2.imcount(str(path))} pages; one image per "
+                         "file is read: split it first (e.g. `tiffsplit FILE.tif page-`)")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image "

@@ -96,6 +96,15 @@ def test_load_image_errors(tmp_path):
     assert load_image(good).ndim == 2
 
 
+def test_multipage_tiff_is_refused_not_truncated(tmp_path):
+    page = render_line("12")
+    assert cv2.imwritemulti(str(tmp_path / "two.tif"), [page, page])
+    with pytest.raises(ImageError, match="TIFF with 2 pages"):
+        load_image(tmp_path / "two.tif")
+    cv2.imwrite(str(tmp_path / "one.tif"), page)
+    assert load_image(tmp_path / "one.tif").shape == page.shape[:2]
+
+
 def test_augment_is_seeded_and_keeps_height():
     line = preprocess(render_line(TEXT), PreprocessConfig(height=32))
     a = augment(line, np.random.default_rng(3), p=1.0)
