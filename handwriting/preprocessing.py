@@ -33,11 +33,28 @@ def load_image(path: str | Path) -> np.ndarray:
         # imdecode would silently read the first page only
         raise ImageError(f"{path}: is a TIFF with {cv2.imcount(str(path))} pages; one image per "
                          "file is read: split it first (e.g. `tiffsplit FILE.tif page-`)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # keeps alpha and 16 bits, not EXIF turns
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image "
                          f"format OpenCV reads: {', '.join(IMAGE_SUFFIXES)})")
-    return to_gray(image)
+    return to_gray(_exif_upright(image, path))
+
+
+# EXIF orientation tag (1-8) -> the turn that makes the image upright (as cv2.imread does)
+_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+           7: lambda a: np.rot90(a.swapaxes(0, 1), 2), 8: lambda a: np.rot90(a, 1)}
+
+
+def _exif_upright(image: np.ndarray, path: Path) -> np.ndarray:
+    """Apply the EXIF orientation of a photo (phones store pictures turned and say so in EXIF)."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            turn = _ORIENT.get(im.getexif().get(0x0112))
+    except Exception:  # noqa: BLE001 - no EXIF, or a format Pillow does not read
+        return image
+    return np.ascontiguousarray(turn(image)) if turn else image
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -105,6 +105,22 @@ def test_multipage_tiff_is_refused_not_truncated(tmp_path):
     assert load_image(tmp_path / "one.tif").shape == page.shape[:2]
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_like_opencv(tmp_path, orientation):
+    from PIL import Image
+    img = np.full((40, 120), 255, np.uint8)
+    img[5:15, 10:50] = 0  # asymmetric: every turn and flip gives a different array
+    img[20:38, 100:110] = 90
+    pil = Image.fromarray(img)
+    exif = pil.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    pil.save(path, exif=exif)
+    expected = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)  # OpenCV turns it upright
+    assert expected.shape == ((40, 120) if orientation < 5 else (120, 40))
+    np.testing.assert_array_equal(load_image(path), expected)
+
+
 def test_augment_is_seeded_and_keeps_height():
     line = preprocess(render_line(TEXT), PreprocessConfig(height=32))
     a = augment(line, np.random.default_rng(3), p=1.0)
