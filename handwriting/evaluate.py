@@ -32,11 +32,21 @@ def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
     records, lines, problems = read_lines(recognizer, dirs, progress)
     for p in problems:
         log.warning("skipped %s", p)
+    _warn_unknown(recognizer.charset, [r.text for r in records])
     preds = recognizer.predict_lines(lines, progress) if lines else []
     rows = [{"path": str(r.image or r.source), "truth": r.text, "prediction": p.text,
              "confidence": round(p.confidence, 3), "cer": round(cer([r.text], [p.text]), 2)}
             for r, p in zip(records, preds)]
     return sorted(rows, key=lambda row: -row["cer"])
+
+
+def _warn_unknown(charset, refs: list[str]) -> None:
+    """One warning when labels hold characters the model cannot output (they count as errors)."""
+    bad = [t for t in refs if charset.unknown(t)]
+    if bad:
+        chars = charset.unknown("".join(bad))
+        log.warning("%d of %d lines have characters the model cannot output (counted as errors): %s",
+                    len(bad), len(refs), "".join(chars[:40]) + (" ..." if len(chars) > 40 else ""))
 
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
@@ -62,6 +72,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         all_hyps += hyps
     for p in problems:
         log.warning("skipped %s", p)
+    _warn_unknown(rec.charset, all_refs)
     if not all_refs:
         raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
                         "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")

@@ -154,3 +154,10 @@ def test_evaluate_without_labelled_lines(model_dir, tmp_path, capsys):
     sets = json.loads(capsys.readouterr().out)["sets"]
     assert sets[0]["lines"] == 2 and sets[0]["cer"] is not None
     assert sets[1] == {"path": str(tmp_path / "empty"), "lines": 0, "cer": None, "wer": None}
+
+
+def test_evaluate_warns_about_characters_the_model_cannot_output(model_dir, tmp_path, capsys):
+    a = write_line_dir(tmp_path / "a", ["12", "3x4", "56"])  # the test model reads digits only
+    assert main(["evaluate", str(a), "--model", str(model_dir), "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "1 of 3 lines have characters the model cannot output (counted as errors): x" in err
