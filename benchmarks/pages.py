@@ -2,13 +2,15 @@
 IoU >= 0.5 on line boxes) and the reading-order-independent page CER, per page and per
 folder (``handwriting.pages.evaluate_pages``).
 
-    python benchmarks/pages.py [DIR ...] [--model DIR] [--layout] [--draw DIR] [--json]
+    python benchmarks/pages.py [DIR ...] [--model DIR] [--layout] [--draw DIR] [--json] [--photo]
 
 DIRs default to ../shared/data/pages/alto and ../shared/data/pages/page. ``--layout`` adds a
 column with the CER of the same pages read along their ground-truth lines (so the
 difference is what segmentation costs); ``--draw DIR`` saves each page with its detected
 lines: red polygons, blue baselines, green reading-order numbers, thin grey boxes for the
-ground-truth lines.
+ground-truth lines. ``--photo`` reads each page as if photographed on a dark table: the
+page on a dark ground (a margin of 12 % of its longer side), turned by 3 degrees, with light
+falling off to one side (ground-truth lines moved with it); it prints one row per page.
 """
 import argparse
 import json
@@ -19,8 +21,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import cv2
+import numpy as np
 
-from handwriting.pages import evaluate_pages, find_pages
+from handwriting.pages import _percents, _sum, evaluate_pages, find_pages, recognize_page, score_page
 from handwriting.preprocessing import load_image
 from handwriting.recognize import Recognizer
 from handwriting.segment import draw_lines, segment_page
@@ -42,6 +45,36 @@ def draw(dirs, out: Path) -> None:
         print(f"drew {out / (path.stem + '.png')}")
 
 
+def photograph(gray: np.ndarray, lines, angle: float = 3.0, ground: int = 60, margin: float = 0.12):
+    """The page on a dark ground, turned, lit from one side; the lines' polygons moved along."""
+    import copy
+    h, w = gray.shape
+    b = int(margin * max(h, w))
+    big = np.full((h + 2 * b, w + 2 * b), ground, np.uint8)
+    big[b:b + h, b:b + w] = gray
+    turn = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), angle, 1.0)
+    out = cv2.warpAffine(big, turn, big.shape[::-1], borderValue=ground)
+    light = 0.65 + 0.35 * np.linspace(0, 1, out.shape[1])[None, :]
+    out = np.clip(out * light, 0, 255).astype(np.uint8)
+    moved = []
+    for line in lines:
+        line = copy.copy(line)
+        line.polygon = cv2.transform((line.polygon + b).reshape(-1, 1, 2).astype(np.float64),
+                                     turn).reshape(-1, 2).round().astype(np.int32)
+        moved.append(line)
+    return out, moved
+
+
+def photo_pages(rec, dirs) -> None:
+    print(f"{'photographed page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}")
+    rows = []
+    for path, gt in find_pages(dirs)[0]:
+        photo, lines = photograph(load_image(gt.image), gt.lines)
+        rows.append(_percents(score_page(lines, recognize_page(rec, photo).lines)))
+        print(row(path.name, rows[-1], None))
+    print(row("overall", _percents(_sum(rows)), None))
+
+
 def row(name: str, r: dict, ref: dict | None) -> str:
     line = (f"{name[-44:]:44s} {r['gt_lines']:4d} {r['pred_lines']:4d} {r['precision']:6.1f} "
             f"{r['recall']:6.1f} {r['cer']:6.2f}")
@@ -57,8 +90,13 @@ def main():
                     help="also report the CER along the ground-truth lines")
     ap.add_argument("--draw", metavar="DIR", help="save pictures of the segmented pages here")
     ap.add_argument("--json", action="store_true", help="print the result dicts as JSON")
+    ap.add_argument("--photo", action="store_true",
+                    help="read the pages as if photographed on a dark table (see above)")
     args = ap.parse_args()
     rec = Recognizer(args.model)
+    if args.photo:
+        photo_pages(rec, args.dirs)
+        return
     t = time.perf_counter()
     result = evaluate_pages(rec, args.dirs)
     seconds = time.perf_counter() - t

@@ -84,6 +84,11 @@ def cmd_recognize(args) -> int:
             results.append(Result(str(name)))
         except HandwritingError as exc:
             results.append(Result(str(name), error=str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug must not cost the rest of the batch
+            if args.debug:
+                raise
+            results.append(Result(str(name), error=f"{name}: internal error ({exc!r}); please "
+                                  "report it (--debug shows the traceback)"))
     for k, r in zip(line_idx, rec.recognize(line_imgs, progress) if line_imgs else []):
         results[k].prediction, results[k].error = r.prediction, r.error
     out_dir = Path(args.out) if args.out else None

@@ -340,7 +340,12 @@ def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray
     paper = np.median(light if light.size else under)
     k = 2 * _DILATE + 1
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    crop[mask == 0] = np.uint8(round(float(paper)))
+    # the paper as lit along the line (brightest nearby pixel, smoothed), so a page lit from
+    # one side gets no edge where the fill meets it; a flat scan gets its paper colour
+    s = max(3, (min(crop.shape) // 2) | 1)
+    local = cv2.blur(cv2.dilate(crop, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))), (s, s))
+    fill = np.minimum(local, np.uint8(min(255, round(float(paper) * 1.15))))
+    crop[mask == 0] = fill[mask == 0]
     return crop
 
 

@@ -81,14 +81,14 @@ def to_gray(image: np.ndarray) -> np.ndarray:
 def ink_map(gray: np.ndarray, normalize_background: bool = True) -> np.ndarray:
     """Grayscale -> float32 ink intensity in [0, 1] (paper 0), robust to light and polarity."""
     img = gray.astype(np.float32)
-    if np.median(img) < 110:  # light text on dark ground: flip polarity
-        img = 255.0 - img
-    if normalize_background and min(img.shape) >= 8:
-        # the paper is the local maximum of brightness; divide it out (yellowing, shadows)
-        k = max(9, (min(img.shape[0], 96) // 2) | 1)
-        paper = cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-        paper = cv2.blur(paper, (k, k))
-        img = np.clip(img / np.maximum(paper, 1.0), 0, 1) * 255.0
+    if np.median(img) < 110:
+        # a dark ground: light text on it (a negative), or a page photographed on a dark
+        # table. Ink is what is sparse: keep the polarity that leaves less of it
+        kept = _divide_paper(img, normalize_background)
+        flipped = _divide_paper(255.0 - img, normalize_background)
+        img = flipped if flipped.mean() > kept.mean() else kept
+    else:
+        img = _divide_paper(img, normalize_background)
     ink = 255.0 - img
     u8 = ink.astype(np.uint8)
     thr, _ = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
@@ -98,6 +98,16 @@ def ink_map(gray: np.ndarray, normalize_background: bool = True) -> np.ndarray:
     lo = float(np.percentile(ink, 50)) + 0.25 * (thr - float(np.percentile(ink, 50)))
     hi = max(float(np.percentile(strokes, 90)), lo + 10.0)
     return np.clip((ink - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _divide_paper(img: np.ndarray, normalize_background: bool) -> np.ndarray:
+    """The paper is the local maximum of brightness; divide it out (yellowing, shadows)."""
+    if not normalize_background or min(img.shape) < 8:
+        return img
+    k = max(9, (min(img.shape[0], 96) // 2) | 1)
+    paper = cv2.dilate(img, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    paper = cv2.blur(paper, (k, k))
+    return np.clip(img / np.maximum(paper, 1.0), 0, 1) * 255.0
 
 
 def _crop(ink: np.ndarray, frac: float = 0.02) -> np.ndarray:

@@ -3,7 +3,8 @@
 The steps, all on a downscaled working copy of the page (``SegmentConfig.work_size``):
 
 1. **ink map** (:func:`~handwriting.preprocessing.ink_map`: the paper is divided out, so
-   yellowing, shadows and uneven light do not matter) and a threshold -> binary ink;
+   yellowing, shadows and uneven light do not matter) and a threshold -> binary ink; for a
+   page photographed on a darker ground, the ground around the page is dropped;
 2. **deskew**: the rotation that makes the row profile of the text-sized components
    sharpest (within ``max_skew``); rules and page edges do not vote;
 3. **rules removed**: long thin horizontal (and vertical) runs of ruled paper, frames and
@@ -116,11 +117,17 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     """
     config = config or SegmentConfig()
     gray = to_gray(gray)
-    work = _Work(gray, config)
+    page = _photographed_page(gray)
+    x0 = y0 = 0
+    if page is not None:  # segment the page's own box, at the full working resolution
+        ys, xs = np.nonzero(page)
+        y0, x0 = int(ys.min()), int(xs.min())
+        gray, page = (a[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1] for a in (gray, page))
+    work = _Work(gray, config, page)
     lines = []
     for poly, base in work.lines():
         k = len(lines) + 1
-        lines.append(TextLine(f"l{k}", poly, base))
+        lines.append(TextLine(f"l{k}", poly + np.int32([x0, y0]), base + np.int32([x0, y0])))
     return lines
 
 
@@ -159,7 +166,7 @@ def draw_lines(gray: np.ndarray, lines: list[TextLine], thickness: int = 2) -> n
 class _Work:
     """One page through the steps of the module docstring (working coordinates inside)."""
 
-    def __init__(self, gray: np.ndarray, config: SegmentConfig):
+    def __init__(self, gray: np.ndarray, config: SegmentConfig, page: np.ndarray | None = None):
         self.config = config
         h, w = gray.shape
         self.shape = (h, w)
@@ -168,6 +175,9 @@ class _Work:
             gray, (max(1, round(w * scale)), max(1, round(h * scale))),
             interpolation=cv2.INTER_AREA)
         ink = ink_map(small)
+        if page is not None:  # the ground around a photographed page is not ink
+            ink[cv2.resize(page.astype(np.uint8), small.shape[::-1],
+                           interpolation=cv2.INTER_NEAREST) == 0] = 0
         binary = (ink >= config.ink_threshold).astype(np.uint8)
         angle = 0.0
         if config.max_skew > 0:
@@ -270,8 +280,10 @@ class _Work:
         mask = member[lab]
         # strokes crossed per row (not ink per row): the core of the writing stands out, a
         # rule, an underline or a long flourish does not
-        crossings = np.count_nonzero(mask[:, 1:] & ~mask[:, :-1], axis=1)
+        crossings = np.count_nonzero(mask[:, 1:] & ~mask[:, :-1], axis=1) + mask[:, 0]
         peaks = _profile_peaks(crossings.astype(np.float64), spacing, cfg.peak_distance)
+        if not len(peaks):
+            return []
         seams = _seams(mask, peaks, spacing)  # (len(peaks) - 1, width), increasing rows
         # band of each pixel; a component goes whole to its majority band unless two lines
         # really touch (a tall component with a sizable share on each side of a seam)
@@ -686,6 +698,36 @@ def _columns(mask: np.ndarray, min_gap: float) -> list[tuple[int, int]]:
     gaps = np.flatnonzero(np.diff(cols) > max(1.0, min_gap))
     edges = [cols[0]] + [int((cols[g] + cols[g + 1]) // 2) for g in gaps] + [cols[-1] + 1]
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
+    """Mask of a page photographed on a darker ground (a table, an open scanner lid): the
+    largest bright region, when the ground around it is clearly darker and makes most of the
+    image's border. None for a scan (paper up to the edges). Found on a copy whose longer
+    side is ``size`` pixels; the mask has the shape of ``image``."""
+    scale = min(1.0, size / max(image.shape))
+    gray = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = gray.shape
+    sigma = max(2.0, max(h, w) / 200)
+    blur = cv2.GaussianBlur(gray, (0, 0), sigma)
+    _, bright = cv2.threshold(blur, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    border = np.r_[bright[0], bright[-1], bright[:, 0], bright[:, -1]]
+    if border.mean() > 0.5:  # the border is mostly bright: paper up to the edges
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
+    if n < 2:
+        return None
+    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    page = (labels == k).astype(np.uint8)
+    if not 0.1 <= page.mean() <= 0.95:
+        return None
+    mask = np.zeros_like(page)
+    cv2.fillConvexPoly(mask, cv2.convexHull(cv2.findNonZero(page)), 1)
+    if gray[mask == 0].mean() > 0.7 * gray[mask > 0].mean():  # no clearly darker ground
+        return None
+    r = int(2 * sigma) | 1  # the blur widened the page a little
+    mask = cv2.erode(mask, np.ones((r, r), np.uint8))
+    return cv2.resize(mask, image.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
 
 
 def _profile_peaks(prof: np.ndarray, spacing: float, distance: float) -> np.ndarray:

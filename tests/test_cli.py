@@ -161,3 +161,19 @@ def test_evaluate_warns_about_characters_the_model_cannot_output(model_dir, tmp_
     assert main(["evaluate", str(a), "--model", str(model_dir), "--json"]) == 0
     err = capsys.readouterr().err
     assert "1 of 3 lines have characters the model cannot output (counted as errors): x" in err
+
+
+def test_an_unexpected_failure_costs_only_its_input(model_dir, tmp_path, inputs, monkeypatch, capsys):
+    import handwriting.pages
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(handwriting.pages, "recognize_page", broken)
+    page = _page(tmp_path, ["12", "34"])
+    code = main(["recognize", str(page), inputs[0], "--model", str(model_dir)])
+    out, err = capsys.readouterr()
+    assert code == 1 and len(out.splitlines()) == 2  # one line per input: the line was read
+    assert f"{page}: internal error (RuntimeError('boom'))" in err and "Traceback" not in err
+    assert "good.jpg" not in err and "1 of 2 inputs failed" in err
+    with pytest.raises(RuntimeError):
+        main(["--debug", "recognize", str(page), "--model", str(model_dir)])

@@ -162,6 +162,49 @@ def test_resolution_does_not_matter():
     assert_lines_match(small, boxes)
 
 
+def photographed(page, boxes, ground=55, margin=320, degrees=3.0):
+    """The page on a dark table, turned, light falling off to the left; boxes moved along."""
+    h, w = page.shape
+    big = np.full((h + 2 * margin, w + 2 * margin), ground, np.uint8)
+    big[margin:margin + h, margin:margin + w] = page
+    m = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), degrees, 1.0)
+    out = cv2.warpAffine(big, m, big.shape[::-1], borderValue=ground)
+    out = (out * (0.6 + 0.4 * np.linspace(0, 1, out.shape[1])[None, :])).astype(np.uint8)
+    moved = []
+    for x0, y0, x1, y1 in boxes:
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float)
+        moved.append(_box((corners + [margin, margin, 0]) @ m.T))
+    return out, moved
+
+
+def test_page_photographed_on_a_dark_table():
+    """The dark ground (most of the image) neither flips the ink polarity nor makes lines;
+    the lines are found as on the scan, in the photo's coordinates."""
+    page, _, boxes = draw_page(lines=8, rules=True, seed=4)
+    photo, moved = photographed(page, boxes)
+    assert np.median(photo) < 110  # more ground than paper: the case that used to fail
+    assert_lines_match(segment_page(photo), moved)
+    photo, moved = photographed(page, boxes, margin=80)  # a closer shot: more paper than ground
+    assert_lines_match(segment_page(photo), moved)
+
+
+def test_crop_fill_follows_the_light():
+    """Outside its polygon a line crop is filled with the paper as lit there, so a page lit
+    from one side gets no edge where the fill meets the paper."""
+    from handwriting.groundtruth import crop_line
+    h, w = 120, 900
+    paper = (110 + 130 * np.linspace(0, 1, w))[None, :].repeat(h, 0)  # dark left, light right
+    page = paper.astype(np.uint8)
+    cv2.putText(page, "seeds arrived", (40, 75), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 20, 3)
+    poly = np.array([[30, 30], [870, 30], [870, 90], [30, 90]], np.int32)
+    crop = crop_line(page, poly, pad=12)
+    x0, y0 = poly.min(0) - 12
+    outside = np.ones(crop.shape, bool)
+    outside[18:-18, 18:-18] = False  # well clear of the polygon and its dilation
+    diff = np.abs(crop.astype(float) - paper[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]])
+    assert np.percentile(diff[outside], 95) < 15
+
+
 def test_blank_and_tiny_images_have_no_lines():
     assert segment_page(np.full((600, 400), 230, np.uint8)) == []
     assert segment_page(np.full((5, 5), 230, np.uint8)) == []
