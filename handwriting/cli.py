@@ -337,8 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 42)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--from-model", help="fine-tune this model directory (charset is extended)")
-    t.add_argument("--max-minutes", type=float, help="stop after the epoch that would overrun "
-                   "this many minutes (continue later with --resume)")
+    t.add_argument("--max-minutes", type=float, help="stop at the end of an epoch when the next "
+                   "one would end after this many minutes (continue later with --resume)")
     t.add_argument("--plot", action="store_true", help="write training.png (loss, CER, WER)")
     t.set_defaults(func=cmd_train)
 

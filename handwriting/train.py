@@ -208,7 +208,8 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         from_model: a model directory to fine-tune; its charset is extended with new characters.
         samples: already preprocessed (train, val) samples; then the dirs are not read.
         workers: threads preparing (augmenting) batches (default: the CPU count, at most 8).
-        max_seconds: stop after the epoch that would overrun this wall-clock budget (0: none).
+        max_seconds: wall-clock budget (0: none): stop at the end of an epoch when the next
+            one (estimated at 1.2 times the last) would end after it.
         max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
     """
     out = Path(out)
