@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--photo", action="store_true",
                     help="read the pages as if photographed on a dark table (see above)")
     args = ap.parse_args()
+    if args.photo and (args.layout or args.draw or args.json):
+        ap.error("--photo prints its own table: it cannot be combined with --layout, --draw or --json")
     rec = Recognizer(args.model)
     if args.photo:
         photo_pages(rec, args.dirs)

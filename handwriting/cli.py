@@ -21,15 +21,15 @@ def _print_json(data) -> None:
 
 # ---------------------------------------------------------------- recognize
 def _expand_inputs(names: list[str]) -> list[str]:
-    """A directory stands for the images directly inside it (sorted); files are kept as given
-    (a bad one is reported when it is read)."""
+    """A directory stands for the images directly inside it (sorted; hidden files left out);
+    files are kept as given (a bad one is reported when it is read)."""
     from .preprocessing import IMAGE_SUFFIXES
     out = []
     for name in names:
         path = Path(name)
         if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(str(p) for p in path.iterdir() if p.is_file()
+                           and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
             if not found:
                 raise HandwritingError(f"{name}: no images in this directory "
                                        f"(looked for {', '.join(IMAGE_SUFFIXES)})")
@@ -40,15 +40,16 @@ def _expand_inputs(names: list[str]) -> list[str]:
 
 
 def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
-    """Refuse before any work when two inputs would write the same output file."""
+    """Refuse before any work when two inputs would write the same output file (names that
+    differ only in case clash too: they do on macOS and Windows)."""
     seen: dict[str, str] = {}
     for name in names:
         target = Path(name).stem + suffix
-        if target in seen:
-            raise HandwritingError(f"{seen[target]} and {name} would both be written to "
+        if target.lower() in seen:
+            raise HandwritingError(f"{seen[target.lower()]} and {name} would both be written to "
                                    f"{out_dir / target}: give inputs with different file names "
                                    "or run them with different --out directories")
-        seen[target] = name
+        seen[target.lower()] = name
 
 
 def cmd_recognize(args) -> int:
@@ -332,9 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run directory (becomes a model directory)")
     t.add_argument("--config", help="JSON or TOML with sections preprocess / model / train")
     t.add_argument("--epochs", type=int, help="total number of epochs")
-    t.add_argument("--batch-size", type=int, help="lines per batch (default 16)")
+    t.add_argument("--batch-size", type=int, help="lines per batch (default: the config's, 16)")
     t.add_argument("--seed", type=int, help="seed of shuffling, augmentation and initialization "
-                   "(default 42)")
+                   "(default: the config's, 42)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--from-model", help="fine-tune this model directory (charset is extended)")
     t.add_argument("--max-minutes", type=float, help="stop at the end of an epoch when the next "

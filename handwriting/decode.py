@@ -142,20 +142,19 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
     from tqdm.auto import tqdm
     out: list[Prediction | None] = [None] * len(lines)
     order = np.argsort([l.shape[1] for l in lines], kind="stable")
-    bar = tqdm(total=len(lines), desc="recognizing", unit="line", disable=not progress)
-    for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
-        batch = [lines[j] for j in idx]
-        x = np.zeros((len(batch), batch[0].shape[0], bucket(max(l.shape[1] for l in batch)), 1),
-                     np.float32)
-        for row, l in enumerate(batch):
-            x[row, :, : l.shape[1], 0] = l
-        probs = np.asarray(predict(x))
-        lengths = [min(l.shape[1] // downsample, probs.shape[1]) for l in batch]
-        for j, p in zip(idx, decode(probs, lengths, charset, beam)):
-            out[j] = p
-        bar.update(len(idx))
-    bar.close()
+    with tqdm(total=len(lines), desc="recognizing", unit="line", disable=not progress) as bar:
+        for i in range(0, len(order), batch_size):
+            idx = order[i:i + batch_size]
+            batch = [lines[j] for j in idx]
+            width = bucket(max(l.shape[1] for l in batch))
+            x = np.zeros((len(batch), batch[0].shape[0], width, 1), np.float32)
+            for row, l in enumerate(batch):
+                x[row, :, : l.shape[1], 0] = l
+            probs = np.asarray(predict(x))
+            lengths = [min(l.shape[1] // downsample, probs.shape[1]) for l in batch]
+            for j, p in zip(idx, decode(probs, lengths, charset, beam)):
+                out[j] = p
+            bar.update(len(idx))
     return out  # type: ignore[return-value]
 
 

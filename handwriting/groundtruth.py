@@ -319,7 +319,8 @@ def _check_polygon(polygon: np.ndarray) -> np.ndarray:
 
 
 def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray:
-    """Crop a line polygon's box (+ pad) from a gray page, paper colour outside the polygon."""
+    """Crop a line polygon's box (+ pad) from a gray page, the paper's colour (as lit there)
+    outside the polygon."""
     page = np.asarray(page)
     if page.ndim != 2:
         raise DataError(f"crop_line needs a 2-D gray page, got shape {page.shape}")
@@ -336,15 +337,19 @@ def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray
     if under.size == 0:
         raise DataError(f"line polygon lies outside the {w} x {h} page")
     thr, _ = cv2.threshold(under.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    light = under[under > thr]
-    paper = np.median(light if light.size else under)
     k = 2 * _DILATE + 1
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    # the paper as lit along the line (brightest nearby pixel, smoothed), so a page lit from
-    # one side gets no edge where the fill meets it; a flat scan gets its paper colour
+    # the paper as lit along the line: brightest nearby pixel (smoothed), scaled so that on
+    # the paper under the polygon it matches the pixels; a page lit from one side gets no
+    # edge where the fill meets the paper, and a flat scan gets its paper colour
     s = max(3, (min(crop.shape) // 2) | 1)
-    local = cv2.blur(cv2.dilate(crop, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))), (s, s))
-    fill = np.minimum(local, np.uint8(min(255, round(float(paper) * 1.15))))
+    local = cv2.dilate(cv2.GaussianBlur(crop, (0, 0), 1.5),
+                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s)))
+    local = cv2.blur(local.astype(np.float32), (s, s))
+    light = (mask > 0) & (crop > thr)  # paper pixels under the (dilated) polygon
+    ratio = (float(np.median(crop[light])) / max(float(np.median(local[light])), 1.0)
+             if light.any() else 1.0)
+    fill = np.clip(local * ratio, 0, 255).round().astype(np.uint8)
     crop[mask == 0] = fill[mask == 0]
     return crop
 

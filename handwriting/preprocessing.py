@@ -5,6 +5,7 @@ parameters come from the model's own :class:`~handwriting.config.PreprocessConfi
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import cv2
@@ -23,21 +24,39 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: file not found")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
+    raw = path.read_bytes()
+    if not raw:
         raise ImageError(f"{path}: empty file")
-    if data[:5].tobytes() == b"%PDF-":
+    if raw[:5] == b"%PDF-":
         raise ImageError(f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
                          "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)")
-    if data[:4].tobytes() in (b"II*\x00", b"MM\x00*") and cv2.imcount(str(path)) > 1:
+    if raw[:4] in _TIFF_MAGIC and (pages := _tiff_pages(raw)) > 1:
         # imdecode would silently read the first page only
-        raise ImageError(f"{path}: is a TIFF with {cv2.imcount(str(path))} pages; one image per "
-                         "file is read: split it first (e.g. `tiffsplit FILE.tif page-`)")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # keeps alpha and 16 bits, not EXIF turns
+        raise ImageError(f"{path}: is a TIFF with {pages} pages; one image per file is read: "
+                         "split it first (e.g. `tiffsplit FILE.tif page-`)")
+    # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image "
                          f"format OpenCV reads: {', '.join(IMAGE_SUFFIXES)})")
-    return to_gray(_exif_upright(image, path))
+    return to_gray(_exif_upright(image, raw))
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
+
+
+def _tiff_pages(raw: bytes) -> int:
+    """Full-resolution images in a TIFF (reduced-resolution previews are not pages)."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            pages = 0
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                pages += not int(im.tag_v2.get(254, 0)) & 1  # NewSubfileType: reduced image
+            return pages
+    except Exception:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
+        return 1
 
 
 # EXIF orientation tag (1-8) -> the turn that makes the image upright (as cv2.imread does)
@@ -46,13 +65,18 @@ _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[:
            7: lambda a: np.rot90(a.swapaxes(0, 1), 2), 8: lambda a: np.rot90(a, 1)}
 
 
-def _exif_upright(image: np.ndarray, path: Path) -> np.ndarray:
-    """Apply the EXIF orientation of a photo (phones store pictures turned and say so in EXIF)."""
+def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
+    """Apply the EXIF orientation of a JPEG, PNG or WebP photo (phones store pictures turned
+    and say so in EXIF). TIFF is left to OpenCV, whose decoder reads its Orientation tag."""
     from PIL import Image
+    web = raw[:3] == b"\xff\xd8\xff" or raw[:8] == b"\x89PNG\r\n\x1a\n" or (
+        raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
+    if not web or not any(tag in raw for tag in (b"Exif", b"eXIf", b"EXIF")):
+        return image
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(raw)) as im:
             turn = _ORIENT.get(im.getexif().get(0x0112))
-    except Exception:  # noqa: BLE001 - no EXIF, or a format Pillow does not read
+    except Exception:  # noqa: BLE001 - unreadable EXIF: keep the image as decoded
         return image
     return np.ascontiguousarray(turn(image)) if turn else image
 
@@ -83,7 +107,8 @@ def ink_map(gray: np.ndarray, normalize_background: bool = True) -> np.ndarray:
     img = gray.astype(np.float32)
     if np.median(img) < 110:
         # a dark ground: light text on it (a negative), or a page photographed on a dark
-        # table. Ink is what is sparse: keep the polarity that leaves less of it
+        # table. Ink is what is sparse: keep the polarity whose paper-normalized image is
+        # brighter, i.e. leaves less ink (without normalization: the brighter polarity)
         kept = _divide_paper(img, normalize_background)
         flipped = _divide_paper(255.0 - img, normalize_background)
         img = flipped if flipped.mean() > kept.mean() else kept

@@ -120,9 +120,8 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     page = _photographed_page(gray)
     x0 = y0 = 0
     if page is not None:  # segment the page's own box, at the full working resolution
-        ys, xs = np.nonzero(page)
-        y0, x0 = int(ys.min()), int(xs.min())
-        gray, page = (a[y0:int(ys.max()) + 1, x0:int(xs.max()) + 1] for a in (gray, page))
+        x0, y0, bw, bh = cv2.boundingRect(page.astype(np.uint8))
+        gray, page = (a[y0:y0 + bh, x0:x0 + bw] for a in (gray, page))
     work = _Work(gray, config, page)
     lines = []
     for poly, base in work.lines():
@@ -701,12 +700,14 @@ def _columns(mask: np.ndarray, min_gap: float) -> list[tuple[int, int]]:
 
 
 def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
-    """Mask of a page photographed on a darker ground (a table, an open scanner lid): the
-    largest bright region, when the ground around it is clearly darker and makes most of the
-    image's border. None for a scan (paper up to the edges). Found on a copy whose longer
-    side is ``size`` pixels; the mask has the shape of ``image``."""
+    """Mask of the page(s) photographed on a darker ground (a table, an open scanner lid):
+    the bright regions (each at least 2 % of the image: a book's two pages, or a page cut by
+    a shadow), when the ground around them is clearly darker and makes most of the image's
+    border. None for a scan (paper up to the edges). Found on a copy whose longer side is
+    ``size`` pixels; the mask has the shape of ``image``."""
     scale = min(1.0, size / max(image.shape))
-    gray = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    gray = cv2.resize(image, (max(1, round(image.shape[1] * scale)),
+                              max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     h, w = gray.shape
     sigma = max(2.0, max(h, w) / 200)
     blur = cv2.GaussianBlur(gray, (0, 0), sigma)
@@ -715,14 +716,12 @@ def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
     if border.mean() > 0.5:  # the border is mostly bright: paper up to the edges
         return None
     n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
-    if n < 2:
+    mask = np.zeros((h, w), np.uint8)
+    for k in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= 0.02 * h * w) + 1:
+        hull = cv2.convexHull(cv2.findNonZero((labels == k).astype(np.uint8)))
+        cv2.fillConvexPoly(mask, hull, 1)
+    if not 0.1 <= mask.mean() <= 0.95:
         return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    page = (labels == k).astype(np.uint8)
-    if not 0.1 <= page.mean() <= 0.95:
-        return None
-    mask = np.zeros_like(page)
-    cv2.fillConvexPoly(mask, cv2.convexHull(cv2.findNonZero(page)), 1)
     if gray[mask == 0].mean() > 0.7 * gray[mask > 0].mean():  # no clearly darker ground
         return None
     r = int(2 * sigma) | 1  # the blur widened the page a little

@@ -123,6 +123,7 @@ def test_recognize_directory_and_output_name_clash(model_dir, tmp_path, capsys):
         cv2.imwrite(str(tmp_path / sub / "x.png"), render_line("12"))
     cv2.imwrite(str(tmp_path / "a" / "y.png"), render_line("34"))
     (tmp_path / "a" / "notes.txt").write_text("not an image")
+    (tmp_path / "a" / "._x.png").write_bytes(b"macOS resource fork")  # hidden: left out
     assert main(["recognize", str(tmp_path / "a"), "--model", str(model_dir), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["source"] for d in data] == [str(tmp_path / "a" / "x.png"), str(tmp_path / "a" / "y.png")]
@@ -132,6 +133,10 @@ def test_recognize_directory_and_output_name_clash(model_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "would both be written to" in err
     assert not out.exists()  # refused before anything was written
+    cv2.imwrite(str(tmp_path / "b" / "Y.png"), render_line("5"))  # y.txt and Y.txt: one file on macOS
+    assert main(["recognize", str(tmp_path / "a" / "y.png"), str(tmp_path / "b" / "Y.png"),
+                 "--model", str(model_dir), "--out", str(out)]) == 2
+    assert "would both be written to" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert main(["recognize", str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
     assert "no images in this directory" in capsys.readouterr().err

@@ -188,6 +188,18 @@ def test_page_photographed_on_a_dark_table():
     assert_lines_match(segment_page(photo), moved)
 
 
+def test_two_pages_photographed_side_by_side():
+    """A book's two pages on a dark table: both are read, the left one first."""
+    page, _, boxes = draw_page(lines=6, rules=False, seed=5)
+    h, w = page.shape
+    spread = np.full((h + 300, 2 * w + 330), 50, np.uint8)
+    spread[150:150 + h, 150:150 + w] = page
+    spread[150:150 + h, w + 180:2 * w + 180] = page
+    moved = ([(x0 + 150, y0 + 150, x1 + 150, y1 + 150) for x0, y0, x1, y1 in boxes]
+             + [(x0 + w + 180, y0 + 150, x1 + w + 180, y1 + 150) for x0, y0, x1, y1 in boxes])
+    assert_lines_match(segment_page(spread), moved)
+
+
 def test_crop_fill_follows_the_light():
     """Outside its polygon a line crop is filled with the paper as lit there, so a page lit
     from one side gets no edge where the fill meets the paper."""
@@ -208,6 +220,8 @@ def test_crop_fill_follows_the_light():
 def test_blank_and_tiny_images_have_no_lines():
     assert segment_page(np.full((600, 400), 230, np.uint8)) == []
     assert segment_page(np.full((5, 5), 230, np.uint8)) == []
+    assert segment_page(np.full((5000, 3), 230, np.uint8)) == []  # one side rounds to 0
+    assert not is_page(np.full((5000, 3), 40, np.uint8))
 
 
 def test_is_page():
