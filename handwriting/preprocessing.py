@@ -47,8 +47,8 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
 
 def _tiff_pages(raw: bytes) -> int:
     """Full-resolution images in a TIFF (reduced-resolution previews are not pages)."""
-    from PIL import Image
     try:
+        from PIL import Image  # (a device may run without Pillow: then OpenCV decides)
         with Image.open(io.BytesIO(raw)) as im:
             pages = 0
             for i in range(getattr(im, "n_frames", 1)):
@@ -68,15 +68,15 @@ _ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[:
 def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
     """Apply the EXIF orientation of a JPEG, PNG or WebP photo (phones store pictures turned
     and say so in EXIF). TIFF is left to OpenCV, whose decoder reads its Orientation tag."""
-    from PIL import Image
     web = raw[:3] == b"\xff\xd8\xff" or raw[:8] == b"\x89PNG\r\n\x1a\n" or (
         raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
     if not web or not any(tag in raw for tag in (b"Exif", b"eXIf", b"EXIF")):
         return image
     try:
+        from PIL import Image  # (a device may run without Pillow: photos stay as decoded)
         with Image.open(io.BytesIO(raw)) as im:
             turn = _ORIENT.get(im.getexif().get(0x0112))
-    except Exception:  # noqa: BLE001 - unreadable EXIF: keep the image as decoded
+    except Exception:  # noqa: BLE001 - unreadable EXIF, or no Pillow: keep the image as decoded
         return image
     return np.ascontiguousarray(turn(image)) if turn else image
 
