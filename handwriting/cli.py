@@ -112,8 +112,8 @@ def cmd_recognize(args) -> int:
             text = "\n".join(l.text or "" for l in page.lines) if k in pages else r.prediction.text
             if out_dir:
                 _write_text(out_dir / (Path(r.source).stem + ".txt"), text + "\n")
-            else:
-                print(text)
+            else:  # with several inputs a page ends with a form feed (as Tesseract's do)
+                print(text + ("\n\f" if k in pages and len(args.images) > 1 else ""))
         else:
             page = page or _line_as_page(r, shapes[k])
             target = (out_dir / (Path(r.source).stem + SUFFIXES[args.format])) if out_dir else None
@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("recognize", help="read line or page images",
                        description="Read line images and whole pages (line vs page is decided from "
                        "the image; --page / --line force it). Text mode prints one line of text per "
-                       "line image (empty for an input that failed) and all lines of a page.")
+                       "line image (empty for an input that failed) and all lines of a page (with "
+                       "several inputs, a line holding a form feed ends each page).")
     r.add_argument("images", nargs="+", metavar="IMAGE",
                    help="line or page images, or directories (their images, sorted)")
     r.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")

@@ -182,3 +182,14 @@ def test_an_unexpected_failure_costs_only_its_input(model_dir, tmp_path, inputs,
     assert "good.jpg" not in err and "1 of 2 inputs failed" in err
     with pytest.raises(RuntimeError):
         main(["--debug", "recognize", str(page), "--model", str(model_dir)])
+
+
+def test_text_output_ends_each_page_with_a_form_feed(model_dir, tmp_path, inputs, capsys):
+    page = _page(tmp_path, ["12", "34"])
+    assert main(["recognize", str(page), inputs[0], str(page), "--model", str(model_dir)]) == 0
+    out = capsys.readouterr().out.split("\n")
+    first = out.index("\f")  # the first page's lines, its form feed, the line, the second page
+    assert out.count("\f") == 2 and out[-2] == "\f" and out[-1] == ""
+    assert out[first + 2:-2] == out[:first]  # the same page twice, the line image between
+    assert main(["recognize", str(page), "--model", str(model_dir)]) == 0
+    assert "\f" not in capsys.readouterr().out  # one page: plain text
