@@ -34,7 +34,6 @@ def rss():  # current resident set size, MiB
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
 model, paths = sys.argv[1], sys.argv[2:]
 from handwriting.recognize import Recognizer
-from handwriting.preprocessing import load_image
 if not model.endswith(".tflite"):
     import keras  # noqa: F401  (what loading the model imports anyway)
 r0 = rss()

@@ -39,17 +39,22 @@ def _expand_inputs(names: list[str]) -> list[str]:
     return out
 
 
+def _output_file(out_dir: Path, name: str, suffix: str) -> Path:
+    """The file ``--out`` writes for the input ``name``."""
+    return out_dir / (Path(name).stem + suffix)
+
+
 def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
     """Refuse before any work when two inputs would write the same output file (names that
     differ only in case clash too: they do on macOS and Windows)."""
     seen: dict[str, str] = {}
     for name in names:
-        target = Path(name).stem + suffix
-        if target.lower() in seen:
-            raise HandwritingError(f"{seen[target.lower()]} and {name} would both be written to "
-                                   f"{out_dir / target}: give inputs with different file names "
+        target = _output_file(out_dir, name, suffix)
+        if target.name.lower() in seen:
+            raise HandwritingError(f"{seen[target.name.lower()]} and {name} would both be written "
+                                   f"to {target}: give inputs with different file names "
                                    "or run them with different --out directories")
-        seen[target.lower()] = name
+        seen[target.name.lower()] = name
 
 
 def cmd_recognize(args) -> int:
@@ -60,8 +65,9 @@ def cmd_recognize(args) -> int:
     from .recognize import Recognizer, Result
     from .segment import is_page
     args.images = _expand_inputs(args.images)
+    suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
-        _check_output_names(args.images, Path(args.out), {"text": ".txt", **SUFFIXES}[args.format])
+        _check_output_names(args.images, Path(args.out), suffix)
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.format in ("alto", "page") and len(args.images) > 1 and not args.out:
@@ -103,20 +109,20 @@ def cmd_recognize(args) -> int:
                 print("")
             continue
         page = pages.get(k)
+        target = _output_file(out_dir, r.source, suffix) if out_dir else None
         if args.format == "json":
             item = ({"source": r.source, **page_to_json(page)} if k in pages else r.to_dict())
             json_items.append(item)
-            if out_dir:
-                _write_text(out_dir / (Path(r.source).stem + ".json"), json.dumps(item, ensure_ascii=False, indent=2) + "\n")
+            if target:
+                _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
         elif args.format == "text":
             text = "\n".join(l.text or "" for l in page.lines) if k in pages else r.prediction.text
-            if out_dir:
-                _write_text(out_dir / (Path(r.source).stem + ".txt"), text + "\n")
+            if target:
+                _write_text(target, text + "\n")
             else:  # with several inputs a page ends with a form feed (as Tesseract's do)
                 print(text + ("\n\f" if k in pages and len(args.images) > 1 else ""))
         else:
             page = page or _line_as_page(r, shapes[k])
-            target = (out_dir / (Path(r.source).stem + SUFFIXES[args.format])) if out_dir else None
             if target is None:
                 import tempfile
                 with tempfile.TemporaryDirectory() as tmp:

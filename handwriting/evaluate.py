@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .errors import DataError, HandwritingError
+from .errors import HandwritingError
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`."""
     from .decode import cer, wer
+    from .groundtruth import no_lines_error
     from .recognize import Recognizer
     rec = Recognizer(model, batch_size=batch_size, beam=beam)
     sets, all_refs, all_hyps, problems = [], [], [], []
@@ -74,8 +75,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         log.warning("skipped %s", p)
     _warn_unknown(rec.charset, all_refs)
     if not all_refs:
-        raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
-                        "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
+        raise no_lines_error(dirs)
     overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
                "wer": round(wer(all_refs, all_hyps), 3)}
     return {"overall": overall, "sets": sets}

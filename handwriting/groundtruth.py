@@ -318,6 +318,12 @@ def _check_polygon(polygon: np.ndarray) -> np.ndarray:
     return poly.astype(np.int32)
 
 
+def no_lines_error(dirs) -> DataError:
+    """The error for ground-truth folders holding no labelled line at all."""
+    return DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
+                     "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
+
+
 def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray:
     """Crop a line polygon's box (+ pad) from a gray page, the paper's colour (as lit there)
     outside the polygon."""

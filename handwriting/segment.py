@@ -715,7 +715,7 @@ def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
     border = np.r_[bright[0], bright[-1], bright[:, 0], bright[:, -1]]
     if border.mean() > 0.5:  # the border is mostly bright: paper up to the edges
         return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=8)
     mask = np.zeros((h, w), np.uint8)
     for k in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= 0.02 * h * w) + 1:
         hull = cv2.convexHull(cv2.findNonZero((labels == k).astype(np.uint8)))

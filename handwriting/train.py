@@ -34,7 +34,7 @@ from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, cer, predict_lines, wer
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
-from .groundtruth import Problem, scan_line_dirs
+from .groundtruth import Problem, no_lines_error, scan_line_dirs
 from .model import build_model, ctc_loss, logits_model
 
 log = logging.getLogger(__name__)
@@ -185,8 +185,7 @@ def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, ma
     if max_lines and len(records) > max_lines:
         records = [records[i] for i in np.linspace(0, len(records) - 1, max_lines).astype(int)]
     if not records:
-        raise DataError(f"no labelled lines found in {', '.join(map(str, dirs))} "
-                        "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
+        raise no_lines_error(dirs)
     samples, bad = prepare_lines(records, config.preprocess, cache_dir=out / "cache", desc=desc,
                                  progress=progress)
     return samples, problems + bad
