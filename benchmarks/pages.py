@@ -13,6 +13,7 @@ page on a dark ground (a margin of 12 % of its longer side), turned by 3 degrees
 falling off to one side (ground-truth lines moved with it); it prints one row per page.
 """
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -23,10 +24,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2
 import numpy as np
 
-from handwriting.pages import _percents, _sum, evaluate_pages, find_pages, recognize_page, score_page
+from handwriting.pages import evaluate_pages, find_pages, rates, recognize_page, score_page, totals
 from handwriting.preprocessing import load_image
 from handwriting.recognize import Recognizer
 from handwriting.segment import draw_lines, segment_page
+from handwriting.synth import photograph
 
 PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "pages"
 
@@ -45,34 +47,16 @@ def draw(dirs, out: Path) -> None:
         print(f"drew {out / (path.stem + '.png')}")
 
 
-def photograph(gray: np.ndarray, lines, angle: float = 3.0, ground: int = 60, margin: float = 0.12):
-    """The page on a dark ground, turned, lit from one side; the lines' polygons moved along."""
-    import copy
-    h, w = gray.shape
-    b = int(margin * max(h, w))
-    big = np.full((h + 2 * b, w + 2 * b), ground, np.uint8)
-    big[b:b + h, b:b + w] = gray
-    turn = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), angle, 1.0)
-    out = cv2.warpAffine(big, turn, big.shape[::-1], borderValue=ground)
-    light = 0.65 + 0.35 * np.linspace(0, 1, out.shape[1])[None, :]
-    out = np.clip(out * light, 0, 255).astype(np.uint8)
-    moved = []
-    for line in lines:
-        line = copy.copy(line)
-        line.polygon = cv2.transform((line.polygon + b).reshape(-1, 1, 2).astype(np.float64),
-                                     turn).reshape(-1, 2).round().astype(np.int32)
-        moved.append(line)
-    return out, moved
-
-
 def photo_pages(rec, dirs) -> None:
     print(f"{'photographed page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}")
     rows = []
     for path, gt in find_pages(dirs)[0]:
-        photo, lines = photograph(load_image(gt.image), gt.lines)
-        rows.append(_percents(score_page(lines, recognize_page(rec, photo).lines)))
+        photo, polygons = photograph(load_image(gt.image), [ln.polygon for ln in gt.lines],
+                                     ground=60, margin=0.12, light=0.35)
+        lines = [dataclasses.replace(ln, polygon=p) for ln, p in zip(gt.lines, polygons)]
+        rows.append(rates(score_page(lines, recognize_page(rec, photo).lines)))
         print(row(path.name, rows[-1], None))
-    print(row("overall", _percents(_sum(rows)), None))
+    print(row("overall", rates(totals(rows)), None))
 
 
 def row(name: str, r: dict, ref: dict | None) -> str:

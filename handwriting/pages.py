@@ -188,7 +188,7 @@ def score_page(gt: list[TextLine], pred: list[TextLine], threshold: float = 0.5)
             "ignored": len(gt) - len(care), "chars": chars, "errors": errors}
 
 
-def _percents(c: dict) -> dict:
+def rates(c: dict) -> dict:
     """Counts plus precision, recall and CER in percent (an empty page and an empty
     prediction agree perfectly)."""
     def ratio(num: int, den: int) -> float:
@@ -201,7 +201,8 @@ def _percents(c: dict) -> dict:
             "cer": round(100.0 * c["errors"] / max(1, c["chars"]), 2)}
 
 
-def _sum(rows: list[dict]) -> dict:
+def totals(rows: list[dict]) -> dict:
+    """The counts of several :func:`score_page` rows added up (pass the sum to :func:`rates`)."""
     keys = ("gt_lines", "pred_lines", "matched", "ignored", "chars", "errors")
     return {"pages": len(rows), **{k: sum(r[k] for r in rows) for k in keys}}
 
@@ -272,13 +273,13 @@ def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
             gt_lines = _fit_layout(gt, pred.width, pred.height, path)
             for ln, g in zip(gt_lines, gt.lines):
                 ln.text = g.text
-            row = {"path": str(path), **_percents(score_page(gt_lines, pred.lines, threshold))}
+            row = {"path": str(path), **rates(score_page(gt_lines, pred.lines, threshold))}
             mine.append(row)
         rows += mine
-        sets.append({"path": str(d), **_percents(_sum(mine))})
+        sets.append({"path": str(d), **rates(totals(mine))})
     for p in problems:
         log.warning("skipped %s", p)
     if not rows:
         raise DataError(f"no ALTO/PAGE ground truth with a page image found in "
                         f"{', '.join(map(str, dirs))}")
-    return {"overall": _percents(_sum(rows)), "sets": sets, "pages": rows, "problems": problems}
+    return {"overall": rates(totals(rows)), "sets": sets, "pages": rows, "problems": problems}

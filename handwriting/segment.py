@@ -117,11 +117,12 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     """
     config = config or SegmentConfig()
     gray = to_gray(gray)
-    page = _photographed_page(gray)
+    found = _photographed_page(gray)
     x0 = y0 = 0
-    if page is not None:  # segment the page's own box, at the full working resolution
-        x0, y0, bw, bh = cv2.boundingRect(page.astype(np.uint8))
-        gray, page = (a[y0:y0 + bh, x0:x0 + bw] for a in (gray, page))
+    page = None
+    if found is not None:  # segment the page's own box, at the full working resolution
+        (x0, y0, bw, bh), page = found
+        gray = gray[y0:y0 + bh, x0:x0 + bw]
     work = _Work(gray, config, page)
     lines = []
     for poly, base in work.lines():
@@ -699,12 +700,14 @@ def _columns(mask: np.ndarray, min_gap: float) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
-    """Mask of the page(s) photographed on a darker ground (a table, an open scanner lid):
-    the bright regions (each at least 2 % of the image: a book's two pages, or a page cut by
-    a shadow), when the ground around them is clearly darker and makes most of the image's
-    border. None for a scan (paper up to the edges). Found on a copy whose longer side is
-    ``size`` pixels; the mask has the shape of ``image``."""
+def _photographed_page(image: np.ndarray, size: int = 800
+                       ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The page(s) photographed on a darker ground (a table, an open scanner lid): the bright
+    regions (each at least 2 % of the image: a book's two pages, or a page cut by a shadow),
+    when the ground around them is clearly darker and makes most of the image's border.
+    None for a scan (paper up to the edges). Found on a copy whose longer side is ``size``
+    pixels. Returns the pages' bounding box ``(x, y, w, h)`` in ``image`` and their mask over
+    that box, at the copy's resolution (the caller scales it to its own working copy)."""
     scale = min(1.0, size / max(image.shape))
     gray = cv2.resize(image, (max(1, round(image.shape[1] * scale)),
                               max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
@@ -726,7 +729,13 @@ def _photographed_page(image: np.ndarray, size: int = 800) -> np.ndarray | None:
         return None
     r = int(2 * sigma) | 1  # the blur widened the page a little
     mask = cv2.erode(mask, np.ones((r, r), np.uint8))
-    return cv2.resize(mask, image.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+    if not mask.any():
+        return None
+    x, y, bw, bh = cv2.boundingRect(mask)
+    x0, y0 = int(x / scale), int(y / scale)
+    x1 = min(image.shape[1], int(np.ceil((x + bw) / scale)))
+    y1 = min(image.shape[0], int(np.ceil((y + bh) / scale)))
+    return (x0, y0, x1 - x0, y1 - y0), mask[y:y + bh, x:x + bw] > 0
 
 
 def _profile_peaks(prof: np.ndarray, spacing: float, distance: float) -> np.ndarray:

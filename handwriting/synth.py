@@ -175,3 +175,22 @@ def render_page(lines: list[str], font: str | Path, seed: int = 0, size: int = 4
         np.minimum(region, r, out=region)
         y += r.shape[0] + gap
     return page
+
+
+def photograph(page: np.ndarray, polygons=(), degrees: float = 3.0, ground: int = 55,
+               margin: float = 0.25, light: float = 0.4) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The page as photographed on a dark table: a border of ``ground`` grey ``margin`` times
+    the page's longer side wide, turned by ``degrees``, lit from the right (the left edge
+    ``light`` darker). ``polygons`` (``(N, 2)`` arrays in ``page`` coordinates) come back
+    moved along, as int32 arrays in the photo's coordinates."""
+    h, w = page.shape
+    b = int(margin * max(h, w))
+    big = np.full((h + 2 * b, w + 2 * b), ground, np.uint8)
+    big[b:b + h, b:b + w] = page
+    turn = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), degrees, 1.0)
+    out = cv2.warpAffine(big, turn, big.shape[::-1], borderValue=ground)
+    lit = 1.0 - light + light * np.linspace(0, 1, out.shape[1])[None, :]
+    out = np.clip(out * lit, 0, 255).astype(np.uint8)
+    moved = [cv2.transform((np.asarray(p, np.float64) + b).reshape(-1, 1, 2), turn)
+             .reshape(-1, 2).round().astype(np.int32) for p in polygons]
+    return out, moved

@@ -13,6 +13,7 @@ from handwriting.groundtruth import (Page, TextLine, read_alto, read_page_xml, w
 from handwriting.pages import (_box, _iou, evaluate_pages, page_to_json, recognize_page,
                                save_page, score_page)
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
+from handwriting.synth import photograph
 
 from conftest import render_line
 
@@ -162,19 +163,11 @@ def test_resolution_does_not_matter():
     assert_lines_match(small, boxes)
 
 
-def photographed(page, boxes, ground=55, margin=320, degrees=3.0):
-    """The page on a dark table, turned, light falling off to the left; boxes moved along."""
-    h, w = page.shape
-    big = np.full((h + 2 * margin, w + 2 * margin), ground, np.uint8)
-    big[margin:margin + h, margin:margin + w] = page
-    m = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), degrees, 1.0)
-    out = cv2.warpAffine(big, m, big.shape[::-1], borderValue=ground)
-    out = (out * (0.6 + 0.4 * np.linspace(0, 1, out.shape[1])[None, :])).astype(np.uint8)
-    moved = []
-    for x0, y0, x1, y1 in boxes:
-        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float)
-        moved.append(_box((corners + [margin, margin, 0]) @ m.T))
-    return out, moved
+def photographed(page, boxes, margin=0.25):
+    """The page on a dark table (:func:`handwriting.synth.photograph`); boxes moved along."""
+    corners = [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) for x0, y0, x1, y1 in boxes]
+    photo, moved = photograph(page, corners, margin=margin)
+    return photo, [_box(c) for c in moved]
 
 
 def test_page_photographed_on_a_dark_table():
@@ -184,7 +177,7 @@ def test_page_photographed_on_a_dark_table():
     photo, moved = photographed(page, boxes)
     assert np.median(photo) < 110  # more ground than paper: the case that used to fail
     assert_lines_match(segment_page(photo), moved)
-    photo, moved = photographed(page, boxes, margin=80)  # a closer shot: more paper than ground
+    photo, moved = photographed(page, boxes, margin=0.06)  # a closer shot: more paper than ground
     assert_lines_match(segment_page(photo), moved)
 
 
