@@ -97,7 +97,7 @@ def cmd_recognize(args) -> int:
             results.append(Result(str(name), error=f"{name}: internal error ({exc!r}); please "
                                   "report it (--debug shows the traceback)"))
     for k, r in zip(line_idx, rec.recognize(line_imgs, progress) if line_imgs else []):
-        results[k].prediction, results[k].error = r.prediction, r.error
+        results[k].prediction, results[k].error, results[k].words = r.prediction, r.error, r.words
     out_dir = Path(args.out) if args.out else None
     if out_dir:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +145,8 @@ def _line_as_page(result, shape):
     h, w = shape
     poly = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.int32)
     base = np.array([[0, int(h * 0.75)], [w - 1, int(h * 0.75)]], np.int32)
-    line = TextLine("l1", poly, base, result.prediction.text, float(result.prediction.confidence))
+    line = TextLine("l1", poly, base, result.prediction.text, float(result.prediction.confidence),
+                    result.words)
     return Page(Path(result.source), w, h, [line])
 
 

@@ -8,6 +8,7 @@ each character peaks, and a line confidence (mean of the character confidences).
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -35,6 +36,25 @@ class Prediction:
         return {"text": self.text, "confidence": round(self.confidence, 4),
                 "chars": [{"char": c, "confidence": round(p, 4)}
                           for c, p in zip(self.text, self.char_confidences)]}
+
+
+@dataclass
+class WordSpan:
+    text: str
+    first: float  # frame (fractional: its middle) where the word's first character peaks
+    last: float  # and its last
+    confidence: float  # mean of its characters'
+
+
+def word_spans(pred: Prediction) -> list[WordSpan]:
+    """The words of ``pred`` (split on whitespace) with the frames where their first and last
+    characters peak. Empty when the prediction carries no peak positions."""
+    if not pred.text or len(pred.positions) != len(pred.text):
+        return []
+    centres = np.asarray(pred.positions, np.float64) + 0.5
+    return [WordSpan(m.group(), float(centres[m.start()]), float(centres[m.end() - 1]),
+                     float(np.mean(pred.char_confidences[m.start():m.end()])))
+            for m in re.finditer(r"\S+", pred.text)]
 
 
 def _line_confidence(probs: np.ndarray, confs: list[float]) -> float:

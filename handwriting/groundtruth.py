@@ -45,12 +45,30 @@ class Problem:
 
 
 @dataclass
+class Word:
+    """A read word: its text, its box ``(x0, y0, x1, y1)`` in pixels (``x1``, ``y1``
+    exclusive) and its confidence."""
+    text: str
+    box: tuple[int, int, int, int]
+    confidence: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "box": [int(v) for v in self.box],
+                "confidence": None if self.confidence is None else round(self.confidence, 4)}
+
+    def moved(self, dx: int, dy: int) -> "Word":
+        x0, y0, x1, y1 = self.box
+        return Word(self.text, (x0 + dx, y0 + dy, x1 + dx, y1 + dy), self.confidence)
+
+
+@dataclass
 class TextLine:
     id: str
     polygon: np.ndarray
     baseline: np.ndarray | None
     text: str | None = None
     confidence: float | None = None
+    words: list[Word] | None = None  # with boxes in page pixels, when the line was read here
 
 
 @dataclass
@@ -324,6 +342,12 @@ def no_lines_error(dirs) -> DataError:
                      "(expected <id>.png|jpg|tif + <id>.gt.txt pairs, or ALTO/PAGE XML)")
 
 
+def crop_origin(polygon: np.ndarray, pad: int = 4) -> tuple[int, int]:
+    """Where :func:`crop_line`'s crop of ``polygon`` starts in the page (x, y)."""
+    x0, y0 = np.maximum(np.asarray(polygon).min(0) - pad, 0)
+    return int(x0), int(y0)
+
+
 def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray:
     """Crop a line polygon's box (+ pad) from a gray page, the paper's colour (as lit there)
     outside the polygon."""
@@ -332,7 +356,7 @@ def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray
         raise DataError(f"crop_line needs a 2-D gray page, got shape {page.shape}")
     poly = _check_polygon(polygon)
     h, w = page.shape
-    x0, y0 = np.maximum(poly.min(0) - pad, 0)
+    x0, y0 = crop_origin(poly, pad)
     x1, y1 = np.minimum(poly.max(0) + pad + 1, (w, h))
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise DataError(f"line polygon lies outside the {w} x {h} page")
@@ -440,6 +464,17 @@ def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> N
                 el.set("BASELINE", _fmt(line.baseline))
             etree.SubElement(etree.SubElement(el, E("Shape")), E("Polygon"),
                              POINTS=_fmt(line.polygon))
+            if line.words and [w.text for w in line.words] == (line.text or "").split():
+                for i, word in enumerate(line.words):
+                    if i:
+                        etree.SubElement(el, E("SP"))
+                    x0, y0, x1, y1 = word.box
+                    string = etree.SubElement(el, E("String"), CONTENT=word.text, HPOS=str(x0),
+                                              VPOS=str(y0), WIDTH=str(x1 - x0),
+                                              HEIGHT=str(y1 - y0))
+                    if word.confidence is not None:
+                        string.set("WC", f"{word.confidence:.4f}")
+                continue
             words = (line.text or "").split() or [""]  # ALTO needs at least one String
             for i, word in enumerate(words):
                 if i:
@@ -476,6 +511,14 @@ def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) 
             etree.SubElement(el, E("Coords"), points=_fmt(line.polygon))
             if line.baseline is not None:
                 etree.SubElement(el, E("Baseline"), points=_fmt(line.baseline))
+            for i, word in enumerate(line.words or [], 1):
+                w = etree.SubElement(el, E("Word"), id=_xml_id(f"{el.get('id')}_w{i}", seen))
+                x0, y0, x1, y1 = word.box
+                etree.SubElement(w, E("Coords"), points=f"{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}")
+                equiv = etree.SubElement(w, E("TextEquiv"))
+                if word.confidence is not None:
+                    equiv.set("conf", f"{word.confidence:.4f}")
+                etree.SubElement(equiv, E("Unicode")).text = normalize_text(word.text)
             if line.text is not None:
                 equiv = etree.SubElement(el, E("TextEquiv"))
                 if line.confidence is not None:

@@ -17,7 +17,8 @@ from rapidfuzz.distance import Levenshtein
 
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
-from .groundtruth import Page, TextLine, crop_line, read_layout, write_alto, write_page_xml
+from .groundtruth import (Page, TextLine, crop_line, crop_origin, read_layout, write_alto,
+                          write_page_xml)
 from .preprocessing import load_image, to_gray
 from .segment import SegmentConfig, segment_page
 
@@ -64,16 +65,23 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
         lines = segment_page(gray, config)
     else:
         lines = _fit_layout(given, w, h, layout)
-    crops, where = [], []
+    crops, extents, where = [], [], []
     for k, line in enumerate(lines):
         try:
-            crops.append(recognizer.preprocess(crop_line(gray, line.polygon)))
-            where.append(k)
+            pre, extent = recognizer.prepare(crop_line(gray, line.polygon))
         except HandwritingError as exc:
             log.warning("%s: line %s skipped: %s", source or "page", line.id, exc)
-            line.text, line.confidence = "", 0.0
-    for k, pred in zip(where, recognizer.predict_lines(crops) if crops else []):
-        lines[k].text, lines[k].confidence = pred.text, float(pred.confidence)
+            line.text, line.confidence, line.words = "", 0.0, []
+            continue
+        crops.append(pre)
+        extents.append(extent)
+        where.append(k)
+    preds = recognizer.predict_lines(crops) if crops else []
+    for k, pred, pre, extent in zip(where, preds, crops, extents):
+        line = lines[k]
+        line.text, line.confidence = pred.text, float(pred.confidence)
+        dx, dy = crop_origin(line.polygon)
+        line.words = [w.moved(dx, dy) for w in recognizer.locate(pred, pre, extent)]
     return Page(source, w, h, lines)
 
 
@@ -94,16 +102,21 @@ def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
 
 
 def page_to_json(page: Page) -> dict:
-    """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence."""
+    """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence
+    and, for lines read here, words (text, box ``[x0, y0, x1, y1]``, confidence)."""
     def pts(a):
         return None if a is None else [[int(x), int(y)] for x, y in np.asarray(a)]
 
+    def line(ln):
+        out = {"id": ln.id, "polygon": pts(ln.polygon), "baseline": pts(ln.baseline),
+               "text": ln.text,
+               "confidence": None if ln.confidence is None else round(ln.confidence, 4)}
+        if ln.words is not None:
+            out["words"] = [w.to_dict() for w in ln.words]
+        return out
+
     return {"image": str(page.image) if page.image is not None else None,
-            "width": page.width, "height": page.height,
-            "lines": [{"id": ln.id, "polygon": pts(ln.polygon), "baseline": pts(ln.baseline),
-                       "text": ln.text,
-                       "confidence": None if ln.confidence is None else round(ln.confidence, 4)}
-                      for ln in page.lines]}
+            "width": page.width, "height": page.height, "lines": [line(ln) for ln in page.lines]}
 
 
 def save_page(page: Page, path: str | Path, fmt: str = "alto",

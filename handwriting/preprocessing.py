@@ -6,6 +6,7 @@ parameters come from the model's own :class:`~handwriting.config.PreprocessConfi
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -135,17 +136,17 @@ def _divide_paper(img: np.ndarray, normalize_background: bool) -> np.ndarray:
     return np.clip(img / np.maximum(paper, 1.0), 0, 1) * 255.0
 
 
-def _crop(ink: np.ndarray, frac: float = 0.02) -> np.ndarray:
-    """Crop to rows/columns holding ink (ignoring faint specks)."""
+def _ink_box(ink: np.ndarray, frac: float = 0.02) -> tuple[int, int, int, int] | None:
+    """First and last rows and columns holding ink (ignoring faint specks); None for no ink."""
     rows = ink.sum(axis=1)
     cols = ink.sum(axis=0)
-    if rows.max() <= 0:
-        return ink[:0, :0]
+    if rows.size == 0 or rows.max() <= 0:
+        return None
     r = np.flatnonzero(rows > frac * rows.max())
     c = np.flatnonzero(cols > 0.05)
     if c.size == 0:
         c = np.flatnonzero(cols > 0)
-    return ink[r[0]:r[-1] + 1, c[0]:c[-1] + 1]
+    return int(r[0]), int(r[-1]), int(c[0]), int(c[-1])
 
 
 def _small(ink: np.ndarray, height: int = 32) -> np.ndarray:
@@ -155,14 +156,21 @@ def _small(ink: np.ndarray, height: int = 32) -> np.ndarray:
     return cv2.resize(ink, (max(1, round(ink.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
 
 
-def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
-    h, w = ink.shape
+def _rotation(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2 x 3 matrix turning an image of ``shape`` by ``degrees`` about its centre into a
+    canvas that holds all of it, and that canvas's size (w, h)."""
+    h, w = shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(ink, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=0)
+    return m, (nw, nh)
+
+
+def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
+    m, size = _rotation(ink.shape, degrees)
+    return cv2.warpAffine(ink, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
@@ -181,13 +189,18 @@ def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
     return float(max(fine, key=score))
 
 
-def _shear(ink: np.ndarray, s: float) -> np.ndarray:
-    """x' = x + s * (h - 1 - y): positive s uprights strokes that lean right."""
-    h, w = ink.shape
+def _shearing(shape: tuple[int, int], s: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """x' = x + s * (h - 1 - y) as a 2 x 3 matrix (positive s uprights strokes that lean
+    right), and the size (w, h) of the canvas that holds the result."""
+    h, w = shape
     extra = int(np.ceil(abs(s) * h))
     off = 0 if s >= 0 else extra
-    m = np.float32([[1, -s, s * (h - 1) + off], [0, 1, 0]])
-    return cv2.warpAffine(ink, m, (w + extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    return np.float32([[1, -s, s * (h - 1) + off], [0, 1, 0]]), (w + extra, h)
+
+
+def _shear(ink: np.ndarray, s: float) -> np.ndarray:
+    m, size = _shearing(ink.shape, s)
+    return cv2.warpAffine(ink, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
@@ -206,29 +219,96 @@ def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
     return float(max(fine, key=score))
 
 
+@dataclass(frozen=True)
+class InkExtent:
+    """Where :func:`preprocess` found the writing in its input image: the 2 x 3 matrix
+    ``to_image`` taking a point of the normalized line back to the image (deskew and slant
+    correction undone), the first and last ink columns ``x0``..``x1``, and per column of the
+    image the first and last ink row (-1: none there)."""
+
+    to_image: np.ndarray
+    x0: int
+    x1: int
+    top: np.ndarray
+    bottom: np.ndarray
+
+    def column(self, x: float, y: float) -> float:
+        """The image column of the normalized line's point (x, y)."""
+        return float(self.to_image[0] @ (x, y, 1.0))
+
+    def rows(self, x0: int, x1: int) -> tuple[int, int] | None:
+        """First and last ink row over columns ``x0``..``x1 - 1``; None if they hold no ink."""
+        top, bottom = self.top[max(0, x0):max(0, x1)], self.bottom[max(0, x0):max(0, x1)]
+        top, bottom = top[top >= 0], bottom[bottom >= 0]
+        return (int(top.min()), int(bottom.max())) if top.size else None
+
+
 def preprocess(image: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
     """Normalize a line image to float32 ``(config.height, W)``, ink 1 and paper 0.
 
     Steps: grayscale, background/contrast normalization, polarity, crop to ink, deskew,
     slant correction, resize to the fixed height keeping aspect, pad left and right.
     """
-    gray = to_gray(image)
-    ink = _crop(ink_map(gray, config.normalize_background))
+    return _preprocess(to_gray(image), config)[0]
+
+
+def preprocess_with_extent(image: np.ndarray, config: PreprocessConfig = PreprocessConfig()
+                           ) -> tuple[np.ndarray, InkExtent | None]:
+    """:func:`preprocess`, and where the ink lies in ``image`` (None: no ink), to map the
+    model's frames back to the image (word boxes)."""
+    out, ink, forward = _preprocess(to_gray(image), config)
+    box = _ink_box(ink)
+    if forward is None or box is None:
+        return out, None
+    r0, r1, c0, c1 = box
+    on = ink[r0:r1 + 1] >= 0.5
+    seen = on.any(axis=0)
+    top = np.where(seen, on.argmax(axis=0) + r0, -1)
+    bottom = np.where(seen, r1 - on[::-1].argmax(axis=0), -1)
+    return out, InkExtent(cv2.invertAffineTransform(forward[:2]), c0, c1, top, bottom)
+
+
+def _cropped(ink: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_crop`, and ``m`` (3 x 3, image -> ``ink``) followed by the crop's shift."""
+    box = _ink_box(ink)
+    if box is None:
+        return ink[:0, :0], m
+    r0, r1, c0, c1 = box
+    return ink[r0:r1 + 1, c0:c1 + 1], _affine([[1, 0, -c0], [0, 1, -r0]]) @ m
+
+
+def _affine(m) -> np.ndarray:
+    return np.vstack([np.asarray(m, np.float64).reshape(2, 3), [0, 0, 1]])
+
+
+def _preprocess(gray: np.ndarray, config: PreprocessConfig):
+    """The normalized line, the ink map of ``gray``, and the 3 x 3 matrix taking ``gray``'s
+    coordinates to the line's (None when there is no ink)."""
+    full = ink_map(gray, config.normalize_background)
+    ink, m = _cropped(full, np.eye(3))
     if ink.size and config.deskew and config.max_skew > 0:
         angle = estimate_skew(ink, config.max_skew)
         if angle:
-            ink = _crop(_rotate(ink, angle))
+            turn, size = _rotation(ink.shape, angle)
+            ink, m = _cropped(cv2.warpAffine(ink, turn, size, flags=cv2.INTER_LINEAR,
+                                             borderValue=0), _affine(turn) @ m)
     if ink.size and config.slant and config.max_slant > 0:
         s = estimate_slant(ink, config.max_slant)
         if s:
-            ink = _crop(_shear(ink, s))
+            shear, size = _shearing(ink.shape, s)
+            ink, m = _cropped(cv2.warpAffine(ink, shear, size, flags=cv2.INTER_LINEAR,
+                                             borderValue=0), _affine(shear) @ m)
     h = config.height
     if ink.size == 0:
-        return np.zeros((h, 2 * config.pad + h // 2), np.float32)
+        return np.zeros((h, 2 * config.pad + h // 2), np.float32), full, None
     w = max(1, int(round(ink.shape[1] * h / ink.shape[0])))
     interp = cv2.INTER_AREA if ink.shape[0] > h else cv2.INTER_LINEAR
     out = cv2.resize(ink, (w, h), interpolation=interp)
-    return np.pad(np.clip(out, 0, 1), ((0, 0), (config.pad, config.pad))).astype(np.float32)
+    # cv2.resize maps pixel centres: x' + 0.5 = (x + 0.5) * w / W
+    sx, sy = w / ink.shape[1], h / ink.shape[0]
+    m = _affine([[sx, 0, 0.5 * sx - 0.5 + config.pad], [0, sy, 0.5 * sy - 0.5]]) @ m
+    line = np.pad(np.clip(out, 0, 1), ((0, 0), (config.pad, config.pad))).astype(np.float32)
+    return line, full, m
 
 
 def to_columns(line: np.ndarray) -> np.ndarray:

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .decode import Prediction, predict_lines
+from .decode import Prediction, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
-from .preprocessing import load_image, preprocess
+from .groundtruth import Word
+from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Result:
     source: str
     prediction: Prediction | None = None
     error: str | None = None
+    words: list[Word] = field(default_factory=list)  # boxes in the input image's pixels
 
     @property
     def ok(self) -> bool:
@@ -41,7 +43,18 @@ class Result:
     def to_dict(self) -> dict:
         if not self.ok:
             return {"source": self.source, "error": self.error}
-        return {"source": self.source, **self.prediction.to_dict()}
+        return {"source": self.source, **self.prediction.to_dict(),
+                "words": [w.to_dict() for w in self.words]}
+
+
+def _widest_run(flags: np.ndarray) -> tuple[int, int]:
+    """Start and length of the longest run of True in ``flags`` ((0, 0) if none)."""
+    edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
+    if edges.size == 0:
+        return 0, 0
+    starts, ends = edges[::2], edges[1::2]
+    k = int(np.argmax(ends - starts))
+    return int(starts[k]), int(ends[k] - starts[k])
 
 
 class KerasBackend:
@@ -118,6 +131,45 @@ class Recognizer:
             image = load_image(image)
         return preprocess(image, self.backend.preprocess_config)
 
+    def prepare(self, image) -> tuple[np.ndarray, InkExtent | None]:
+        """:meth:`preprocess`, and where the ink lies in the image (for :meth:`locate`)."""
+        if not isinstance(image, np.ndarray):
+            image = load_image(image)
+        return preprocess_with_extent(image, self.backend.preprocess_config)
+
+    def locate(self, pred: Prediction, line: np.ndarray, extent: InkExtent | None) -> list[Word]:
+        """The words of ``pred``, read from the preprocessed ``line``, with boxes in the pixels
+        of the image that :meth:`prepare` turned into it. The frames where characters peak
+        are taken back to the image's columns (at mid-height of the line, slant and skew
+        undone); two words are cut apart in the middle of the widest blank gap between the
+        last character of one and the first of the next (halfway between them if there is
+        none), and each box is the ink between its cuts."""
+        spans = word_spans(pred)
+        if extent is None or not spans:
+            return []
+        d, mid = self.backend.downsample, (line.shape[0] - 1) / 2
+        last = len(extent.top) - 1
+
+        def column(frame: float) -> int:
+            return min(last, max(0, round(extent.column(frame * d - 0.5, mid))))
+
+        ink = extent.top >= 0
+        cuts = [extent.x0]
+        for left, right in zip(spans, spans[1:]):
+            a, b = sorted((column(left.last), column(right.first)))
+            start, length = _widest_run(~ink[a:b])
+            cuts.append(a + start + length // 2 if length else (a + b) // 2)
+        cuts.append(extent.x1 + 1)
+        words = []
+        for s, a, b in zip(spans, cuts, cuts[1:]):
+            inked = np.flatnonzero(ink[a:b])
+            if inked.size:
+                a, b = a + int(inked[0]), a + int(inked[-1]) + 1
+            b = max(b, a + 1)
+            rows = extent.rows(a, b) or extent.rows(extent.x0, extent.x1 + 1) or (0, 0)
+            words.append(Word(s.text, (a, rows[0], b, rows[1] + 1), s.confidence))
+        return words
+
     def predict_lines(self, lines: list[np.ndarray], progress: bool = False) -> list[Prediction]:
         """Predict preprocessed lines in width-sorted batches (``progress``: a progress bar on
         stderr)."""
@@ -133,15 +185,19 @@ class Recognizer:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
         and the others are still read."""
         results: list[Result] = []
-        lines, where = [], []
+        lines, extents, where = [], [], []
         for k, item in enumerate(inputs):
             name = str(item) if not isinstance(item, np.ndarray) else f"<array {k}>"
             try:
-                lines.append(self.preprocess(item))
+                line, extent = self.prepare(item)
+                lines.append(line)
+                extents.append(extent)
                 where.append(len(results))
                 results.append(Result(name))
             except HandwritingError as exc:
                 results.append(Result(name, error=str(exc)))
-        for k, pred in zip(where, self.predict_lines(lines, progress) if lines else []):
+        preds = self.predict_lines(lines, progress) if lines else []
+        for k, pred, line, extent in zip(where, preds, lines, extents):
             results[k].prediction = pred
+            results[k].words = self.locate(pred, line, extent)
         return results

@@ -35,9 +35,13 @@ def test_recognize_json(model_dir, inputs, capsys):
                  "--beam", "3"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert set(data[0]) == {"source", "text", "confidence", "chars"}
+    assert set(data[0]) == {"source", "text", "confidence", "chars", "words"}
     assert 0 <= data[0]["confidence"] <= 1
     assert len(data[0]["chars"]) == len(data[0]["text"])
+    assert [w["text"] for w in data[0]["words"]] == data[0]["text"].split()
+    h, w = cv2.imread(str(inputs[0]), cv2.IMREAD_GRAYSCALE).shape
+    assert all(0 <= b["box"][0] < b["box"][2] <= w and 0 <= b["box"][1] < b["box"][3] <= h
+               for b in data[0]["words"])
     assert "not found" in data[1]["error"]
 
 

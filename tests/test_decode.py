@@ -73,3 +73,15 @@ def test_bucket_widths():
     assert bucket(1) == 64 and bucket(64) == 64 and bucket(65) == 128
     assert bucket(1000) >= 1000 and bucket(1000) % 64 == 0
     assert len({bucket(w) for w in range(513, 3000)}) < 25
+
+
+def test_word_spans_from_peaks():
+    from handwriting.decode import Prediction, word_spans
+    pred = Prediction("ab  cd", 0.7, [0.9, 0.7, 0.5, 0.5, 0.6, 0.4], [2, 5, 8, 9, 12, 20])
+    spans = word_spans(pred)
+    assert [s.text for s in spans] == ["ab", "cd"]
+    assert (spans[0].first, spans[0].last) == (2.5, 5.5)
+    assert (spans[1].first, spans[1].last) == (12.5, 20.5)
+    assert spans[0].confidence == pytest.approx(0.8) and spans[1].confidence == pytest.approx(0.5)
+    assert word_spans(Prediction("ab", 0.5)) == []  # no peak positions: nothing to place
+    assert word_spans(Prediction("", 0.9, [], [])) == []

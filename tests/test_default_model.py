@@ -34,3 +34,29 @@ def test_default_model_val_cer(recognizer, shared_data):
     chosen = [records[i] for i in sorted(pick)]
     preds = recognizer.predict_lines([recognizer.preprocess(load_line_image(r)) for r in chosen])
     assert cer([r.text for r in chosen], [p.text for p in preds]) < 12.5  # all val: 10.3 %
+
+
+def test_default_model_places_the_words(recognizer):
+    """Word boxes: on a sample line with clear word gaps each box spans its word's ink; on
+    the sample page they lie in their line's box, left to right, without overlapping."""
+    from handwriting.pages import recognize_page
+    from handwriting.preprocessing import ink_map, load_image
+    gray = load_image(SAMPLES / "line1.png")
+    result = recognizer.recognize([gray])[0]
+    ink = ink_map(gray) >= 0.5
+    rows, cols = np.flatnonzero(ink.any(1)), np.flatnonzero(ink.any(0))
+    runs = np.split(cols, np.flatnonzero(np.diff(cols) > 0.25 * (rows[-1] - rows[0])) + 1)
+    assert len(runs) == 7 == len(result.words), [w.text for w in result.words]
+    for word, run in zip(result.words, runs):
+        x0, y0, x1, y1 = word.box
+        assert abs(x0 - run[0]) <= 3 and abs(x1 - run[-1] - 1) <= 3, (word, run[0], run[-1])
+        assert rows[0] - 1 <= y0 < y1 <= rows[-1] + 2 and 0 < word.confidence <= 1
+    page = recognize_page(recognizer, SAMPLES / "page1.png")
+    assert sum(len(ln.words) for ln in page.lines) == 16  # as in the truth
+    for line in page.lines:
+        assert [w.text for w in line.words] == line.text.split()
+        (px0, py0), (px1, py1) = line.polygon.min(0) - 5, line.polygon.max(0) + 5
+        for a, b in zip(line.words, line.words[1:]):
+            assert a.box[2] <= b.box[0]
+        for w in line.words:
+            assert px0 <= w.box[0] < w.box[2] <= px1 and py0 <= w.box[1] < w.box[3] <= py1

@@ -304,3 +304,34 @@ def test_real_pages_read():
         page = read_layout(path)
         assert page.lines and page.image.is_file()
         assert sum(1 for ln in page.lines if ln.text) > 0
+
+
+def test_writers_keep_word_boxes(tmp_path):
+    """Words read here go out as ALTO Strings with HPOS/VPOS/WIDTH/HEIGHT/WC and as PAGE
+    Words with Coords and a TextEquiv; the line text read back is unchanged."""
+    from lxml import etree
+
+    from handwriting.groundtruth import Word
+    from handwriting.pages import page_to_json
+    page = _page()
+    page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
+                           Word("Zeile", (160, 72, 290, 118), 0.5)]
+    write_alto(page, tmp_path / "a.xml")
+    write_page_xml(page, tmp_path / "p.xml")
+    strings = etree.parse(str(tmp_path / "a.xml")).findall(".//{*}TextLine")[1].findall("{*}String")
+    assert [(s.get("CONTENT"), s.get("HPOS"), s.get("VPOS"), s.get("WIDTH"), s.get("HEIGHT"),
+             s.get("WC")) for s in strings] == [("zweite", "12", "75", "128", "40", "0.9123"),
+                                                ("Zeile", "160", "72", "130", "46", "0.5000")]
+    line = etree.parse(str(tmp_path / "p.xml")).findall(".//{*}TextLine")[1]
+    words = line.findall("{*}Word")
+    assert [w.find("{*}Coords").get("points") for w in words] == [
+        "12,75 140,75 140,115 12,115", "160,72 290,72 290,118 160,118"]
+    assert [w.findtext("{*}TextEquiv/{*}Unicode") for w in words] == ["zweite", "Zeile"]
+    assert len({w.get("id") for w in words} | {line.get("id")}) == 3
+    assert [child.tag.split("}")[1] for child in line] == ["Coords", "Word", "Word", "TextEquiv"]
+    for read in (read_alto, read_page_xml):
+        back = read(tmp_path / ("a.xml" if read is read_alto else "p.xml"))
+        assert [ln.text for ln in back.lines] == ["Grüße aus Köln", "zweite Zeile", None]
+    assert page_to_json(page)["lines"][1]["words"][0] == {
+        "text": "zweite", "box": [12, 75, 140, 115], "confidence": 0.9123}
+    assert "words" not in page_to_json(page)["lines"][0]  # not read here: no word boxes

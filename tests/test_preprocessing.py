@@ -154,3 +154,36 @@ def test_augment_is_seeded_and_keeps_height():
     assert a.shape[0] == 32 and np.array_equal(a, b)
     assert a.shape != c.shape or not np.array_equal(a, c)
     assert a.min() >= 0 and a.max() <= 1
+
+
+@pytest.mark.parametrize("shear", [0.0, 0.45])
+def test_extent_maps_the_line_back_to_the_image(shear):
+    """A point of the normalized line goes back to the same stroke in the image, through
+    the crop, the slant correction and the resizing."""
+    from handwriting.preprocessing import preprocess_with_extent
+    h, w = 80, 420
+    img = np.full((h, w), 240, np.uint8)
+    xs = (40, 150, 300, 380)
+    for x in xs:  # upright bars from row 15 to 64, then leant right by the shear
+        cv2.rectangle(img, (x, 15), (x + 5, 64), 20, -1)
+    img = cv2.warpAffine(img, np.float32([[1, -shear, shear * (h - 1)], [0, 1, 0]]), (w, h),
+                         borderValue=240)
+    cfg = PreprocessConfig(height=40, pad=8, deskew=False)
+    line, extent = preprocess_with_extent(img, cfg)
+    assert np.array_equal(line, preprocess(img, cfg))
+    assert extent is not None and extent.x0 <= 40 + shear * (h - 1 - 64)
+    cols = np.flatnonzero(line[20] > 0.5)  # the bars where the normalized line's mid row cuts them
+    runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+    assert len(runs) == len(xs)
+    for x, run in zip(xs, runs):
+        cx, cy = extent.to_image @ (run.mean(), 20.0, 1.0)
+        assert abs(cx - (x + 2.5 + shear * (h - 1 - cy))) < 2.5  # the bar's centre on that row
+    top, bottom = extent.rows(extent.x0, extent.x1 + 1)
+    assert abs(top - 15) <= 1 and abs(bottom - 64) <= 1
+    assert extent.rows(0, 10) is None
+    for r in (8, 32):  # the slant was corrected: the bars stand upright
+        c = np.flatnonzero(line[r] > 0.5)
+        centres = [run.mean() for run in np.split(c, np.flatnonzero(np.diff(c) > 1) + 1)]
+        assert np.allclose(centres, [run.mean() for run in runs], atol=2)
+    blank, none = preprocess_with_extent(np.full((40, 100), 230, np.uint8), cfg)
+    assert none is None and blank.shape[0] == 40

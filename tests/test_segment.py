@@ -249,7 +249,7 @@ def test_recognize_page_reads_every_line(ruled, recognizer, tmp_path):
         assert isinstance(line.text, str) and set(line.text) <= set("0123456789 ")
         assert 0.0 <= line.confidence <= 1.0
     data = page_to_json(result)
-    assert set(data["lines"][0]) == {"id", "polygon", "baseline", "text", "confidence"}
+    assert set(data["lines"][0]) == {"id", "polygon", "baseline", "text", "confidence", "words"}
     assert len(data["lines"]) == len(boxes)
 
 
