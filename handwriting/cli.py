@@ -70,7 +70,7 @@ def cmd_recognize(args) -> int:
         _check_output_names(args.images, Path(args.out), suffix)
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
-    if args.format in ("alto", "page") and len(args.images) > 1 and not args.out:
+    if args.format in ("alto", "page", "hocr") and len(args.images) > 1 and not args.out:
         raise HandwritingError(f"--format {args.format} with several images needs --out DIR "
                                "(one file per input)")
     rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads)
@@ -138,7 +138,7 @@ def cmd_recognize(args) -> int:
 
 
 def _line_as_page(result, shape):
-    """A line image as a one-line page (for ALTO / PAGE output)."""
+    """A line image as a one-line page (for ALTO / PAGE / hOCR output)."""
     import numpy as np
 
     from .groundtruth import Page, TextLine
@@ -292,9 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("images", nargs="+", metavar="IMAGE",
                    help="line or page images, or directories (their images, sorted)")
     r.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
-    r.add_argument("--format", choices=["text", "json", "alto", "page"], default="text",
-                   help="text, JSON (per line: polygon, baseline, text, confidence), ALTO v4 or "
-                   "PAGE XML 2019")
+    r.add_argument("--format", choices=["text", "json", "alto", "page", "hocr"], default="text",
+                   help="text, JSON (per line: polygon, baseline, text, confidence, words with "
+                   "boxes), ALTO v4, PAGE XML 2019 or hOCR (the last three with word boxes)")
     r.add_argument("--out", metavar="DIR", help="write one file per input into DIR (atomically)")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--page", action="store_true", help="treat every input as a page")

@@ -18,14 +18,14 @@ from rapidfuzz.distance import Levenshtein
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
 from .groundtruth import (Page, TextLine, crop_line, crop_origin, read_layout, write_alto,
-                          write_page_xml)
+                          write_hocr, write_page_xml)
 from .preprocessing import load_image, to_gray
 from .segment import SegmentConfig, segment_page
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("alto", "page", "json")
-SUFFIXES = {"alto": ".xml", "page": ".xml", "json": ".json"}
+FORMATS = ("alto", "page", "hocr", "json")
+SUFFIXES = {"alto": ".xml", "page": ".xml", "hocr": ".hocr", "json": ".json"}
 
 
 # ---------------------------------------------------------------- recognition
@@ -121,7 +121,8 @@ def page_to_json(page: Page) -> dict:
 
 def save_page(page: Page, path: str | Path, fmt: str = "alto",
               image_name: str | None = None) -> Path:
-    """Write ``page`` as ``alto``, ``page`` (PAGE XML) or ``json``; atomic. Returns the path."""
+    """Write ``page`` as ``alto``, ``page`` (PAGE XML), ``hocr`` or ``json``; atomic. Returns
+    the path."""
     if fmt not in FORMATS:
         raise HandwritingError(f"unknown page format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
@@ -129,6 +130,8 @@ def save_page(page: Page, path: str | Path, fmt: str = "alto",
         write_alto(page, path, image_name)
     elif fmt == "page":
         write_page_xml(page, path, image_name)
+    elif fmt == "hocr":
+        write_hocr(page, path, image_name)
     else:
         write_json_atomic(path, page_to_json(page))
     return path

@@ -111,6 +111,14 @@ def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):
     assert [l.text or "" for l in alto.lines] == [l["text"] for l in data["lines"]]
     assert all(len(l["polygon"]) >= 4 for l in data["lines"])
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert main(["recognize", str(page), "--model", str(model_dir), "--format", "hocr",
+                 "--out", str(out)]) == 0
+    hocr = etree.parse(str(out / "page.hocr")).getroot()
+    lines = hocr.findall(".//*[@class='ocr_line']")
+    assert ["".join(l.itertext()) for l in lines] == [l["text"] for l in data["lines"]]
+    words = hocr.findall(".//*[@class='ocrx_word']")
+    assert [w.text for w in words] == " ".join(l["text"] for l in data["lines"]).split()
+    assert all(w.get("title").startswith("bbox ") for w in words)
 
 
 def test_recognize_line_forced_and_layout_needs_one_image(model_dir, tmp_path, capsys):

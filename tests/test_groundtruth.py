@@ -335,3 +335,32 @@ def test_writers_keep_word_boxes(tmp_path):
     assert page_to_json(page)["lines"][1]["words"][0] == {
         "text": "zweite", "box": [12, 75, 140, 115], "confidence": 0.9123}
     assert "words" not in page_to_json(page)["lines"][0]  # not read here: no word boxes
+
+
+def test_write_hocr(tmp_path):
+    """hOCR as Tesseract writes it: page, area, paragraph, lines and words, each with its
+    bbox; word boxes and confidences where the words were read here, text either way."""
+    from lxml import etree
+
+    from handwriting.groundtruth import Word, write_hocr
+    page = _page()
+    page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
+                           Word("Zeile", (160, 72, 290, 118), 0.5)]
+    out = tmp_path / "p.hocr"
+    out.write_text("old")
+    write_hocr(page, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.hocr"]  # replaced atomically
+    root = etree.parse(str(out)).getroot()
+    by_class = lambda c: root.findall(f".//*[@class='{c}']")  # noqa: E731
+    assert by_class("ocr_page")[0].get("title") == 'image "scan.png"; bbox 0 0 640 480; ppageno 0'
+    lines = by_class("ocr_line")
+    assert len(lines) == 3 and len(by_class("ocr_carea")) == len(by_class("ocr_par")) == 1
+    assert lines[0].get("title").startswith("bbox 10 10 300 60; baseline 0.0070 -10")
+    assert lines[0].get("title").endswith("x_wconf 88")
+    assert lines[1].get("title") == "bbox 10 70 300 120"
+    words = [[(w.text, w.get("title")) for w in ln] for ln in lines]
+    assert words[0] == [("Grüße", None), ("aus", None), ("Köln", None)]  # no boxes known
+    assert words[1] == [("zweite", "bbox 12 75 140 115; x_wconf 91"),
+                        ("Zeile", "bbox 160 72 290 118; x_wconf 50")]
+    assert words[2] == []
+    assert "".join(lines[1].itertext()) == "zweite Zeile"
