@@ -168,14 +168,24 @@ def _report_failures(results, total: int) -> int:
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
-    result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=not args.json)
+    result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=not args.json,
+                      report=args.report)
     if args.json:
         _print_json(result)
-    else:
-        print(f"{'set':50s} {'lines':>6s} {'CER %':>7s} {'WER %':>7s}")
-        for s in result["sets"] + [{"path": "overall", **result["overall"]}]:
-            rates = (f"{s['cer']:7.2f} {s['wer']:7.2f}" if s["lines"] else f"{'-':>7s} {'-':>7s}")
-            print(f"{s['path']:50s} {s['lines']:6d} {rates}")
+        return 0
+    print(f"{'set':50s} {'lines':>6s} {'CER %':>7s} {'WER %':>7s}")
+    for s in result["sets"] + [{"path": "overall", **result["overall"]}]:
+        rates = (f"{s['cer']:7.2f} {s['wer']:7.2f}" if s["lines"] else f"{'-':>7s} {'-':>7s}")
+        print(f"{s['path']:50s} {s['lines']:6d} {rates}")
+    if args.report:
+        show = lambda c: repr(c) if c else "(none)"  # noqa: E731
+        print(f"\nmost frequent errors (truth -> prediction; (none): a missed or an extra character)")
+        for c in result["confusions"]:
+            print(f"{c['count']:6d}  {show(c['truth']):>8s} -> {show(c['prediction'])}")
+        print("\nworst lines")
+        for w in result["worst"]:
+            print(f"{w['cer']:6.1f} %  {w['path']}\n          truth: {w['truth']}\n     prediction: "
+                  f"{w['prediction']}")
     return 0
 
 
@@ -314,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
+    e.add_argument("--report", type=int, default=0, metavar="N",
+                   help="also show the N most frequent character errors and the N worst lines")
     e.set_defaults(func=cmd_evaluate)
 
     ep = sub.add_parser("evaluate-pages", help="line detection and page CER on ALTO/PAGE pages",

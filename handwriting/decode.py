@@ -190,3 +190,18 @@ def wer(refs: list[str], hyps: list[str]) -> float:
     from rapidfuzz.distance import Levenshtein
     edits = sum(Levenshtein.distance(r.split(), h.split()) for r, h in zip(refs, hyps))
     return 100.0 * edits / max(1, sum(len(r.split()) for r in refs))
+
+
+def confusions(refs: list[str], hyps: list[str], top: int = 20) -> list[dict]:
+    """The ``top`` most frequent character errors over a corpus: ``{"truth", "prediction",
+    "count"}``, with ``""`` for the missing side of a deletion or an insertion (one optimal
+    alignment per line, as :func:`cer` counts them)."""
+    from collections import Counter
+
+    from rapidfuzz.distance import Levenshtein
+    counts: Counter = Counter()
+    for r, h in zip(refs, hyps):
+        for op in Levenshtein.editops(r, h):
+            counts[(r[op.src_pos] if op.tag != "insert" else "",
+                    h[op.dest_pos] if op.tag != "delete" else "")] += 1
+    return [{"truth": t, "prediction": p, "count": n} for (t, p), n in counts.most_common(top)]

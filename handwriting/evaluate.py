@@ -49,14 +49,17 @@ def _warn_unknown(charset, refs: list[str]) -> None:
                     len(bad), len(refs), "".join(chars[:40]) + (" ..." if len(chars) > 40 else ""))
 
 
-def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True) -> dict:
+def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True,
+             report: int = 0) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
-    labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`."""
-    from .decode import cer, wer
+    labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
+    ``report`` > 0 adds the that many most frequent character confusions (``confusions``)
+    and worst lines (``worst``: path, truth, prediction, CER)."""
+    from .decode import cer, confusions, wer
     from .groundtruth import no_lines_error
     from .recognize import Recognizer
     rec = Recognizer(model, batch_size=batch_size, beam=beam)
-    sets, all_refs, all_hyps, problems = [], [], [], []
+    sets, all_refs, all_hyps, paths, problems = [], [], [], [], []
     for d in dirs:
         records, lines, probs = read_lines(rec, [d], progress)
         problems += probs
@@ -71,6 +74,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
                      "wer": round(wer(refs, hyps), 3)})
         all_refs += refs
         all_hyps += hyps
+        paths += [str(r.image or r.source) for r in records]
     for p in problems:
         log.warning("skipped %s", p)
     _warn_unknown(rec.charset, all_refs)
@@ -78,7 +82,13 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         raise no_lines_error(dirs)
     overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
                "wer": round(wer(all_refs, all_hyps), 3)}
-    return {"overall": overall, "sets": sets}
+    result = {"overall": overall, "sets": sets}
+    if report > 0:
+        result["confusions"] = confusions(all_refs, all_hyps, report)
+        rows = [{"path": p, "truth": r, "prediction": h, "cer": round(cer([r], [h]), 2)}
+                for p, r, h in zip(paths, all_refs, all_hyps)]
+        result["worst"] = sorted(rows, key=lambda row: -row["cer"])[:report]
+    return result
 
 
 def dataset_report(dirs, progress: bool = True) -> dict:

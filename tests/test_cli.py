@@ -54,6 +54,19 @@ def test_evaluate_json_shape(model_dir, tmp_path, capsys):
     assert [s["path"] for s in data["sets"]] == [str(a), str(b)]
     assert [s["lines"] for s in data["sets"]] == [2, 1]
     assert all(0 <= s["cer"] <= 100 * 10 for s in data["sets"])
+    assert "confusions" not in data
+    assert main(["evaluate", str(a), str(b), "--model", str(model_dir), "--json",
+                 "--report", "1000"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    edits = sum(c["count"] for c in data["confusions"])  # every error, listed once
+    assert edits == round(data["overall"]["cer"] * 9 / 100)  # 9 characters in the truth
+    worst = data["worst"]
+    assert len(worst) == 3 and [w["cer"] for w in worst] == sorted((w["cer"] for w in worst),
+                                                                     reverse=True)
+    assert sorted(w["truth"] for w in worst) == ["12", "345", "6789"]
+    assert main(["evaluate", str(a), "--model", str(model_dir), "--report", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "most frequent errors" in out and "worst lines" in out and "truth: " in out
 
 
 def test_data_report(tmp_path, capsys):

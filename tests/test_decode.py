@@ -85,3 +85,14 @@ def test_word_spans_from_peaks():
     assert spans[0].confidence == pytest.approx(0.8) and spans[1].confidence == pytest.approx(0.5)
     assert word_spans(Prediction("ab", 0.5)) == []  # no peak positions: nothing to place
     assert word_spans(Prediction("", 0.9, [], [])) == []
+
+
+def test_confusions_count_substitutions_deletions_insertions():
+    from handwriting.decode import confusions
+    got = confusions(["abc", "xy", "rn", "rn"], ["abd", "x", "m", "rnn"])
+    assert {(c["truth"], c["prediction"]): c["count"] for c in got} == {
+        ("c", "d"): 1, ("y", ""): 1, ("r", "m"): 1, ("n", ""): 1, ("", "n"): 1}
+    assert sum(c["count"] for c in got) == round(cer(["abc", "xy", "rn", "rn"],
+                                                     ["abd", "x", "m", "rnn"]) * 9 / 100)
+    assert confusions(["a"] * 3 + ["b"], ["x"] * 3 + ["y"], top=1) == [
+        {"truth": "a", "prediction": "x", "count": 3}]
