@@ -1,6 +1,7 @@
 """Training and batched inference throughput on this machine (lines/s), and parameter count.
 
     python benchmarks/throughput.py [--model saved_models/default] [--lines 200] [--config FILE]
+                                    [--lm FILE.lm.json.gz]
 
 Lines come from ../shared/data/lines/*/val when present, else are rendered.
 """
@@ -36,6 +37,7 @@ def main():
     ap.add_argument("--lines", type=int, default=200)
     ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
     ap.add_argument("--config", help="training config to time (default: the model's own)")
+    ap.add_argument("--lm", help="also time beam search (width 10) with this language model")
     args = ap.parse_args()
     recs = lines(args.lines)
     images = [load_line_image(r) for r in recs]
@@ -55,6 +57,13 @@ def main():
     n = len(images)
     print(f"inference, {n} lines, batch 16: preprocessing {n / t_pre:.1f} lines/s, "
           f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
+    if args.lm:
+        from handwriting.lm import CharLM, Fusion
+        rec.fusion, rec.beam = Fusion(CharLM.load(args.lm), rec.charset.chars), 10
+        t = time.perf_counter()
+        rec.recognize(images)
+        t_lm = time.perf_counter() - t
+        print(f"with the LM (beam 10): end to end {n / t_lm:.1f} lines/s")
     if args.train_batches < 1:
         return
 

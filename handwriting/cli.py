@@ -73,7 +73,8 @@ def cmd_recognize(args) -> int:
     if args.format in ("alto", "page", "hocr") and len(args.images) > 1 and not args.out:
         raise HandwritingError(f"--format {args.format} with several images needs --out DIR "
                                "(one file per input)")
-    rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads)
+    rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads,
+                     lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     results: list[Result] = []
     pages: dict[int, object] = {}
     line_idx, line_imgs, shapes = [], [], {}
@@ -169,7 +170,8 @@ def _report_failures(results, total: int) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
     result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=not args.json,
-                      report=args.report)
+                      report=args.report, lm=args.lm, lm_weight=args.lm_weight,
+                      lm_bonus=args.lm_bonus)
     if args.json:
         _print_json(result)
         return 0
@@ -255,6 +257,26 @@ def cmd_synth(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- lm
+def cmd_lm(args) -> int:
+    from .lm import CharLM, read_texts
+    texts = read_texts(args.sources)
+    CharLM.train(texts, args.order).save(args.out)
+    print(f"character LM of order {args.order} from {len(texts)} lines "
+          f"({sum(map(len, texts)):,} characters) written to {args.out}")
+    return 0
+
+
+def _add_lm_args(p) -> None:
+    p.add_argument("--lm", metavar="FILE", help="character language model (`handwriting lm`) "
+                   "for beam search (the beam is then 10 unless --beam says otherwise)")
+    p.add_argument("--lm-weight", type=float, default=0.3,
+                   help="weight of the LM's log probability (default 0.3)")
+    p.add_argument("--lm-bonus", type=float, default=1.0,
+                   help="score added per character, against the LM's pull to short texts "
+                   "(default 1.0)")
+
+
 # ---------------------------------------------------------------- evaluate-pages
 def cmd_evaluate_pages(args) -> int:
     from .pages import evaluate_pages
@@ -314,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     r.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     r.add_argument("--threads", type=int, help="CPU threads of a .tflite model (default 1)")
+    _add_lm_args(r)
     r.set_defaults(func=cmd_recognize)
 
     e = sub.add_parser("evaluate", help="CER/WER on ground-truth folders",
@@ -326,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     e.add_argument("--report", type=int, default=0, metavar="N",
                    help="also show the N most frequent character errors and the N worst lines")
+    _add_lm_args(e)
     e.set_defaults(func=cmd_evaluate)
 
     ep = sub.add_parser("evaluate-pages", help="line detection and page CER on ALTO/PAGE pages",
@@ -378,6 +402,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
     i.add_argument("--units", type=int, default=16, help="cell-state units to show")
     i.set_defaults(func=cmd_inspect)
+
+    lm = sub.add_parser("lm", help="build a character language model for beam search",
+                        description="Count a character n-gram language model (interpolated "
+                        "Witten-Bell) from text files (one line of text per line) and/or line "
+                        "ground-truth folders (their transcriptions); recognize / evaluate "
+                        "use it with --lm FILE.")
+    lm.add_argument("sources", nargs="+", metavar="TEXT",
+                    help="UTF-8 text files and/or ground-truth folders")
+    lm.add_argument("--out", required=True, help="the model file to write (.lm.json.gz)")
+    lm.add_argument("--order", type=int, default=6,
+                    help="n: characters of context plus one (default 6)")
+    lm.set_defaults(func=cmd_lm)
 
     s = sub.add_parser("synth", help="render synthetic training lines from handwriting fonts",
                        description="Render seeded synthetic lines (<id>.png + <id>.gt.txt) from "

@@ -93,15 +93,18 @@ def _logsumexp(a: float, b: float) -> float:
 
 
 def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = None,
-                prune: float = 1e-4) -> Decoded:
+                prune: float = 1e-3, fusion=None) -> Decoded:
     """CTC prefix beam search. Characters whose probability is below ``prune`` in a frame
-    are not considered as extensions in that frame."""
+    are not considered as extensions in that frame. ``fusion`` (a
+    :class:`~handwriting.lm.Fusion`, or anything with ``extend(prefix, k)`` and
+    ``end(prefix)`` returning log scores) adds a language model's score to each prefix."""
     probs = np.asarray(probs, dtype=np.float64)[: length if length is not None else None]
     logp = np.log(np.maximum(probs, 1e-30))
     # beam entry: prefix -> (log p ending in blank, log p ending in non-blank)
     beams: dict[tuple[int, ...], list[float]] = {(): [0.0, -math.inf]}
     # per prefix: best probability and frame of each of its characters
     info: dict[tuple[int, ...], tuple[tuple[float, ...], tuple[int, ...]]] = {(): ((), ())}
+    lm: dict[tuple[int, ...], float] = {(): 0.0}  # per prefix: its language-model score
     for t in range(len(probs)):
         candidates = np.flatnonzero(probs[t] >= prune)
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
@@ -129,17 +132,24 @@ def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = No
                 if ext not in info:
                     confs, frames = info[prefix]
                     info[ext] = (confs + (float(probs[t, k]),), frames + (t,))
-        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]))[:beam_width])
-    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]))
+                if ext not in lm:
+                    lm[ext] = lm[prefix] + (fusion.extend(prefix, k) if fusion else 0.0)
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]) - lm[kv[0]])
+                     [:beam_width])
+    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]) + lm[pr]
+               + (fusion.end(pr) if fusion else 0.0))
     confs, frames = info[best]
     return Decoded(list(best), list(confs), list(frames), _line_confidence(probs, list(confs)))
 
 
-def decode(probs: np.ndarray, lengths, charset: Charset, beam: int = 0) -> list[Prediction]:
-    """Decode a batch ``(B, T, C)``; ``beam`` <= 1 means greedy."""
+def decode(probs: np.ndarray, lengths, charset: Charset, beam: int = 0,
+           fusion=None) -> list[Prediction]:
+    """Decode a batch ``(B, T, C)``; ``beam`` <= 1 means greedy (``fusion``, a language model
+    for beam search, is then not used)."""
     out = []
     for p, n in zip(probs, lengths):
-        d = beam_decode(p, beam, int(n)) if beam and beam > 1 else greedy_decode(p, int(n))
+        d = (beam_decode(p, beam, int(n), fusion=fusion) if beam and beam > 1
+             else greedy_decode(p, int(n)))
         out.append(Prediction(charset.decode(d.labels), d.confidence, d.char_confidences, d.positions))
     return out
 
@@ -154,11 +164,12 @@ def bucket(width: int, multiple: int = 64) -> int:
 
 
 def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample: int,
-                  batch_size: int = 16, beam: int = 0, progress: bool = False) -> list[Prediction]:
+                  batch_size: int = 16, beam: int = 0, progress: bool = False,
+                  fusion=None) -> list[Prediction]:
     """Batched recognition of normalized lines (float H x W each) with any model callable
     ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: lines are sorted by width,
     padded to a bucketed width, predicted, and decoded with their true frame counts.
-    ``progress`` shows a progress bar on stderr."""
+    ``progress`` shows a progress bar on stderr; ``fusion``: a language model for beam search."""
     from tqdm.auto import tqdm
     out: list[Prediction | None] = [None] * len(lines)
     order = np.argsort([l.shape[1] for l in lines], kind="stable")
@@ -172,7 +183,7 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
                 x[row, :, : l.shape[1], 0] = l
             probs = np.asarray(predict(x))
             lengths = [min(l.shape[1] // downsample, probs.shape[1]) for l in batch]
-            for j, p in zip(idx, decode(probs, lengths, charset, beam)):
+            for j, p in zip(idx, decode(probs, lengths, charset, beam, fusion)):
                 out[j] = p
             bar.update(len(idx))
     return out  # type: ignore[return-value]

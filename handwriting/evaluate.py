@@ -50,15 +50,17 @@ def _warn_unknown(charset, refs: list[str]) -> None:
 
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True,
-             report: int = 0) -> dict:
+             report: int = 0, lm=None, lm_weight: float = 0.3, lm_bonus: float = 1.0) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
     ``report`` > 0 adds the that many most frequent character confusions (``confusions``)
-    and worst lines (``worst``: path, truth, prediction, CER)."""
+    and worst lines (``worst``: path, truth, prediction, CER). ``lm``: a character language
+    model for beam search (see :class:`~handwriting.recognize.Recognizer`)."""
     from .decode import cer, confusions, wer
     from .groundtruth import no_lines_error
     from .recognize import Recognizer
-    rec = Recognizer(model, batch_size=batch_size, beam=beam)
+    rec = Recognizer(model, batch_size=batch_size, beam=beam, lm=lm, lm_weight=lm_weight,
+                     lm_bonus=lm_bonus)
     sets, all_refs, all_hyps, paths, problems = [], [], [], [], []
     for d in dirs:
         records, lines, probs = read_lines(rec, [d], progress)

@@ -94,7 +94,9 @@ class Recognizer:
     Args:
         model: a model directory or a ``.tflite`` file (default: :func:`default_model_path`).
         batch_size: lines per forward pass.
-        beam: beam width for CTC decoding (0 or 1: greedy).
+        beam: beam width for CTC decoding (0 or 1: greedy; 10 when an ``lm`` is given).
+        lm: a character language model file (``handwriting lm``) for beam search.
+        lm_weight, lm_bonus: each character adds ``lm_weight * log P_lm + lm_bonus``.
 
     Example:
         >>> rec = Recognizer("saved_models/default")
@@ -102,7 +104,8 @@ class Recognizer:
     """
 
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
-                 threads: int | None = None):
+                 threads: int | None = None, lm: str | Path | None = None,
+                 lm_weight: float = 0.3, lm_bonus: float = 1.0):
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
             hint = (" (the default model is made by training, see README: Training)"
@@ -116,6 +119,11 @@ class Recognizer:
         self.path = path
         self.batch_size = batch_size
         self.beam = beam
+        self.fusion = None
+        if lm is not None:
+            from .lm import CharLM, Fusion
+            self.fusion = Fusion(CharLM.load(lm), self.charset.chars, lm_weight, lm_bonus)
+            self.beam = beam if beam and beam > 1 else 10
 
     @property
     def charset(self):
@@ -174,7 +182,7 @@ class Recognizer:
         """Predict preprocessed lines in width-sorted batches (``progress``: a progress bar on
         stderr)."""
         return predict_lines(self.backend.predict, lines, self.charset, self.backend.downsample,
-                             self.batch_size, self.beam, progress)
+                             self.batch_size, self.beam, progress, self.fusion)
 
     def probabilities(self, line: np.ndarray) -> np.ndarray:
         """Per-frame class probabilities ``(T, C)`` of one preprocessed line."""

@@ -1,0 +1,161 @@
+"""Character n-gram language model for CTC beam search (shallow fusion).
+
+Interpolated Witten-Bell estimates of order ``n`` (default 6) counted from plain text: the
+probability of a character after the last ``n - 1`` characters, backing off smoothly to
+shorter histories and finally to a uniform distribution. During beam search each new
+character of a prefix adds ``weight * log P_lm(char | history) + bonus`` to its score
+(:class:`Fusion`); the bonus offsets the LM's pull towards shorter texts.
+
+Example:
+    >>> lm = CharLM.train(["the seeds arrived", "many thanks"], order=6)
+    >>> lm.save("my.lm.json.gz")
+    >>> rec = Recognizer(lm="my.lm.json.gz")   # beam search with the LM
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ArtifactError
+from .fileio import write_atomic
+
+FORMAT_VERSION = 1
+BOS, EOS = "\x02", "\x03"  # start and end of a line
+
+
+class CharLM:
+    """Counts of characters after each history of up to ``order - 1`` characters."""
+
+    def __init__(self, order: int, counts: dict[str, dict[str, int]]):
+        if order < 1:
+            raise ValueError(f"LM order must be >= 1, got {order}")
+        self.order = order
+        self.counts = counts
+        self._stats = {h: (sum(c.values()), len(c)) for h, c in counts.items()}
+        vocab = set(counts.get("", {})) | {EOS}
+        self._uniform = 1.0 / len(vocab)
+        self._memo: dict[tuple[str, str], float] = {}
+
+    @classmethod
+    def train(cls, texts, order: int = 6) -> "CharLM":
+        """Count every line of ``texts`` (each padded with start marks and ended by an end
+        mark)."""
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        pad = BOS * (order - 1)
+        for text in texts:
+            s = pad + text + EOS
+            for i in range(order - 1, len(s)):
+                for k in range(order):
+                    counts[s[i - k:i]][s[i]] += 1
+        return cls(order, {h: dict(c) for h, c in counts.items()})
+
+    def logp(self, history: str, char: str) -> float:
+        """Natural log of P(``char`` | ``history``); the history is padded with start marks,
+        so ``""`` is the start of a line. ``char`` may be :data:`EOS`."""
+        history = (BOS * (self.order - 1) + history)[len(history):] if self.order > 1 else ""
+        key = (history, char)
+        value = self._memo.get(key)
+        if value is None:
+            p = self._uniform
+            for k in range(len(history) + 1):
+                h = history[len(history) - k:]
+                stats = self._stats.get(h)
+                if stats is None:
+                    break
+                total, types = stats
+                p = (self.counts[h].get(char, 0) + types * p) / (total + types)
+            value = math.log(p)
+            if len(self._memo) < 2_000_000:
+                self._memo[key] = value
+        return value
+
+    def perplexity(self, texts) -> float:
+        """Per-character perplexity of ``texts`` (end marks included)."""
+        total, n = 0.0, 0
+        for text in texts:
+            for i, c in enumerate(text + EOS):
+                total += self.logp(text[max(0, i - self.order + 1):i], c)
+                n += 1
+        return math.exp(-total / max(1, n))
+
+    def save(self, path: str | Path) -> Path:
+        """Write gzipped JSON (atomic)."""
+        path = Path(path)
+        data = {"format_version": FORMAT_VERSION, "kind": "handwriting character LM",
+                "order": self.order, "counts": self.counts}
+        write_atomic(path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"),
+                                         mtime=0))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CharLM":
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"{path}: language model not found (build one with "
+                                "`handwriting lm TEXT... --out FILE`)")
+        try:
+            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+        except (OSError, EOFError, ValueError, UnicodeDecodeError):
+            raise ArtifactError(f"{path}: not a language model written by `handwriting lm`") from None
+        if not isinstance(data, dict) or data.get("kind") != "handwriting character LM":
+            raise ArtifactError(f"{path}: not a language model written by `handwriting lm`")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ArtifactError(f"{path}: language model format {data.get('format_version')}, "
+                                f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`")
+        return cls(int(data["order"]), data["counts"])
+
+
+@dataclass
+class Fusion:
+    """What beam search adds for each character: ``weight * log P_lm + bonus``.
+
+    ``chars`` are the model's characters (label ``k`` is ``chars[k - 1]``)."""
+
+    lm: CharLM
+    chars: list[str]
+    weight: float = 0.3
+    bonus: float = 1.0
+    _n: int = field(init=False)
+
+    def __post_init__(self):
+        self._n = self.lm.order - 1
+
+    def _history(self, prefix: tuple[int, ...]) -> str:
+        return "".join(self.chars[i - 1] for i in prefix[max(0, len(prefix) - self._n):])
+
+    def extend(self, prefix: tuple[int, ...], k: int) -> float:
+        """Score of appending label ``k`` to ``prefix``."""
+        return self.weight * self.lm.logp(self._history(prefix), self.chars[k - 1]) + self.bonus
+
+    def end(self, prefix: tuple[int, ...]) -> float:
+        """Score of ending the line after ``prefix``."""
+        return self.weight * self.lm.logp(self._history(prefix), EOS)
+
+
+def read_texts(sources) -> list[str]:
+    """Lines of text for :meth:`CharLM.train`: each UTF-8 text file gives its non-empty
+    lines; each folder the transcriptions of its line ground truth (``.gt.txt``, ALTO,
+    PAGE XML), found as ``train`` finds them."""
+    from .charset import normalize_text
+    from .errors import DataError
+    from .groundtruth import scan_line_dirs
+    texts: list[str] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            records, _ = scan_line_dirs([source])
+            texts += [r.text for r in records if r.text]
+        elif source.is_file():
+            try:
+                lines = source.read_text(encoding="utf-8").splitlines()
+            except UnicodeDecodeError:
+                raise DataError(f"{source}: not UTF-8 text") from None
+            texts += [t for t in (normalize_text(line) for line in lines) if t]
+        else:
+            raise DataError(f"{source}: file or folder not found")
+    if not texts:
+        raise DataError(f"no text found in {', '.join(map(str, sources))}")
+    return texts

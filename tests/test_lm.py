@@ -1,0 +1,85 @@
+"""Character language model: estimates, file round trip, and its pull in beam search."""
+import gzip
+import json
+import math
+
+import numpy as np
+import pytest
+
+from handwriting.cli import main
+from handwriting.decode import beam_decode, greedy_decode
+from handwriting.errors import ArtifactError, DataError
+from handwriting.lm import EOS, CharLM, Fusion, read_texts
+
+from conftest import write_line_dir
+
+TEXTS = ["the seeds arrived", "the seeds were sown", "many thanks", "Kew, 1847"]
+
+
+def test_probabilities_sum_to_one_after_any_history():
+    lm = CharLM.train(TEXTS, order=4)
+    vocab = sorted(set("".join(TEXTS))) + [EOS]
+    for history in ("", "the s", "seed", "zzz", "Kew, 18"):
+        total = sum(math.exp(lm.logp(history, c)) for c in vocab)
+        assert total == pytest.approx(1.0, abs=1e-9), history
+    # what the text says is likely is likely
+    assert lm.logp("the se", "e") > math.log(0.5) > lm.logp("the se", "x")
+    assert lm.perplexity(["the seeds"]) < lm.perplexity(["xqz vvk"])
+
+
+def test_save_load_round_trip_and_bad_files(tmp_path):
+    lm = CharLM.train(TEXTS, order=5)
+    path = lm.save(tmp_path / "m.lm.json.gz")
+    back = CharLM.load(path)
+    assert back.order == 5
+    for h, c in (("the ", "s"), ("", "K"), ("thanks", EOS)):
+        assert back.logp(h, c) == lm.logp(h, c)
+    with pytest.raises(ArtifactError, match="not found"):
+        CharLM.load(tmp_path / "none.gz")
+    (tmp_path / "junk.gz").write_bytes(b"junk")
+    with pytest.raises(ArtifactError, match="not a language model"):
+        CharLM.load(tmp_path / "junk.gz")
+    old = tmp_path / "old.gz"
+    old.write_bytes(gzip.compress(json.dumps({"kind": "handwriting character LM",
+                                              "format_version": 99, "order": 2,
+                                              "counts": {}}).encode()))
+    with pytest.raises(ArtifactError, match="rebuild it"):
+        CharLM.load(old)
+
+
+def test_lm_tips_an_ambiguous_character():
+    """The model hesitates between 'b' and 'd' after 'a'; the LM has only seen 'ab'."""
+    chars = ["a", "b", "d"]
+    probs = np.array([[0.05, 0.9, 0.025, 0.025],   # a
+                      [0.9, 0.04, 0.03, 0.03],     # blank
+                      [0.1, 0.0, 0.4, 0.5],        # b or d?
+                      [0.9, 0.04, 0.03, 0.03]])
+    assert greedy_decode(probs).labels == [1, 3]
+    assert beam_decode(probs, 5).labels == [1, 3]
+    fusion = Fusion(CharLM.train(["ab", "ab", "ba"], order=3), chars, weight=1.0, bonus=0.0)
+    assert beam_decode(probs, 5, fusion=fusion).labels == [1, 2]
+
+
+def test_read_texts_from_files_and_ground_truth(tmp_path):
+    gt = write_line_dir(tmp_path / "gt", ["12", "345"])
+    text = tmp_path / "corpus.txt"
+    text.write_text("first line\n\n  second  line \n", encoding="utf-8")
+    assert sorted(read_texts([gt, text])) == ["12", "345", "first line", "second line"]
+    with pytest.raises(DataError, match="not found"):
+        read_texts([tmp_path / "nope.txt"])
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(DataError, match="no text"):
+        read_texts([tmp_path / "empty.txt"])
+
+
+def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
+    gt = write_line_dir(tmp_path / "gt", ["12 34", "567", "89"])
+    out = tmp_path / "digits.lm.json.gz"
+    assert main(["lm", str(gt), "--out", str(out), "--order", "3"]) == 0
+    assert "order 3 from 3 lines" in capsys.readouterr().out and CharLM.load(out).order == 3
+    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["lines"] == 3
+    assert main(["recognize", str(gt / "l0000.png"), "--model", str(model_dir),
+                 "--lm", str(tmp_path / "missing.gz")]) == 2
+    err = capsys.readouterr().err
+    assert "language model not found" in err and "Traceback" not in err
