@@ -281,7 +281,8 @@ def _add_lm_args(p) -> None:
 def cmd_evaluate_pages(args) -> int:
     from .pages import evaluate_pages
     from .recognize import Recognizer
-    rec = Recognizer(args.model, batch_size=args.batch_size)
+    rec = Recognizer(args.model, batch_size=args.batch_size, lm=args.lm,
+                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     res = evaluate_pages(rec, args.dirs, use_layout=args.use_layout)
     if args.json:
         _print_json(res)
@@ -363,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     ep.add_argument("--use-layout", action="store_true",
                     help="read the ground-truth lines instead of segmenting (recognition only)")
     ep.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
+    _add_lm_args(ep)
     ep.set_defaults(func=cmd_evaluate_pages)
 
     t = sub.add_parser("train", help="train a model on line ground truth",

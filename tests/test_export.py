@@ -95,8 +95,10 @@ def test_int8_needs_and_uses_calibration_lines(exported, tmp_path):
 
 
 def test_runtime_never_imports_tensorflow_or_keras(exported, tmp_path):
+    from handwriting.lm import CharLM
     image = tmp_path / "line.png"
     cv2.imwrite(str(image), render_line("2468"))
+    lm = CharLM.train(["2468", "1357", "2468 90"], order=3).save(tmp_path / "d.lm.json.gz")
     child = textwrap.dedent(f"""
         import sys
 
@@ -112,6 +114,8 @@ def test_runtime_never_imports_tensorflow_or_keras(exported, tmp_path):
         backend = LiteBackend({str(exported["dynamic"])!r})
         probs = backend.predict(np.zeros((2, backend.preprocess_config.height, 40, 1), np.float32))
         text = read_line({str(image)!r}, {str(exported["none"])!r})
+        with_lm = read_line({str(image)!r}, {str(exported["none"])!r}, lm={str(lm)!r})
+        assert isinstance(with_lm, str) and set(with_lm) <= set("0123456789 "), with_lm
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
         print(probs.shape, repr(text), heavy)
         assert not heavy, heavy
