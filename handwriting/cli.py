@@ -261,9 +261,14 @@ def cmd_synth(args) -> int:
 def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts
     texts = read_texts(args.sources)
-    CharLM.train(texts, args.order).save(args.out)
+    lm = CharLM.train(texts, args.order)
+    lm.save(args.out)
     print(f"character LM of order {args.order} from {len(texts)} lines "
           f"({sum(map(len, texts)):,} characters) written to {args.out}")
+    if args.val:
+        held_out = read_texts(args.val)
+        print(f"perplexity per character on {len(held_out)} held-out lines: "
+              f"{lm.perplexity(held_out):.2f}")
     return 0
 
 
@@ -415,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--out", required=True, help="the model file to write (.lm.json.gz)")
     lm.add_argument("--order", type=int, default=6,
                     help="n: characters of context plus one (default 6)")
+    lm.add_argument("--val", nargs="+", metavar="TEXT",
+                    help="held-out text (same kinds as TEXT): print the LM's perplexity on it")
     lm.set_defaults(func=cmd_lm)
 
     s = sub.add_parser("synth", help="render synthetic training lines from handwriting fonts",

@@ -75,8 +75,10 @@ def test_read_texts_from_files_and_ground_truth(tmp_path):
 def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
     gt = write_line_dir(tmp_path / "gt", ["12 34", "567", "89"])
     out = tmp_path / "digits.lm.json.gz"
-    assert main(["lm", str(gt), "--out", str(out), "--order", "3"]) == 0
-    assert "order 3 from 3 lines" in capsys.readouterr().out and CharLM.load(out).order == 3
+    assert main(["lm", str(gt), "--out", str(out), "--order", "3", "--val", str(gt)]) == 0
+    printed = capsys.readouterr().out
+    assert "order 3 from 3 lines" in printed and CharLM.load(out).order == 3
+    assert f"on 3 held-out lines: {CharLM.load(out).perplexity(['12 34', '567', '89']):.2f}" in printed
     assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["overall"]["lines"] == 3
     assert main(["recognize", str(gt / "l0000.png"), "--model", str(model_dir),
