@@ -69,8 +69,9 @@ class CharLM:
                 total, types = stats
                 p = (self.counts[h].get(char, 0) + types * p) / (total + types)
             value = math.log(p)
-            if len(self._memo) < 2_000_000:
-                self._memo[key] = value
+            if len(self._memo) >= 500_000:  # bounded memory on long runs
+                self._memo.clear()
+            self._memo[key] = value
         return value
 
     def perplexity(self, texts) -> float:
