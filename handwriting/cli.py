@@ -260,6 +260,8 @@ def cmd_synth(args) -> int:
 # ---------------------------------------------------------------- lm
 def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts
+    if not 1 <= args.order <= 12:
+        raise HandwritingError(f"--order must be 1..12, got {args.order}")
     texts = read_texts(args.sources)
     lm = CharLM.train(texts, args.order)
     lm.save(args.out)

@@ -269,7 +269,8 @@ def preprocess_with_extent(image: np.ndarray, config: PreprocessConfig = Preproc
 
 
 def _cropped(ink: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_crop`, and ``m`` (3 x 3, image -> ``ink``) followed by the crop's shift."""
+    """``ink`` cropped to the rows and columns holding ink (ignoring faint specks), and ``m``
+    (3 x 3, image -> ``ink``) followed by the crop's shift."""
     box = _ink_box(ink)
     if box is None:
         return ink[:0, :0], m
