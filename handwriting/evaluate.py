@@ -53,7 +53,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
              report: int = 0, lm=None, lm_weight: float = 0.3, lm_bonus: float = 1.0) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
-    ``report`` > 0 adds the that many most frequent character confusions (``confusions``)
+    ``report`` > 0 adds that many most frequent character confusions (``confusions``)
     and worst lines (``worst``: path, truth, prediction, CER). ``lm``: a character language
     model for beam search (see :class:`~handwriting.recognize.Recognizer`)."""
     from .decode import cer, confusions, wer

@@ -434,6 +434,13 @@ def _image_name(page: Page, image_name: str | None) -> str | None:
     return image_name if image_name is not None else (page.image.name if page.image else None)
 
 
+def _boxed_words(line: TextLine) -> list[Word] | None:
+    """The line's words with boxes, if they spell its text (else the writers split the text)."""
+    if line.words and [w.text for w in line.words] == (line.text or "").split():
+        return line.words
+    return None
+
+
 def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> None:
     """Write ``page`` as ALTO v4 (pixel units), one String per word; atomic."""
     E = lambda name: f"{{{ALTO_NS}}}{name}"  # noqa: E731
@@ -464,8 +471,8 @@ def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> N
                 el.set("BASELINE", _fmt(line.baseline))
             etree.SubElement(etree.SubElement(el, E("Shape")), E("Polygon"),
                              POINTS=_fmt(line.polygon))
-            if line.words and [w.text for w in line.words] == (line.text or "").split():
-                for i, word in enumerate(line.words):
+            if boxed := _boxed_words(line):
+                for i, word in enumerate(boxed):
                     if i:
                         etree.SubElement(el, E("SP"))
                     x0, y0, x1, y1 = word.box
@@ -569,8 +576,7 @@ def write_hocr(page: Page, path: str | Path, image_name: str | None = None) -> N
             title += f"; x_wconf {round(100 * line.confidence)}"
         el = etree.SubElement(parent, E("span"), {"class": "ocr_line", "id": f"line_{i}",
                                                   "title": title})
-        words = line.words if line.words and ([w.text for w in line.words]
-                                              == (line.text or "").split()) else None
+        words = _boxed_words(line)
         texts = [w.text for w in words] if words else (line.text or "").split()
         for j, text in enumerate(texts, 1):
             word = etree.SubElement(el, E("span"), {"class": "ocrx_word", "id": f"word_{i}_{j}"})

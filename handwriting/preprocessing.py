@@ -168,9 +168,12 @@ def _rotation(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple
     return m, (nw, nh)
 
 
-def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
-    m, size = _rotation(ink.shape, degrees)
+def _warp(ink: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.warpAffine(ink, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
+    return _warp(ink, *_rotation(ink.shape, degrees))
 
 
 def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
@@ -199,8 +202,7 @@ def _shearing(shape: tuple[int, int], s: float) -> tuple[np.ndarray, tuple[int, 
 
 
 def _shear(ink: np.ndarray, s: float) -> np.ndarray:
-    m, size = _shearing(ink.shape, s)
-    return cv2.warpAffine(ink, m, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    return _warp(ink, *_shearing(ink.shape, s))
 
 
 def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
@@ -256,9 +258,8 @@ def preprocess_with_extent(image: np.ndarray, config: PreprocessConfig = Preproc
                            ) -> tuple[np.ndarray, InkExtent | None]:
     """:func:`preprocess`, and where the ink lies in ``image`` (None: no ink), to map the
     model's frames back to the image (word boxes)."""
-    out, ink, forward = _preprocess(to_gray(image), config)
-    box = _ink_box(ink)
-    if forward is None or box is None:
+    out, ink, box, forward = _preprocess(to_gray(image), config)
+    if forward is None:
         return out, None
     r0, r1, c0, c1 = box
     on = ink[r0:r1 + 1] >= 0.5
@@ -268,14 +269,14 @@ def preprocess_with_extent(image: np.ndarray, config: PreprocessConfig = Preproc
     return out, InkExtent(cv2.invertAffineTransform(forward[:2]), c0, c1, top, bottom)
 
 
-def _cropped(ink: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``ink`` cropped to the rows and columns holding ink (ignoring faint specks), and ``m``
-    (3 x 3, image -> ``ink``) followed by the crop's shift."""
+def _cropped(ink: np.ndarray, m: np.ndarray):
+    """``ink`` cropped to the rows and columns holding ink (ignoring faint specks), ``m``
+    (3 x 3, image -> ``ink``) followed by the crop's shift, and the crop's box (None: no ink)."""
     box = _ink_box(ink)
     if box is None:
-        return ink[:0, :0], m
+        return ink[:0, :0], m, None
     r0, r1, c0, c1 = box
-    return ink[r0:r1 + 1, c0:c1 + 1], _affine([[1, 0, -c0], [0, 1, -r0]]) @ m
+    return ink[r0:r1 + 1, c0:c1 + 1], _affine([[1, 0, -c0], [0, 1, -r0]]) @ m, box
 
 
 def _affine(m) -> np.ndarray:
@@ -283,25 +284,23 @@ def _affine(m) -> np.ndarray:
 
 
 def _preprocess(gray: np.ndarray, config: PreprocessConfig):
-    """The normalized line, the ink map of ``gray``, and the 3 x 3 matrix taking ``gray``'s
-    coordinates to the line's (None when there is no ink)."""
+    """The normalized line, the ink map of ``gray``, the ink's box in it, and the 3 x 3 matrix
+    taking ``gray``'s coordinates to the line's (box and matrix None when there is no ink)."""
     full = ink_map(gray, config.normalize_background)
-    ink, m = _cropped(full, np.eye(3))
+    ink, m, box = _cropped(full, np.eye(3))
     if ink.size and config.deskew and config.max_skew > 0:
         angle = estimate_skew(ink, config.max_skew)
         if angle:
             turn, size = _rotation(ink.shape, angle)
-            ink, m = _cropped(cv2.warpAffine(ink, turn, size, flags=cv2.INTER_LINEAR,
-                                             borderValue=0), _affine(turn) @ m)
+            ink, m, _ = _cropped(_warp(ink, turn, size), _affine(turn) @ m)
     if ink.size and config.slant and config.max_slant > 0:
         s = estimate_slant(ink, config.max_slant)
         if s:
             shear, size = _shearing(ink.shape, s)
-            ink, m = _cropped(cv2.warpAffine(ink, shear, size, flags=cv2.INTER_LINEAR,
-                                             borderValue=0), _affine(shear) @ m)
+            ink, m, _ = _cropped(_warp(ink, shear, size), _affine(shear) @ m)
     h = config.height
     if ink.size == 0:
-        return np.zeros((h, 2 * config.pad + h // 2), np.float32), full, None
+        return np.zeros((h, 2 * config.pad + h // 2), np.float32), full, None, None
     w = max(1, int(round(ink.shape[1] * h / ink.shape[0])))
     interp = cv2.INTER_AREA if ink.shape[0] > h else cv2.INTER_LINEAR
     out = cv2.resize(ink, (w, h), interpolation=interp)
@@ -309,7 +308,7 @@ def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     sx, sy = w / ink.shape[1], h / ink.shape[0]
     m = _affine([[sx, 0, 0.5 * sx - 0.5 + config.pad], [0, sy, 0.5 * sy - 0.5]]) @ m
     line = np.pad(np.clip(out, 0, 1), ((0, 0), (config.pad, config.pad))).astype(np.float32)
-    return line, full, m
+    return line, full, box, m
 
 
 def to_columns(line: np.ndarray) -> np.ndarray:
