@@ -58,8 +58,8 @@ def main():
     print(f"inference, {n} lines, batch 16: preprocessing {n / t_pre:.1f} lines/s, "
           f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
     if args.lm:
-        from handwriting.lm import CharLM, Fusion
-        rec.fusion, rec.beam = Fusion(CharLM.load(args.lm), rec.charset.chars), 10
+        from handwriting.lm import load_fusion
+        rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars)
         t = time.perf_counter()
         rec.recognize(images)
         t_lm = time.perf_counter() - t

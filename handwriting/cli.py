@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import HandwritingError
+from .lm import BEAM, BONUS, WEIGHT
 
 log = logging.getLogger("handwriting")
 
@@ -276,12 +277,12 @@ def cmd_lm(args) -> int:
 
 def _add_lm_args(p) -> None:
     p.add_argument("--lm", metavar="FILE", help="character language model (`handwriting lm`) "
-                   "for beam search (the beam is then 10 unless --beam says otherwise)")
-    p.add_argument("--lm-weight", type=float, default=0.3,
-                   help="weight of the LM's log probability (default 0.3)")
-    p.add_argument("--lm-bonus", type=float, default=1.0,
+                   f"for beam search (the beam is then {BEAM} unless --beam says otherwise)")
+    p.add_argument("--lm-weight", type=float, default=WEIGHT,
+                   help=f"weight of the LM's log probability (default {WEIGHT})")
+    p.add_argument("--lm-bonus", type=float, default=BONUS,
                    help="score added per character, against the LM's pull to short texts "
-                   "(default 1.0)")
+                   f"(default {BONUS})")
 
 
 # ---------------------------------------------------------------- evaluate-pages

@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from .errors import HandwritingError
+from .lm import BONUS, WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _warn_unknown(charset, refs: list[str]) -> None:
 
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True,
-             report: int = 0, lm=None, lm_weight: float = 0.3, lm_bonus: float = 1.0) -> dict:
+             report: int = 0, lm=None, lm_weight: float = WEIGHT, lm_bonus: float = BONUS) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
     ``report`` > 0 adds that many most frequent character confusions (``confusions``)

@@ -25,6 +25,8 @@ from .fileio import write_atomic
 
 FORMAT_VERSION = 1
 BOS, EOS = "\x02", "\x03"  # start and end of a line
+WEIGHT, BONUS = 0.3, 1.0  # chosen on the shared val lines (README: lm)
+BEAM = 10  # beam width with an LM when none is given
 
 
 class CharLM:
@@ -118,8 +120,8 @@ class Fusion:
 
     lm: CharLM
     chars: list[str]
-    weight: float = 0.3
-    bonus: float = 1.0
+    weight: float = WEIGHT
+    bonus: float = BONUS
     _n: int = field(init=False)
 
     def __post_init__(self):
@@ -135,6 +137,13 @@ class Fusion:
     def end(self, prefix: tuple[int, ...]) -> float:
         """Score of ending the line after ``prefix``."""
         return self.weight * self.lm.logp(self._history(prefix), EOS)
+
+
+def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float = WEIGHT,
+                bonus: float = BONUS) -> tuple[Fusion, int]:
+    """The language model in ``path`` ready for beam search over the model's ``chars``, and
+    the beam width to search with: ``beam`` if it is a beam (> 1), else :data:`BEAM`."""
+    return Fusion(CharLM.load(path), chars, weight, bonus), beam if beam > 1 else BEAM
 
 
 def read_texts(sources) -> list[str]:

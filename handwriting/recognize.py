@@ -15,6 +15,7 @@ import numpy as np
 from .decode import Prediction, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
 from .groundtruth import Word
+from .lm import BONUS, WEIGHT
 from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
                  threads: int | None = None, lm: str | Path | None = None,
-                 lm_weight: float = 0.3, lm_bonus: float = 1.0):
+                 lm_weight: float = WEIGHT, lm_bonus: float = BONUS):
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
             hint = (" (the default model is made by training, see README: Training)"
@@ -121,9 +122,9 @@ class Recognizer:
         self.beam = beam
         self.fusion = None
         if lm is not None:
-            from .lm import CharLM, Fusion
-            self.fusion = Fusion(CharLM.load(lm), self.charset.chars, lm_weight, lm_bonus)
-            self.beam = beam if beam and beam > 1 else 10
+            from .lm import load_fusion
+            self.fusion, self.beam = load_fusion(lm, self.charset.chars, beam or 0, lm_weight,
+                                                 lm_bonus)
 
     @property
     def charset(self):

@@ -151,7 +151,8 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
               threads: int | None = None, lm: str | Path | None = None) -> str:
     """Read one line image with a ``.tflite`` model: the minimal device path (load, the
     model's own preprocessing, LiteRT, CTC decoding; with an ``lm`` file from
-    ``handwriting lm``, beam search of width ``beam`` or 10 with that language model)."""
+    ``handwriting lm``, beam search with that language model, of width ``beam`` if it is a
+    beam (> 1), else 10)."""
     from .preprocessing import load_image, preprocess
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)
@@ -159,8 +160,8 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
     frames = min(line.shape[1] // backend.downsample, len(probs))
     fusion = None
     if lm is not None:
-        from .lm import CharLM, Fusion
-        fusion, beam = Fusion(CharLM.load(lm), backend.charset.chars), max(beam, 10)
+        from .lm import load_fusion
+        fusion, beam = load_fusion(lm, backend.charset.chars, beam)
     decoded = (beam_decode(probs, beam, frames, fusion=fusion) if beam > 1
                else greedy_decode(probs, frames))
     return backend.charset.decode(decoded.labels)
