@@ -518,7 +518,7 @@ def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) 
             etree.SubElement(el, E("Coords"), points=_fmt(line.polygon))
             if line.baseline is not None:
                 etree.SubElement(el, E("Baseline"), points=_fmt(line.baseline))
-            for i, word in enumerate(line.words or [], 1):
+            for i, word in enumerate(_boxed_words(line) or [], 1):
                 w = etree.SubElement(el, E("Word"), id=_xml_id(f"{el.get('id')}_w{i}", seen))
                 x0, y0, x1, y1 = word.box
                 etree.SubElement(w, E("Coords"), points=f"{x0},{y0} {x1},{y0} {x1},{y1} {x0},{y1}")

@@ -337,6 +337,25 @@ def test_writers_keep_word_boxes(tmp_path):
     assert "words" not in page_to_json(page)["lines"][0]  # not read here: no word boxes
 
 
+def test_writers_drop_words_that_do_not_spell_the_line(tmp_path):
+    """Word boxes left over from an earlier text (the line was corrected since) are not
+    written: ALTO and hOCR split the new text, PAGE keeps the line's TextEquiv only."""
+    from lxml import etree
+
+    from handwriting.groundtruth import Word, write_hocr
+    page = _page()
+    page.lines[1].words = [Word("zwiete", (12, 75, 140, 115), 0.9)]  # stale: text is "zweite Zeile"
+    write_alto(page, tmp_path / "a.xml")
+    write_page_xml(page, tmp_path / "p.xml")
+    write_hocr(page, tmp_path / "p.hocr")
+    strings = etree.parse(str(tmp_path / "a.xml")).findall(".//{*}TextLine")[1].findall("{*}String")
+    assert [(s.get("CONTENT"), s.get("HPOS")) for s in strings] == [("zweite", None), ("Zeile", None)]
+    line = etree.parse(str(tmp_path / "p.xml")).findall(".//{*}TextLine")[1]
+    assert line.findall("{*}Word") == [] and line.findtext("{*}TextEquiv/{*}Unicode") == "zweite Zeile"
+    hocr = etree.parse(str(tmp_path / "p.hocr")).getroot().findall(".//*[@class='ocrx_word']")
+    assert [(w.text, w.get("title")) for w in hocr[3:5]] == [("zweite", None), ("Zeile", None)]
+
+
 def test_write_hocr(tmp_path):
     """hOCR as Tesseract writes it: page, area, paragraph, lines and words, each with its
     bbox; word boxes and confidences where the words were read here, text either way."""
