@@ -260,11 +260,16 @@ def cmd_synth(args) -> int:
 
 # ---------------------------------------------------------------- lm
 def cmd_lm(args) -> int:
-    from .lm import CharLM, read_texts
+    from .lm import CharLM, read_texts, wordfreq_texts
     if not 1 <= args.order <= 12:
         raise HandwritingError(f"--order must be 1..12, got {args.order}")
-    texts = read_texts(args.sources)
+    if not args.sources and not args.wordfreq:
+        raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
+    texts = read_texts(args.sources) if args.sources else []
+    if args.wordfreq:
+        texts += wordfreq_texts(args.wordfreq, args.lines, args.words, args.seed)
     lm = CharLM.train(texts, args.order)
+    lm.weight, lm.bonus = args.weight, args.bonus
     lm.save(args.out)
     print(f"character LM of order {args.order} from {len(texts)} lines "
           f"({sum(map(len, texts)):,} characters) written to {args.out}")
@@ -277,12 +282,14 @@ def cmd_lm(args) -> int:
 
 def _add_lm_args(p) -> None:
     p.add_argument("--lm", metavar="FILE", help="character language model (`handwriting lm`) "
-                   f"for beam search (the beam is then {BEAM} unless --beam says otherwise)")
-    p.add_argument("--lm-weight", type=float, default=WEIGHT,
-                   help=f"weight of the LM's log probability (default {WEIGHT})")
-    p.add_argument("--lm-bonus", type=float, default=BONUS,
+                   f"for beam search (the beam is then {BEAM} unless --beam says otherwise); "
+                   "`--lm model`: the one shipped with the model (the default model has one)")
+    p.add_argument("--lm-weight", type=float,
+                   help="weight of the LM's log probability (default: the one recorded in the "
+                   f"LM, else {WEIGHT})")
+    p.add_argument("--lm-bonus", type=float,
                    help="score added per character, against the LM's pull to short texts "
-                   f"(default {BONUS})")
+                   f"(default: the one recorded in the LM, else {BONUS})")
 
 
 # ---------------------------------------------------------------- evaluate-pages
@@ -415,11 +422,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     lm = sub.add_parser("lm", help="build a character language model for beam search",
                         description="Count a character n-gram language model (interpolated "
-                        "Witten-Bell) from text files (one line of text per line) and/or line "
-                        "ground-truth folders (their transcriptions); recognize / evaluate "
-                        "use it with --lm FILE.")
-    lm.add_argument("sources", nargs="+", metavar="TEXT",
+                        "Witten-Bell) from text files (one line of text per line), line "
+                        "ground-truth folders (their transcriptions) and/or word frequencies "
+                        "(--wordfreq); recognize / evaluate use it with --lm FILE.")
+    lm.add_argument("sources", nargs="*", metavar="TEXT",
                     help="UTF-8 text files and/or ground-truth folders")
+    lm.add_argument("--wordfreq", nargs="+", metavar="LANG",
+                    help="also count pseudo-text drawn from the word frequencies of these "
+                    "languages (e.g. en fr; needs `pip install wordfreq`, data CC-BY-SA 4.0)")
+    lm.add_argument("--lines", type=int, default=100_000,
+                    help="pseudo-text lines for --wordfreq (default 100000)")
+    lm.add_argument("--words", type=int, default=30_000,
+                    help="most frequent words per language for --wordfreq (default 30000)")
+    lm.add_argument("--seed", type=int, default=0, help="seed of the --wordfreq text (default 0)")
+    lm.add_argument("--weight", type=float, help="fusion weight to record in the file: "
+                    f"recognize uses it unless --lm-weight says otherwise (default {WEIGHT})")
+    lm.add_argument("--bonus", type=float, help="per-character bonus to record likewise "
+                    f"(default {BONUS})")
     lm.add_argument("--out", required=True, help="the model file to write (.lm.json.gz)")
     lm.add_argument("--order", type=int, default=6,
                     help="n: characters of context plus one (default 6)")

@@ -5,7 +5,6 @@ import logging
 from pathlib import Path
 
 from .errors import HandwritingError
-from .lm import BONUS, WEIGHT
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,8 @@ def _warn_unknown(charset, refs: list[str]) -> None:
 
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True,
-             report: int = 0, lm=None, lm_weight: float = WEIGHT, lm_bonus: float = BONUS) -> dict:
+             report: int = 0, lm=None, lm_weight: float | None = None,
+             lm_bonus: float | None = None) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
     ``report`` > 0 adds that many most frequent character confusions (``confusions``)

@@ -20,23 +20,28 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ArtifactError
+from .errors import ArtifactError, HandwritingError
 from .fileio import write_atomic
 
 FORMAT_VERSION = 1
 BOS, EOS = "\x02", "\x03"  # start and end of a line
-WEIGHT, BONUS = 0.3, 1.0  # chosen on the shared val lines (README: lm)
+WEIGHT, BONUS = 0.3, 1.0  # for an LM that records none; chosen on the shared val lines (README: lm)
 BEAM = 10  # beam width with an LM when none is given
+MODEL_LM = "lm.json.gz"  # a model directory's own LM (`--lm model`)
 
 
 class CharLM:
-    """Counts of characters after each history of up to ``order - 1`` characters."""
+    """Counts of characters after each history of up to ``order - 1`` characters, and the
+    fusion ``weight`` and ``bonus`` to use it with, if known (else :data:`WEIGHT`,
+    :data:`BONUS`)."""
 
-    def __init__(self, order: int, counts: dict[str, dict[str, int]]):
+    def __init__(self, order: int, counts: dict[str, dict[str, int]],
+                 weight: float | None = None, bonus: float | None = None):
         if order < 1:
             raise ValueError(f"LM order must be >= 1, got {order}")
         self.order = order
         self.counts = counts
+        self.weight, self.bonus = weight, bonus
         self._stats = {h: (sum(c.values()), len(c)) for h, c in counts.items()}
         vocab = set(counts.get("", {})) | {EOS}
         self._uniform = 1.0 / len(vocab)
@@ -89,7 +94,8 @@ class CharLM:
         """Write gzipped JSON (atomic)."""
         path = Path(path)
         data = {"format_version": FORMAT_VERSION, "kind": "handwriting character LM",
-                "order": self.order, "counts": self.counts}
+                "order": self.order, "weight": self.weight, "bonus": self.bonus,
+                "counts": self.counts}
         write_atomic(path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"),
                                          mtime=0))
         return path
@@ -109,7 +115,7 @@ class CharLM:
         if data.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(f"{path}: language model format {data.get('format_version')}, "
                                 f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`")
-        return cls(int(data["order"]), data["counts"])
+        return cls(int(data["order"]), data["counts"], data.get("weight"), data.get("bonus"))
 
 
 @dataclass
@@ -139,11 +145,23 @@ class Fusion:
         return self.weight * self.lm.logp(self._history(prefix), EOS)
 
 
-def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float = WEIGHT,
-                bonus: float = BONUS) -> tuple[Fusion, int]:
+def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float | None = None,
+                bonus: float | None = None, model: str | Path | None = None) -> tuple[Fusion, int]:
     """The language model in ``path`` ready for beam search over the model's ``chars``, and
-    the beam width to search with: ``beam`` if it is a beam (> 1), else :data:`BEAM`."""
-    return Fusion(CharLM.load(path), chars, weight, bonus), beam if beam > 1 else BEAM
+    the beam width to search with: ``beam`` if it is a beam (> 1), else :data:`BEAM`.
+    ``weight`` and ``bonus`` default to the LM's own, else :data:`WEIGHT` and :data:`BONUS`.
+    ``path`` ``"model"`` means the LM shipped in the ``model`` directory (:data:`MODEL_LM`),
+    or beside the ``model`` ``.tflite`` file."""
+    if str(path) == "model":
+        folder = Path(model or "")
+        path = (folder.parent if folder.is_file() else folder) / MODEL_LM
+        if not path.is_file():
+            raise ArtifactError(f"{model}: this model has no language model ({MODEL_LM}); give "
+                                "--lm FILE (build one with `handwriting lm`)")
+    lm = CharLM.load(path)
+    weight = weight if weight is not None else lm.weight if lm.weight is not None else WEIGHT
+    bonus = bonus if bonus is not None else lm.bonus if lm.bonus is not None else BONUS
+    return Fusion(lm, chars, weight, bonus), beam if beam > 1 else BEAM
 
 
 def read_texts(sources) -> list[str]:
@@ -168,4 +186,68 @@ def read_texts(sources) -> list[str]:
             raise DataError(f"{source}: file or folder not found")
     if not texts:
         raise DataError(f"no text found in {', '.join(map(str, sources))}")
+    return texts
+
+
+# French elisions that wordfreq splits off ("l'homme" -> "l", "homme"): written back with the
+# apostrophe before a vowel or h, as the full word elsewhere
+_ELISIONS = {"fr": {"l": "le", "d": "de", "j": "je", "n": "ne", "m": "me", "s": "se", "t": "te",
+                    "c": "ce", "qu": "que", "jusqu": "jusque", "lorsqu": "lorsque",
+                    "puisqu": "puisque"}}
+_VOWELS = set("aeiouyhàâäéèêëîïôöùûüœæ")
+
+
+def wordfreq_texts(languages, lines: int = 100_000, words: int = 30_000,
+                   seed: int = 0) -> list[str]:
+    """Pseudo-text for :meth:`CharLM.train` from the word frequencies of the ``wordfreq``
+    package (``pip install wordfreq``; data CC-BY-SA 4.0): ``lines`` lines of 3-11 words
+    drawn by frequency from the ``words`` most frequent words of one of ``languages`` (e.g.
+    ``["en", "fr"]``), with capitals and punctuation at fixed rates. It teaches an LM how
+    words are spelled and where they end, not which words follow which, and it carries no
+    text of anyone's ground truth. Seeded."""
+    import numpy as np
+    try:
+        import wordfreq
+    except ImportError:
+        raise HandwritingError("--wordfreq needs the wordfreq package: pip install wordfreq") from None
+    from .charset import normalize_text
+    known = wordfreq.available_languages("large") | wordfreq.available_languages("best")
+    vocab = []
+    for lang in languages:
+        if lang not in known:
+            raise HandwritingError(f"wordfreq has no word list for {lang!r}; it has "
+                                   f"{', '.join(sorted(known))}")
+        freqs = wordfreq.get_frequency_dict(lang, wordlist="best")
+        top = sorted(freqs, key=freqs.get, reverse=True)[:words]
+        cum = np.cumsum([freqs[w] for w in top])
+        vocab.append((lang, top, cum / cum[-1]))
+    rng = np.random.default_rng(seed)
+    texts = []
+    for _ in range(lines):
+        lang, top, cum = vocab[int(rng.integers(len(vocab)))]
+        elide = _ELISIONS.get(lang, {})
+        picked = [top[i] for i in np.searchsorted(cum, rng.random(int(rng.integers(3, 12))))]
+        out, capital = [], bool(rng.random() < 0.5)
+        for j, word in enumerate(picked):
+            word = "".join(str(rng.integers(10)) if c == "0" else c for c in word)  # wordfreq's 0s
+            if lang == "en" and (word == "i" or word.startswith("i'")):
+                word = "I" + word[1:]
+            if capital or rng.random() < 0.05:
+                word = word[:1].upper() + word[1:]
+            capital = False
+            if word.lower() in elide:
+                if j + 1 < len(picked) and picked[j + 1][:1] in _VOWELS:
+                    out.append(word + "'")
+                    continue
+                word = word[:1] + elide[word.lower()][1:]
+            r = rng.random()
+            if r < 0.06:
+                word += ","
+            elif r < 0.10:
+                word, capital = word + ".", True
+            elif r < 0.11:
+                word += ";:!?"[int(rng.integers(4))]
+            out.append(word + " ")
+        if text := normalize_text("".join(out)):
+            texts.append(text)
     return texts

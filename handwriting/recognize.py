@@ -15,7 +15,6 @@ import numpy as np
 from .decode import Prediction, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
 from .groundtruth import Word
-from .lm import BONUS, WEIGHT
 from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)
@@ -96,8 +95,10 @@ class Recognizer:
         model: a model directory or a ``.tflite`` file (default: :func:`default_model_path`).
         batch_size: lines per forward pass.
         beam: beam width for CTC decoding (0 or 1: greedy; 10 when an ``lm`` is given).
-        lm: a character language model file (``handwriting lm``) for beam search.
-        lm_weight, lm_bonus: each character adds ``lm_weight * log P_lm + lm_bonus``.
+        lm: a character language model file (``handwriting lm``) for beam search, or
+            ``"model"``: the one shipped in the model directory (the default model has one).
+        lm_weight, lm_bonus: each character adds ``lm_weight * log P_lm + lm_bonus``
+            (default: the values recorded in the LM, else 0.3 and 1.0).
 
     Example:
         >>> rec = Recognizer("saved_models/default")
@@ -106,7 +107,7 @@ class Recognizer:
 
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
                  threads: int | None = None, lm: str | Path | None = None,
-                 lm_weight: float = WEIGHT, lm_bonus: float = BONUS):
+                 lm_weight: float | None = None, lm_bonus: float | None = None):
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
             hint = (" (the default model is made by training, see README: Training)"
@@ -124,7 +125,7 @@ class Recognizer:
         if lm is not None:
             from .lm import load_fusion
             self.fusion, self.beam = load_fusion(lm, self.charset.chars, beam or 0, lm_weight,
-                                                 lm_bonus)
+                                                 lm_bonus, model=path)
 
     @property
     def charset(self):

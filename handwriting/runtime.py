@@ -151,8 +151,8 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
               threads: int | None = None, lm: str | Path | None = None) -> str:
     """Read one line image with a ``.tflite`` model: the minimal device path (load, the
     model's own preprocessing, LiteRT, CTC decoding; with an ``lm`` file from
-    ``handwriting lm``, beam search with that language model, of width ``beam`` if it is a
-    beam (> 1), else 10)."""
+    ``handwriting lm``, or ``"model"`` for the one beside the model, beam search with that
+    language model, of width ``beam`` if it is a beam (> 1), else 10)."""
     from .preprocessing import load_image, preprocess
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)
@@ -161,7 +161,7 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
     fusion = None
     if lm is not None:
         from .lm import load_fusion
-        fusion, beam = load_fusion(lm, backend.charset.chars, beam)
+        fusion, beam = load_fusion(lm, backend.charset.chars, beam, model=model_path)
     decoded = (beam_decode(probs, beam, frames, fusion=fusion) if beam > 1
                else greedy_decode(probs, frames))
     return backend.charset.decode(decoded.labels)

@@ -2,13 +2,14 @@
 import gzip
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from handwriting.cli import main
 from handwriting.decode import beam_decode, greedy_decode
-from handwriting.errors import ArtifactError, DataError
+from handwriting.errors import ArtifactError, DataError, HandwritingError
 from handwriting.lm import EOS, CharLM, Fusion, read_texts
 
 from conftest import write_line_dir
@@ -85,3 +86,62 @@ def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
                  "--lm", str(tmp_path / "missing.gz")]) == 2
     err = capsys.readouterr().err
     assert "language model not found" in err and "Traceback" not in err
+
+
+def test_cli_lm_model_means_the_model_s_own_lm(model_dir, tmp_path, capsys):
+    """`--lm model` reads <model dir>/lm.json.gz (also for a .tflite inside it); a model
+    without one gets a one-line error, exit code 2."""
+    import shutil
+
+    from handwriting.lm import MODEL_LM, load_fusion
+    gt = write_line_dir(tmp_path / "gt", ["12 34", "567"])
+    args = ["evaluate", str(gt), "--lm", "model", "--json"]
+    bare = tmp_path / "bare"
+    shutil.copytree(model_dir, bare)
+    assert main(args + ["--model", str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert "this model has no language model (lm.json.gz)" in err and "Traceback" not in err
+    CharLM.train(["12 34", "567"], order=3).save(bare / MODEL_LM)
+    assert main(args + ["--model", str(bare)]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["lines"] == 2
+    (bare / "m.tflite").write_bytes(b"")  # only its folder matters here
+    fusion, beam = load_fusion("model", ["1", "2"], model=bare / "m.tflite")
+    assert fusion.lm.order == 3 and beam == 10
+
+
+def test_wordfreq_texts_are_seeded_and_written_like_text():
+    pytest.importorskip("wordfreq", reason="wordfreq not installed (pip install wordfreq)")
+    from handwriting.lm import wordfreq_texts
+    texts = wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=1)
+    assert texts == wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=1)
+    assert texts != wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=2)
+    words = " ".join(texts).split()
+    assert 400 * 3 <= len(words) <= 400 * 11
+    joined = "\n".join(texts)
+    assert re.search(r"\bI\b", joined) and not re.search(r"\bi'(m|ll|ve|d)\b", joined)  # "I'm"
+    assert re.search(r"\b[lL]'[aeiouhéèêâ]", joined)  # French elision before a vowel: "l'homme"
+    assert not re.search(r"\b[lLdDjJ]' ", joined)  # never cut off: "l' homme"
+    assert not re.search(r"\b[lL]'[bcdfgjkmnpqrstvwxz]", joined)  # "le chat", not "l'chat"
+    assert any(c in ",.;:!?" for c in "".join(texts)) and any(w[0].isupper() for w in words)
+    with pytest.raises(HandwritingError, match="no word list for 'xx'"):
+        wordfreq_texts(["xx"], lines=1)
+
+
+def test_cli_lm_needs_something_to_count(capsys):
+    assert main(["lm", "--out", "x.lm.json.gz"]) == 2
+    assert "--wordfreq" in capsys.readouterr().err
+
+
+def test_fusion_weight_recorded_in_the_lm_unless_overridden(tmp_path):
+    from handwriting.lm import BONUS, WEIGHT, load_fusion
+    path = tmp_path / "w.lm.json.gz"
+    CharLM.train(TEXTS, order=3).save(path)
+    fusion, _ = load_fusion(path, list("abc"))
+    assert (fusion.weight, fusion.bonus) == (WEIGHT, BONUS)  # none recorded
+    lm = CharLM.train(TEXTS, order=3)
+    lm.weight, lm.bonus = 0.15, 0.5
+    lm.save(path)
+    fusion, _ = load_fusion(path, list("abc"))
+    assert (fusion.weight, fusion.bonus) == (0.15, 0.5)
+    fusion, _ = load_fusion(path, list("abc"), weight=0.7, bonus=2.0)
+    assert (fusion.weight, fusion.bonus) == (0.7, 2.0)
