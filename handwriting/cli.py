@@ -263,12 +263,14 @@ def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts, wordfreq_texts
     if not 1 <= args.order <= 12:
         raise HandwritingError(f"--order must be 1..12, got {args.order}")
+    if args.min_count < 1:
+        raise HandwritingError(f"--min-count must be >= 1, got {args.min_count}")
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     texts = read_texts(args.sources) if args.sources else []
     if args.wordfreq:
         texts += wordfreq_texts(args.wordfreq, args.lines, args.words, args.seed)
-    lm = CharLM.train(texts, args.order)
+    lm = CharLM.train(texts, args.order, args.min_count)
     lm.weight, lm.bonus = args.weight, args.bonus
     lm.save(args.out)
     print(f"character LM of order {args.order} from {len(texts)} lines "
@@ -442,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--out", required=True, help="the model file to write (.lm.json.gz)")
     lm.add_argument("--order", type=int, default=6,
                     help="n: characters of context plus one (default 6)")
+    lm.add_argument("--min-count", type=int, default=1, help="drop n-grams of three or more "
+                    "characters seen fewer than this many times: a smaller, faster-loading "
+                    "model (default 1: keep all)")
     lm.add_argument("--val", nargs="+", metavar="TEXT",
                     help="held-out text (same kinds as TEXT): print the LM's perplexity on it")
     lm.set_defaults(func=cmd_lm)

@@ -48,9 +48,10 @@ class CharLM:
         self._memo: dict[tuple[str, str], float] = {}
 
     @classmethod
-    def train(cls, texts, order: int = 6) -> "CharLM":
+    def train(cls, texts, order: int = 6, min_count: int = 1) -> "CharLM":
         """Count every line of ``texts`` (each padded with start marks and ended by an end
-        mark)."""
+        mark); n-grams of three or more characters seen fewer than ``min_count`` times are
+        dropped (a smaller model, as KenLM prunes)."""
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pad = BOS * (order - 1)
         for text in texts:
@@ -58,7 +59,9 @@ class CharLM:
             for i in range(order - 1, len(s)):
                 for k in range(order):
                     counts[s[i - k:i]][s[i]] += 1
-        return cls(order, {h: dict(c) for h, c in counts.items()})
+        kept = {h: {k: v for k, v in c.items() if v >= min_count or len(h) < 2}
+                for h, c in counts.items()}
+        return cls(order, {h: c for h, c in kept.items() if c})
 
     def logp(self, history: str, char: str) -> float:
         """Natural log of P(``char`` | ``history``); the history is padded with start marks,

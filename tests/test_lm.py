@@ -145,3 +145,19 @@ def test_fusion_weight_recorded_in_the_lm_unless_overridden(tmp_path):
     assert (fusion.weight, fusion.bonus) == (0.15, 0.5)
     fusion, _ = load_fusion(path, list("abc"), weight=0.7, bonus=2.0)
     assert (fusion.weight, fusion.bonus) == (0.7, 2.0)
+
+
+def test_min_count_prunes_rare_long_ngrams_only(capsys):
+    full = CharLM.train(TEXTS, order=4)
+    pruned = CharLM.train(TEXTS, order=4, min_count=2)
+    assert pruned.counts[""] == full.counts[""]  # single characters all kept
+    assert all(pruned.counts[h] == full.counts[h] for h in full.counts if len(h) == 1)
+    assert full.counts["Kew"] == {",": 1} and "Kew" not in pruned.counts  # seen once: gone
+    assert pruned.counts["the"] == {" ": 2}  # "the " twice: kept
+    kept = sum(map(len, pruned.counts.values()))
+    assert kept < sum(map(len, full.counts.values()))
+    for history in ("", "the", "Kew", "xyz"):  # still a distribution after any history
+        total = sum(math.exp(pruned.logp(history, c)) for c in set("".join(TEXTS)) | {EOS})
+        assert total == pytest.approx(1.0)
+    assert main(["lm", "--wordfreq", "en", "--min-count", "0", "--out", "x.lm.json.gz"]) == 2
+    assert "--min-count must be >= 1" in capsys.readouterr().err
