@@ -53,3 +53,5 @@ def test_recognize_notebook():
     nb = run_notebook("recognize.ipynb")
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # line, page, inspect figure
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "LM:     Please send the two parcels before Tuesday." in text  # greedy: "tuo"
