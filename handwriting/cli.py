@@ -263,8 +263,9 @@ def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts, wordfreq_texts
     if not 1 <= args.order <= 12:
         raise HandwritingError(f"--order must be 1..12, got {args.order}")
-    if args.min_count < 1:
-        raise HandwritingError(f"--min-count must be >= 1, got {args.min_count}")
+    for name in ("min_count", "lines", "words"):
+        if getattr(args, name) < 1:
+            raise HandwritingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     texts = read_texts(args.sources) if args.sources else []

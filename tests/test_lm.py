@@ -161,3 +161,11 @@ def test_min_count_prunes_rare_long_ngrams_only(capsys):
         assert total == pytest.approx(1.0)
     assert main(["lm", "--wordfreq", "en", "--min-count", "0", "--out", "x.lm.json.gz"]) == 2
     assert "--min-count must be >= 1" in capsys.readouterr().err
+
+
+def test_wordfreq_missing_is_one_clear_line(monkeypatch, capsys):
+    import sys
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # as if not installed
+    assert main(["lm", "--wordfreq", "en", "--out", "x.lm.json.gz"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the wordfreq package: pip install wordfreq" in err and "Traceback" not in err
