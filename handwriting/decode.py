@@ -84,36 +84,35 @@ def greedy_decode(probs: np.ndarray, length: int | None = None) -> Decoded:
 
 
 def _logsumexp(a: float, b: float) -> float:
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    m = max(a, b)
-    return m + math.log(math.exp(a - m) + math.exp(b - m))
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
 def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = None,
                 prune: float = 1e-3, fusion=None) -> Decoded:
     """CTC prefix beam search. Characters whose probability is below ``prune`` in a frame
     are not considered as extensions in that frame. ``fusion`` (a
-    :class:`~handwriting.lm.Fusion`, or anything with ``extend(prefix, k)`` and
-    ``end(prefix)`` returning log scores) adds a language model's score to each prefix."""
+    :class:`~handwriting.lm.Fusion`, or anything with ``start() -> state``,
+    ``extend(state, k) -> (log score, state)`` and ``end(state) -> log score``) adds a
+    language model's score to each prefix."""
     probs = np.asarray(probs, dtype=np.float64)[: length if length is not None else None]
     logp = np.log(np.maximum(probs, 1e-30))
     # beam entry: prefix -> (log p ending in blank, log p ending in non-blank)
     beams: dict[tuple[int, ...], list[float]] = {(): [0.0, -math.inf]}
     # per prefix: best probability and frame of each of its characters
     info: dict[tuple[int, ...], tuple[tuple[float, ...], tuple[int, ...]]] = {(): ((), ())}
-    lm: dict[tuple[int, ...], float] = {(): 0.0}  # per prefix: its language-model score
+    # per prefix: its language-model score and state
+    lm: dict[tuple[int, ...], tuple[float, object]] = {(): (0.0, fusion.start() if fusion else None)}
     for t in range(len(probs)):
-        candidates = np.flatnonzero(probs[t] >= prune)
+        candidates = np.flatnonzero(probs[t] >= prune).tolist()
+        row, prow = logp[t].tolist(), probs[t].tolist()  # plain floats: faster to index
         nxt: dict[tuple[int, ...], list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
         for prefix, (pb, pnb) in beams.items():
             total = _logsumexp(pb, pnb)
             last = prefix[-1] if prefix else None
             for k in candidates:
-                k = int(k)
-                p = logp[t, k]
+                p = row[k]
                 if k == BLANK:
                     e = nxt[prefix]
                     e[0] = _logsumexp(e[0], total + p)
@@ -125,19 +124,23 @@ def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = No
                     same = nxt[prefix]
                     same[1] = _logsumexp(same[1], pnb + p)
                     confs, frames = info[prefix]
-                    if probs[t, k] > confs[-1]:
-                        info[prefix] = (confs[:-1] + (float(probs[t, k]),), frames[:-1] + (t,))
+                    if prow[k] > confs[-1]:
+                        info[prefix] = (confs[:-1] + (prow[k],), frames[:-1] + (t,))
                 else:
                     e[1] = _logsumexp(e[1], total + p)
                 if ext not in info:
                     confs, frames = info[prefix]
-                    info[ext] = (confs + (float(probs[t, k]),), frames + (t,))
+                    info[ext] = (confs + (prow[k],), frames + (t,))
                 if ext not in lm:
-                    lm[ext] = lm[prefix] + (fusion.extend(prefix, k) if fusion else 0.0)
-        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]) - lm[kv[0]])
+                    score, state = lm[prefix]
+                    if fusion:
+                        add, state = fusion.extend(state, k)
+                        score += add
+                    lm[ext] = score, state
+        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]) - lm[kv[0]][0])
                      [:beam_width])
-    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]) + lm[pr]
-               + (fusion.end(pr) if fusion else 0.0))
+    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]) + lm[pr][0]
+               + (fusion.end(lm[pr][1]) if fusion else 0.0))
     confs, frames = info[best]
     return Decoded(list(best), list(confs), list(frames), _line_confidence(probs, list(confs)))
 

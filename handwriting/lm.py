@@ -66,10 +66,10 @@ class CharLM:
     def logp(self, history: str, char: str) -> float:
         """Natural log of P(``char`` | ``history``); the history is padded with start marks,
         so ``""`` is the start of a line. ``char`` may be :data:`EOS`."""
-        history = (BOS * (self.order - 1) + history)[len(history):] if self.order > 1 else ""
         key = (history, char)
         value = self._memo.get(key)
         if value is None:
+            history = (BOS * (self.order - 1) + history)[len(history):] if self.order > 1 else ""
             p = self._uniform
             for k in range(len(history) + 1):
                 h = history[len(history) - k:]
@@ -135,17 +135,22 @@ class Fusion:
 
     def __post_init__(self):
         self._n = self.lm.order - 1
+        self._char = [""] + list(self.chars)  # label k -> its character
 
-    def _history(self, prefix: tuple[int, ...]) -> str:
-        return "".join(self.chars[i - 1] for i in prefix[max(0, len(prefix) - self._n):])
+    def start(self) -> str:
+        """The state before the first character: the history the LM sees (its last
+        ``order - 1`` characters)."""
+        return ""
 
-    def extend(self, prefix: tuple[int, ...], k: int) -> float:
-        """Score of appending label ``k`` to ``prefix``."""
-        return self.weight * self.lm.logp(self._history(prefix), self.chars[k - 1]) + self.bonus
+    def extend(self, state: str, k: int) -> tuple[float, str]:
+        """Score of appending label ``k`` after ``state``, and the state after it."""
+        char = self._char[k]
+        score = self.weight * self.lm.logp(state, char) + self.bonus
+        return score, (state + char)[-self._n:] if self._n else ""
 
-    def end(self, prefix: tuple[int, ...]) -> float:
-        """Score of ending the line after ``prefix``."""
-        return self.weight * self.lm.logp(self._history(prefix), EOS)
+    def end(self, state: str) -> float:
+        """Score of ending the line after ``state``."""
+        return self.weight * self.lm.logp(state, EOS)
 
 
 def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float | None = None,

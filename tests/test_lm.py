@@ -169,3 +169,16 @@ def test_wordfreq_missing_is_one_clear_line(monkeypatch, capsys):
     assert main(["lm", "--wordfreq", "en", "--out", "x.lm.json.gz"]) == 2
     err = capsys.readouterr().err
     assert "needs the wordfreq package: pip install wordfreq" in err and "Traceback" not in err
+
+
+def test_fusion_state_is_the_last_characters_and_scores_them():
+    lm = CharLM.train(TEXTS, order=4)
+    text = "the seeds were sown"
+    chars = sorted(set(text))
+    fusion = Fusion(lm, chars, weight=0.5, bonus=1.0)
+    state = fusion.start()
+    for i, c in enumerate(text):
+        score, state = fusion.extend(state, chars.index(c) + 1)
+        assert score == pytest.approx(0.5 * lm.logp(text[max(0, i - 3):i], c) + 1.0)
+        assert state == text[max(0, i - 2):i + 1]  # the LM's three characters of context
+    assert fusion.end(state) == pytest.approx(0.5 * lm.logp("own", EOS))
