@@ -180,6 +180,9 @@ def cmd_evaluate(args) -> int:
     for s in result["sets"] + [{"path": "overall", **result["overall"]}]:
         rates = (f"{s['cer']:7.2f} {s['wer']:7.2f}" if s["lines"] else f"{'-':>7s} {'-':>7s}")
         print(f"{s['path']:50s} {s['lines']:6d} {rates}")
+    d = result["decoding"]
+    print(f"decoding: {'greedy' if not d['beam'] else 'beam ' + str(d['beam'])}"
+          + (f" with {d['lm']} (weight {d['lm_weight']}, bonus {d['lm_bonus']})" if d["lm"] else ""))
     if args.report:
         show = lambda c: repr(c) if c else "(none)"  # noqa: E731
         print(f"\nmost frequent errors (truth -> prediction; (none): a missed or an extra character)")

@@ -56,7 +56,8 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
     labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
     ``report`` > 0 adds that many most frequent character confusions (``confusions``)
     and worst lines (``worst``: path, truth, prediction, CER). ``lm``: a character language
-    model for beam search (see :class:`~handwriting.recognize.Recognizer`)."""
+    model for beam search (see :class:`~handwriting.recognize.Recognizer`); ``decoding``
+    says how the lines were decoded."""
     from .decode import cer, confusions, wer
     from .groundtruth import no_lines_error
     from .recognize import Recognizer
@@ -85,7 +86,7 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         raise no_lines_error(dirs)
     overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
                "wer": round(wer(all_refs, all_hyps), 3)}
-    result = {"overall": overall, "sets": sets}
+    result = {"overall": overall, "sets": sets, "decoding": rec.decoding}
     if report > 0:
         result["confusions"] = confusions(all_refs, all_hyps, report)
         rows = [{"path": p, "truth": r, "prediction": h, "cer": round(cer([r], [h]), 2)}

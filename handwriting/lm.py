@@ -131,6 +131,7 @@ class Fusion:
     chars: list[str]
     weight: float = WEIGHT
     bonus: float = BONUS
+    source: str = ""  # the file it was loaded from
     _n: int = field(init=False)
 
     def __post_init__(self):
@@ -169,7 +170,7 @@ def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float
     lm = CharLM.load(path)
     weight = weight if weight is not None else lm.weight if lm.weight is not None else WEIGHT
     bonus = bonus if bonus is not None else lm.bonus if lm.bonus is not None else BONUS
-    return Fusion(lm, chars, weight, bonus), beam if beam > 1 else BEAM
+    return Fusion(lm, chars, weight, bonus, str(path)), beam if beam > 1 else BEAM
 
 
 def read_texts(sources) -> list[str]:

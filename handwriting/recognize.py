@@ -128,6 +128,15 @@ class Recognizer:
                                                  lm_bonus, model=path)
 
     @property
+    def decoding(self) -> dict:
+        """How lines are decoded: the model, ``beam`` (0: greedy) and the language model
+        with its weight and bonus (``lm``: None without one)."""
+        fusion, beam = self.fusion, self.beam or 0
+        return {"model": str(self.path), "beam": beam if beam > 1 else 0,
+                "lm": fusion.source if fusion else None,
+                **({"lm_weight": fusion.weight, "lm_bonus": fusion.bonus} if fusion else {})}
+
+    @property
     def charset(self):
         return self.backend.charset
 

@@ -55,6 +55,7 @@ def test_evaluate_json_shape(model_dir, tmp_path, capsys):
     assert [s["lines"] for s in data["sets"]] == [2, 1]
     assert all(0 <= s["cer"] <= 100 * 10 for s in data["sets"])
     assert "confusions" not in data
+    assert data["decoding"] == {"model": str(model_dir), "beam": 0, "lm": None}  # greedy
     assert main(["evaluate", str(a), str(b), "--model", str(model_dir), "--json",
                  "--report", "1000"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -67,6 +68,7 @@ def test_evaluate_json_shape(model_dir, tmp_path, capsys):
     assert main(["evaluate", str(a), "--model", str(model_dir), "--report", "2"]) == 0
     out = capsys.readouterr().out
     assert "most frequent errors" in out and "worst lines" in out and "truth: " in out
+    assert "\ndecoding: greedy\n" in out
 
 
 def test_data_report(tmp_path, capsys):

@@ -80,8 +80,14 @@ def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "order 3 from 3 lines" in printed and CharLM.load(out).order == 3
     assert f"on 3 held-out lines: {CharLM.load(out).perplexity(['12 34', '567', '89']):.2f}" in printed
-    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["overall"]["lines"] == 3
+    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--json",
+                 "--lm-weight", "0.4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["overall"]["lines"] == 3
+    assert result["decoding"] == {"model": str(model_dir), "beam": 10, "lm": str(out),
+                                  "lm_weight": 0.4, "lm_bonus": 1.0}
+    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--beam", "4"]) == 0
+    assert f"decoding: beam 4 with {out} (weight 0.3, bonus 1.0)" in capsys.readouterr().out
     assert main(["recognize", str(gt / "l0000.png"), "--model", str(model_dir),
                  "--lm", str(tmp_path / "missing.gz")]) == 2
     err = capsys.readouterr().err
