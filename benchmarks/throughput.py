@@ -59,7 +59,7 @@ def main():
           f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
     if args.lm:
         from handwriting.lm import load_fusion
-        rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars)
+        rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars, model=rec.path)
         t = time.perf_counter()
         rec.recognize(images)
         t_lm = time.perf_counter() - t

@@ -266,9 +266,10 @@ def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts, wordfreq_texts
     if not 1 <= args.order <= 12:
         raise HandwritingError(f"--order must be 1..12, got {args.order}")
-    for name in ("min_count", "lines", "words"):
-        if getattr(args, name) < 1:
-            raise HandwritingError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    for name, least in (("min_count", 1), ("lines", 1), ("words", 1), ("seed", 0)):
+        if getattr(args, name) < least:
+            raise HandwritingError(f"--{name.replace('_', '-')} must be >= {least}, "
+                                   f"got {getattr(args, name)}")
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     texts = read_texts(args.sources) if args.sources else []
@@ -288,8 +289,9 @@ def cmd_lm(args) -> int:
 
 def _add_lm_args(p) -> None:
     p.add_argument("--lm", metavar="FILE", help="character language model (`handwriting lm`) "
-                   f"for beam search (the beam is then {BEAM} unless --beam says otherwise); "
-                   "`--lm model`: the one shipped with the model (the default model has one)")
+                   f"for beam search (the beam is then {BEAM} unless --beam N > 1 says "
+                   "otherwise); `--lm model`: the one shipped with the model (the default model "
+                   "has one; a file named model: ./model)")
     p.add_argument("--lm-weight", type=float,
                    help="weight of the LM's log probability (default: the one recorded in the "
                    f"LM, else {WEIGHT})")
@@ -435,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="UTF-8 text files and/or ground-truth folders")
     lm.add_argument("--wordfreq", nargs="+", metavar="LANG",
                     help="also count pseudo-text drawn from the word frequencies of these "
-                    "languages (e.g. en fr; needs `pip install wordfreq`, data CC-BY-SA 4.0)")
+                    "languages (e.g. en fr; needs `pip install wordfreq`, data CC-BY-SA 4.0); "
+                    "put TEXT before --wordfreq")
     lm.add_argument("--lines", type=int, default=100_000,
                     help="pseudo-text lines for --wordfreq (default 100000)")
     lm.add_argument("--words", type=int, default=30_000,

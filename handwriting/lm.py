@@ -125,16 +125,21 @@ class CharLM:
 class Fusion:
     """What beam search adds for each character: ``weight * log P_lm + bonus``.
 
-    ``chars`` are the model's characters (label ``k`` is ``chars[k - 1]``)."""
+    ``chars`` are the model's characters (label ``k`` is ``chars[k - 1]``); ``weight`` and
+    ``bonus`` default to those recorded in the LM, else :data:`WEIGHT` and :data:`BONUS`."""
 
     lm: CharLM
     chars: list[str]
-    weight: float = WEIGHT
-    bonus: float = BONUS
+    weight: float | None = None
+    bonus: float | None = None
     source: str = ""  # the file it was loaded from
     _n: int = field(init=False)
 
     def __post_init__(self):
+        if self.weight is None:
+            self.weight = self.lm.weight if self.lm.weight is not None else WEIGHT
+        if self.bonus is None:
+            self.bonus = self.lm.bonus if self.lm.bonus is not None else BONUS
         self._n = self.lm.order - 1
         self._char = [""] + list(self.chars)  # label k -> its character
 
@@ -159,18 +164,18 @@ def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float
     """The language model in ``path`` ready for beam search over the model's ``chars``, and
     the beam width to search with: ``beam`` if it is a beam (> 1), else :data:`BEAM`.
     ``weight`` and ``bonus`` default to the LM's own, else :data:`WEIGHT` and :data:`BONUS`.
-    ``path`` ``"model"`` means the LM shipped in the ``model`` directory (:data:`MODEL_LM`),
-    or beside the ``model`` ``.tflite`` file."""
-    if str(path) == "model":
-        folder = Path(model or "")
+    The string ``"model"`` means the LM shipped in the ``model`` directory (:data:`MODEL_LM`),
+    or beside the ``model`` ``.tflite`` file (a file named model: ``./model``)."""
+    if isinstance(path, str) and path == "model":
+        if model is None:
+            raise ArtifactError("--lm model needs a model to take the language model from")
+        folder = Path(model)
         path = (folder.parent if folder.is_file() else folder) / MODEL_LM
         if not path.is_file():
             raise ArtifactError(f"{model}: this model has no language model ({MODEL_LM}); give "
                                 "--lm FILE (build one with `handwriting lm`)")
-    lm = CharLM.load(path)
-    weight = weight if weight is not None else lm.weight if lm.weight is not None else WEIGHT
-    bonus = bonus if bonus is not None else lm.bonus if lm.bonus is not None else BONUS
-    return Fusion(lm, chars, weight, bonus, str(path)), beam if beam > 1 else BEAM
+    fusion = Fusion(CharLM.load(path), chars, weight, bonus, str(path))
+    return fusion, beam if beam > 1 else BEAM
 
 
 def read_texts(sources) -> list[str]:

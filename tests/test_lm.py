@@ -151,6 +151,21 @@ def test_fusion_weight_recorded_in_the_lm_unless_overridden(tmp_path):
     assert (fusion.weight, fusion.bonus) == (0.15, 0.5)
     fusion, _ = load_fusion(path, list("abc"), weight=0.7, bonus=2.0)
     assert (fusion.weight, fusion.bonus) == (0.7, 2.0)
+    direct = Fusion(CharLM.load(path), list("abc"))  # built directly: the same defaults
+    assert (direct.weight, direct.bonus) == (0.15, 0.5)
+    assert Fusion(CharLM.load(path), list("abc"), weight=0.0).weight == 0.0
+
+
+def test_lm_model_needs_a_model_and_a_file_named_model_is_still_a_file(tmp_path, monkeypatch):
+    from handwriting.lm import load_fusion
+    with pytest.raises(ArtifactError, match="--lm model needs a model"):
+        load_fusion("model", list("abc"))
+    monkeypatch.chdir(tmp_path)
+    CharLM.train(TEXTS, order=2).save(tmp_path / "model")
+    fusion, _ = load_fusion(tmp_path / "model", list("abc"))  # a Path: the file
+    assert fusion.lm.order == 2
+    fusion, _ = load_fusion("./model", list("abc"))
+    assert fusion.lm.order == 2
 
 
 def test_min_count_prunes_rare_long_ngrams_only(capsys):
@@ -167,6 +182,8 @@ def test_min_count_prunes_rare_long_ngrams_only(capsys):
         assert total == pytest.approx(1.0)
     assert main(["lm", "--wordfreq", "en", "--min-count", "0", "--out", "x.lm.json.gz"]) == 2
     assert "--min-count must be >= 1" in capsys.readouterr().err
+    assert main(["lm", "--wordfreq", "en", "--seed", "-1", "--out", "x.lm.json.gz"]) == 2
+    assert "--seed must be >= 0, got -1" in capsys.readouterr().err
 
 
 def test_wordfreq_missing_is_one_clear_line(monkeypatch, capsys):
