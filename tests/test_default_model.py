@@ -89,3 +89,18 @@ def test_default_model_places_the_words(recognizer):
             assert a.box[2] <= b.box[0]
         for w in line.words:
             assert px0 <= w.box[0] < w.box[2] <= px1 and py0 <= w.box[1] < w.box[3] <= py1
+
+
+@pytest.mark.slow
+def test_shipped_lm_is_rebuilt_byte_for_byte(tmp_path, capsys):
+    """The command in the model card rebuilds lm.json.gz exactly: the artifact matches the
+    code that makes it (about 30 s)."""
+    pytest.importorskip("wordfreq", reason="wordfreq not installed (pip install -e '.[lm]')")
+    from handwriting.cli import main
+    shipped = DEFAULT_MODEL / "lm.json.gz"
+    if not shipped.is_file():
+        pytest.skip("no language model in saved_models/default")
+    out = tmp_path / "lm.json.gz"
+    assert main(["lm", "--wordfreq", "en", "fr", "--min-count", "2", "--weight", "0.2",
+                 "--bonus", "1.0", "--out", str(out)]) == 0
+    assert out.read_bytes() == shipped.read_bytes()
