@@ -288,7 +288,7 @@ def cmd_lm(args) -> int:
 
 
 def _add_lm_args(p) -> None:
-    p.add_argument("--lm", metavar="FILE", help="character language model (`handwriting lm`) "
+    p.add_argument("--lm", metavar="model|FILE", help="character language model (`handwriting lm`) "
                    f"for beam search (the beam is then {BEAM} unless --beam N > 1 says "
                    "otherwise); `--lm model`: the one shipped with the model (the default model "
                    "has one; a file named model: ./model)")
