@@ -275,7 +275,7 @@ def cmd_lm(args) -> int:
     texts = read_texts(args.sources) if args.sources else []
     if args.wordfreq:
         texts += wordfreq_texts(args.wordfreq, args.lines, args.words, args.seed)
-    lm = CharLM.train(texts, args.order, args.min_count)
+    lm = CharLM.train(texts, args.order, args.min_count, progress=sys.stderr.isatty())
     lm.weight, lm.bonus = args.weight, args.bonus
     lm.save(args.out)
     print(f"character LM of order {args.order} from {len(texts)} lines "

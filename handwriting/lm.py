@@ -48,13 +48,14 @@ class CharLM:
         self._memo: dict[tuple[str, str], float] = {}
 
     @classmethod
-    def train(cls, texts, order: int = 6, min_count: int = 1) -> "CharLM":
+    def train(cls, texts, order: int = 6, min_count: int = 1, progress: bool = False) -> "CharLM":
         """Count every line of ``texts`` (each padded with start marks and ended by an end
         mark); n-grams of three or more characters seen fewer than ``min_count`` times are
-        dropped (a smaller model, as KenLM prunes)."""
+        dropped (a smaller model, as KenLM prunes). ``progress``: a progress bar on stderr."""
+        from tqdm.auto import tqdm
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pad = BOS * (order - 1)
-        for text in texts:
+        for text in tqdm(texts, desc="counting", unit="line", disable=not progress):
             s = pad + text + EOS
             for i in range(order - 1, len(s)):
                 for k in range(order):
