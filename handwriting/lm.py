@@ -28,6 +28,8 @@ BOS, EOS = "\x02", "\x03"  # start and end of a line
 WEIGHT, BONUS = 0.3, 1.0  # for an LM that records none; chosen on the shared val lines (README: lm)
 BEAM = 10  # beam width with an LM when none is given
 MODEL_LM = "lm.json.gz"  # a model directory's own LM (`--lm model`)
+# typographic variants an LM need not tell apart: counted and scored as the plain character
+FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
 
 
 class CharLM:
@@ -56,7 +58,7 @@ class CharLM:
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pad = BOS * (order - 1)
         for text in tqdm(texts, desc="counting", unit="line", disable=not progress):
-            s = pad + text + EOS
+            s = pad + text.translate(FOLD) + EOS
             for i in range(order - 1, len(s)):
                 for k in range(order):
                     counts[s[i - k:i]][s[i]] += 1
@@ -89,6 +91,7 @@ class CharLM:
         """Per-character perplexity of ``texts`` (end marks included)."""
         total, n = 0.0, 0
         for text in texts:
+            text = text.translate(FOLD)
             for i, c in enumerate(text + EOS):
                 total += self.logp(text[max(0, i - self.order + 1):i], c)
                 n += 1
@@ -127,7 +130,10 @@ class Fusion:
     """What beam search adds for each character: ``weight * log P_lm + bonus``.
 
     ``chars`` are the model's characters (label ``k`` is ``chars[k - 1]``); ``weight`` and
-    ``bonus`` default to those recorded in the LM, else :data:`WEIGHT` and :data:`BONUS`."""
+    ``bonus`` default to those recorded in the LM, else :data:`WEIGHT` and :data:`BONUS`.
+    Typographic variants are scored as their plain character (:data:`FOLD`), and a character
+    the LM has never seen (markup, ``&`` in an LM without it) as if the LM had no opinion: a
+    uniform probability over the LM's characters, not the near-zero one its counts imply."""
 
     lm: CharLM
     chars: list[str]
@@ -142,7 +148,10 @@ class Fusion:
         if self.bonus is None:
             self.bonus = self.lm.bonus if self.lm.bonus is not None else BONUS
         self._n = self.lm.order - 1
-        self._char = [""] + list(self.chars)  # label k -> its character
+        self._char = [""] + [c.translate(FOLD) for c in self.chars]  # label k -> the LM's character
+        seen = set(self.lm.counts.get("", {}))
+        self._unseen = [c not in seen for c in self._char]
+        self._unseen_score = self.weight * math.log(self.lm._uniform) + self.bonus
 
     def start(self) -> str:
         """The state before the first character: the history the LM sees (its last
@@ -152,7 +161,10 @@ class Fusion:
     def extend(self, state: str, k: int) -> tuple[float, str]:
         """Score of appending label ``k`` after ``state``, and the state after it."""
         char = self._char[k]
-        score = self.weight * self.lm.logp(state, char) + self.bonus
+        if self._unseen[k]:
+            score = self._unseen_score
+        else:
+            score = self.weight * self.lm.logp(state, char) + self.bonus
         return score, (state + char)[-self._n:] if self._n else ""
 
     def end(self, state: str) -> float:

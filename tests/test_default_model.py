@@ -62,7 +62,7 @@ def test_default_model_reads_the_samples_better_with_its_lm(recognizer, recogniz
 def test_default_model_val_cer_with_its_lm(recognizer_lm, shared_data):
     chosen = _val200(shared_data)
     preds = recognizer_lm.predict_lines([recognizer_lm.preprocess(load_line_image(r)) for r in chosen])
-    assert cer([r.text for r in chosen], [p.text for p in preds]) < 8.5  # measured 7.1 %
+    assert cer([r.text for r in chosen], [p.text for p in preds]) < 7.5  # measured 6.7 % (greedy 8.3)
 
 
 def test_default_model_places_the_words(recognizer):

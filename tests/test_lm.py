@@ -205,3 +205,28 @@ def test_fusion_state_is_the_last_characters_and_scores_them():
         assert score == pytest.approx(0.5 * lm.logp(text[max(0, i - 3):i], c) + 1.0)
         assert state == text[max(0, i - 2):i + 1]  # the LM's three characters of context
     assert fusion.end(state) == pytest.approx(0.5 * lm.logp("own", EOS))
+
+
+def test_a_character_the_lm_never_saw_scores_as_uniform_and_the_history_moves_on():
+    """Markup or '&' unknown to the LM gets no penalty beyond the LM's uniform prior (its
+    counts would make it near impossible); the next character is scored after it."""
+    lm = CharLM.train(TEXTS, order=4)
+    chars = sorted(set("".join(TEXTS))) + ["&"]
+    fusion = Fusion(lm, chars, weight=0.5, bonus=1.0)
+    amp = chars.index("&") + 1
+    score, state = fusion.extend("the", amp)
+    assert score == pytest.approx(0.5 * math.log(lm._uniform) + 1.0)
+    assert 0.5 * lm.logp("the", "&") + 1.0 < score  # what the counts alone would give
+    assert state == "he&"
+    score, state = fusion.extend(state, chars.index("s") + 1)
+    assert score == pytest.approx(0.5 * lm.logp("he&", "s") + 1.0)
+    assert state == "e&s"
+
+
+def test_typographic_apostrophes_and_quotes_count_as_plain_ones():
+    lm = CharLM.train(["l’arbre", "«oui»"], order=3)
+    assert "’" not in lm.counts[""] and "'" in lm.counts[""] and '"' in lm.counts[""]
+    assert lm.perplexity(["l’arbre"]) == lm.perplexity(["l'arbre"])
+    chars = ["'", "’", "a", "l"]
+    fusion = Fusion(lm, chars, weight=1.0, bonus=0.0)
+    assert fusion.extend("l", 1) == fusion.extend("l", 2) == (lm.logp("l", "'"), "l'")
