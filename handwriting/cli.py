@@ -264,12 +264,6 @@ def cmd_synth(args) -> int:
 # ---------------------------------------------------------------- lm
 def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts, wordfreq_texts
-    if not 1 <= args.order <= 12:
-        raise HandwritingError(f"--order must be 1..12, got {args.order}")
-    for name, least in (("min_count", 1), ("lines", 1), ("words", 1), ("seed", 0)):
-        if getattr(args, name) < least:
-            raise HandwritingError(f"--{name.replace('_', '-')} must be >= {least}, "
-                                   f"got {getattr(args, name)}")
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     texts = read_texts(args.sources) if args.sources else []
@@ -493,6 +487,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 KERAS_COMMANDS = ("recognize", "evaluate", "evaluate-pages", "train", "inspect", "export")
 
+# the range of each numeric option (by its dest; None: unbounded): below or above it, a one-line
+# error before any work starts
+_RANGES = {"batch_size": (1, None), "threads": (1, None), "beam": (0, None), "report": (0, None),
+           "epochs": (1, None), "seed": (0, None), "max_minutes": (0, None), "layer": (0, None),
+           "units": (1, None), "lines": (1, None), "words": (1, None), "min_count": (1, None),
+           "order": (1, 12), "weight": (0, None), "lm_weight": (0, None), "count": (1, None),
+           "digits": (0, 1), "height": (8, None), "calibration_lines": (1, None)}
+
+
+def _check_ranges(args) -> None:
+    for name, (least, most) in _RANGES.items():
+        value = getattr(args, name, None)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if value < least or (most is not None and value > most):
+            bounds = f"{least}..{most}" if most is not None else f">= {least}"
+            raise HandwritingError(f"--{name.replace('_', '-')} must be {bounds}, got {value}")
+
 
 def _import_tensorflow_quietly() -> None:
     """Import TensorFlow without the INFO lines its native libraries print at import time
@@ -522,6 +534,7 @@ def main(argv=None) -> int:
     if not args.debug and args.command in KERAS_COMMANDS and not model.endswith(".tflite"):
         _import_tensorflow_quietly()
     try:
+        _check_ranges(args)
         return args.func(args)
     except HandwritingError as exc:
         if args.debug:

@@ -108,6 +108,8 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
                  threads: int | None = None, lm: str | Path | None = None,
                  lm_weight: float | None = None, lm_bonus: float | None = None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
             hint = (" (the default model is made by training, see README: Training)"

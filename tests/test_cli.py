@@ -220,3 +220,21 @@ def test_text_output_ends_each_page_with_a_form_feed(model_dir, tmp_path, inputs
     assert out[first + 2:-2] == out[:first]  # the same page twice, the line image between
     assert main(["recognize", str(page), "--model", str(model_dir)]) == 0
     assert "\f" not in capsys.readouterr().out  # one page: plain text
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recognize", "x.png", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["recognize", "x.png", "--beam", "-3"], "--beam must be >= 0, got -3"),
+    (["recognize", "x.png", "--lm", "model", "--lm-weight", "-1"], "--lm-weight must be >= 0"),
+    (["evaluate", "gt", "--report", "-1"], "--report must be >= 0, got -1"),
+    (["train", "--train", "gt", "--out", "run", "--epochs", "0"], "--epochs must be >= 1"),
+    (["synth", "--out", "s", "--digits", "2"], "--digits must be 0..1, got 2.0"),
+    (["export", "m", "--out", "m.tflite", "--calibration-lines", "0"], "--calibration-lines must be >= 1"),
+    (["lm", "--wordfreq", "en", "--order", "13", "--out", "x.lm.json.gz"], "--order must be 1..12"),
+])
+def test_numeric_options_out_of_range_are_one_line_errors(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
