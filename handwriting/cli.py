@@ -185,7 +185,7 @@ def cmd_evaluate(args) -> int:
           + (f" with {d['lm']} (weight {d['lm_weight']}, bonus {d['lm_bonus']})" if d["lm"] else ""))
     if args.report:
         show = lambda c: repr(c) if c else "(none)"  # noqa: E731
-        print(f"\nmost frequent errors (truth -> prediction; (none): a missed or an extra character)")
+        print("\nmost frequent errors (truth -> prediction; (none): a missed or an extra character)")
         for c in result["confusions"]:
             print(f"{c['count']:6d}  {show(c['truth']):>8s} -> {show(c['prediction'])}")
         print("\nworst lines")

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import pickle
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +21,8 @@ from tqdm.auto import tqdm
 from .augment import augment
 from .charset import Charset
 from .config import PreprocessConfig
-from .errors import HandwritingError
 from .fileio import write_atomic
-from .groundtruth import LineRecord, Problem, load_line_image
-from .preprocessing import preprocess, to_uint8
+from .groundtruth import LineRecord, Problem, prepare_line
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +37,13 @@ class Sample:
     path: str = ""
 
 
-def _prepare(args) -> tuple[np.ndarray | None, str]:
-    record, config = args
-    try:
-        return to_uint8(preprocess(load_line_image(record), config)), ""
-    except HandwritingError as exc:
-        return None, str(exc)
-
-
 def _cache_key(records: list[LineRecord], config: PreprocessConfig) -> str:
     h = hashlib.sha1(repr(sorted(config.to_dict().items())).encode())
     for r in records:
         p = r.image or r.source
         st = os.stat(p) if p and os.path.exists(p) else None
         h.update(f"{r.id}|{p}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}|"
-                 f"{None if r.polygon is None else r.polygon.tobytes().hex()}\n".encode())
+                 f"{None if r.polygon is None else r.polygon.tobytes().hex()}|{r.text!r}\n".encode())
     return h.hexdigest()[:16]
 
 
@@ -72,11 +62,13 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
     workers = workers or min(4, os.cpu_count() or 1)
     jobs = [(r, config) for r in records]
     if workers > 1 and len(jobs) > 64:
-        with ProcessPoolExecutor(workers) as pool:
-            results = list(tqdm(pool.map(_prepare, jobs, chunksize=32), total=len(jobs),
+        # threads, not processes: OpenCV and numpy release the GIL (1.8x on 2 cores), and a
+        # fork of a process that runs JAX threads can deadlock
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(tqdm(pool.map(prepare_line, jobs), total=len(jobs),
                                 desc=desc, disable=not progress, unit="line"))
     else:
-        results = [_prepare(j) for j in tqdm(jobs, desc=desc, disable=not progress, unit="line")]
+        results = [prepare_line(j) for j in tqdm(jobs, desc=desc, disable=not progress, unit="line")]
     samples, problems = [], []
     for r, (line, err) in zip(records, results):
         path = str(r.image or r.source)

@@ -15,8 +15,8 @@ from lxml import etree
 
 from .charset import normalize_text
 from .fileio import write_atomic
-from .errors import DataError
-from .preprocessing import load_image
+from .errors import DataError, HandwritingError
+from .preprocessing import load_image, preprocess, to_uint8
 
 LINE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -393,6 +393,16 @@ def load_line_image(record: LineRecord) -> np.ndarray:
     source = Path(record.source)
     stamp = source.stat().st_mtime_ns if source.exists() else 0
     return crop_line(_page_image(str(source), stamp), record.polygon)
+
+
+def prepare_line(args) -> tuple[np.ndarray | None, str]:
+    """``(record, config)`` -> (the preprocessed line as uint8, "") or (None, what is wrong).
+    One job of ``data.prepare_lines``."""
+    record, config = args
+    try:
+        return to_uint8(preprocess(load_line_image(record), config)), ""
+    except HandwritingError as exc:
+        return None, str(exc)
 
 
 @functools.lru_cache(maxsize=1)

@@ -78,3 +78,18 @@ def test_prepare_lines_with_cache_and_problems(tmp_path):
     again, bad2 = prepare_lines(records, cfg, cache_dir=tmp_path / "cache", progress=False, workers=1)
     assert [s.line.tobytes() for s in again] == [s.line.tobytes() for s in samples]
     assert len(list((tmp_path / "cache").glob("*.pkl"))) == 1
+    # a corrected transcription is not hidden by the cache
+    label = next(d.glob("*.gt.txt"))
+    label.write_text("99")
+    records, _ = scan_line_dirs([d])
+    fixed, _ = prepare_lines(records, cfg, cache_dir=tmp_path / "cache", progress=False, workers=1)
+    assert "99" in {s.text for s in fixed}
+
+
+def test_prepare_lines_in_worker_threads_matches_one_worker(tmp_path):
+    d = write_line_dir(tmp_path / "gt", [str(i) * 3 for i in range(80)])
+    records, _ = scan_line_dirs([d])
+    cfg = PreprocessConfig(height=24)
+    one, _ = prepare_lines(records, cfg, progress=False, workers=1)
+    two, _ = prepare_lines(records, cfg, progress=False, workers=2)
+    assert [(s.text, s.line.tobytes()) for s in two] == [(s.text, s.line.tobytes()) for s in one]
