@@ -61,14 +61,19 @@ def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
 def cmd_recognize(args) -> int:
     from tqdm.auto import tqdm
 
-    from .pages import SUFFIXES, page_to_json, recognize_page, save_page
+    from .pages import SUFFIXES, recognize_page
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
     from .segment import is_page
     args.images = _expand_inputs(args.images)
     suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
+        from .fileio import check_not_input
+        if Path(args.out).exists() and not Path(args.out).is_dir():
+            raise HandwritingError(f"--out {args.out}: is a file; give a directory to write into")
         _check_output_names(args.images, Path(args.out), suffix)
+        for name in args.images:
+            check_not_input(_output_file(Path(args.out), name, suffix), [*args.images, args.layout])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.format in ("alto", "page", "hocr") and len(args.images) > 1 and not args.out:
@@ -110,33 +115,43 @@ def cmd_recognize(args) -> int:
             if not out_dir and args.format == "text":
                 print("")
             continue
-        page = pages.get(k)
-        target = _output_file(out_dir, r.source, suffix) if out_dir else None
-        if args.format == "json":
-            item = ({"source": r.source, **page_to_json(page)} if k in pages else r.to_dict())
-            json_items.append(item)
-            if target:
-                _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
-        elif args.format == "text":
-            text = "\n".join(l.text or "" for l in page.lines) if k in pages else r.prediction.text
-            if target:
-                _write_text(target, text + "\n")
-            else:  # with several inputs a page ends with a form feed (as Tesseract's do)
-                print(text + ("\n\f" if k in pages and len(args.images) > 1 else ""))
-        else:
-            page = page or _line_as_page(r, shapes[k])
-            if target is None:
-                import tempfile
-                with tempfile.TemporaryDirectory() as tmp:
-                    print(save_page(page, Path(tmp) / "out.xml", args.format, Path(r.source).name)
-                          .read_text(encoding="utf-8"), end="")
-            else:
-                save_page(page, target, args.format, Path(r.source).name)
+        try:
+            _emit(args, r, pages.get(k), shapes.get(k), out_dir, suffix, json_items)
+        except HandwritingError as exc:  # an output that cannot be written: report, go on
+            r.error = str(exc)
+        except UnicodeError:
+            r.error = f"{r.source!r}: its name is not valid UTF-8; rename the file"
     if args.format == "json" and not out_dir:
         _print_json(json_items)
     if out_dir:
         print(f"{sum(r.ok for r in results)} result file(s) written to {out_dir}", file=sys.stderr)
     return _report_failures(results, len(args.images))
+
+
+def _emit(args, r, page, shape, out_dir, suffix, json_items) -> None:
+    """Print or write (``--out``) one successful result; ``page``: the input read as a page."""
+    from .pages import page_to_json, save_page
+    target = _output_file(out_dir, r.source, suffix) if out_dir else None
+    if args.format == "json":
+        item = {"source": r.source, **page_to_json(page)} if page else r.to_dict()
+        json_items.append(item)
+        if target:
+            _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
+    elif args.format == "text":
+        text = "\n".join(l.text or "" for l in page.lines) if page else r.prediction.text
+        if target:
+            _write_text(target, text + "\n")
+        else:  # with several inputs a page ends with a form feed (as Tesseract's do)
+            print(text + ("\n\f" if page and len(args.images) > 1 else ""))
+    else:
+        page = page or _line_as_page(r, shape)
+        if target is None:
+            import tempfile
+            with tempfile.TemporaryDirectory() as tmp:
+                print(save_page(page, Path(tmp) / "out.xml", args.format, Path(r.source).name)
+                      .read_text(encoding="utf-8"), end="")
+        else:
+            save_page(page, target, args.format, Path(r.source).name)
 
 
 def _line_as_page(result, shape):
@@ -175,7 +190,16 @@ def cmd_evaluate(args) -> int:
                       lm_bonus=args.lm_bonus)
     if args.json:
         _print_json(result)
-        return 0
+    else:
+        _print_evaluation(result, args.report)
+    empty = [s["path"] for s in result["sets"] if not s["lines"]]
+    if empty:  # as a batch does: the other folders are measured, the failure reported at the end
+        print(f"error: no labelled lines read from {', '.join(empty)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_evaluation(result: dict, report: int) -> None:
     print(f"{'set':50s} {'lines':>6s} {'CER %':>7s} {'WER %':>7s}")
     for s in result["sets"] + [{"path": "overall", **result["overall"]}]:
         rates = (f"{s['cer']:7.2f} {s['wer']:7.2f}" if s["lines"] else f"{'-':>7s} {'-':>7s}")
@@ -183,7 +207,7 @@ def cmd_evaluate(args) -> int:
     d = result["decoding"]
     print(f"decoding: {'greedy' if not d['beam'] else 'beam ' + str(d['beam'])}"
           + (f" with {d['lm']} (weight {d['lm_weight']}, bonus {d['lm_bonus']})" if d["lm"] else ""))
-    if args.report:
+    if report:
         show = lambda c: repr(c) if c else "(none)"  # noqa: E731
         print("\nmost frequent errors (truth -> prediction; (none): a missed or an extra character)")
         for c in result["confusions"]:
@@ -192,7 +216,6 @@ def cmd_evaluate(args) -> int:
         for w in result["worst"]:
             print(f"{w['cer']:6.1f} %  {w['path']}\n          truth: {w['truth']}\n     prediction: "
                   f"{w['prediction']}")
-    return 0
 
 
 # ---------------------------------------------------------------- train
@@ -241,8 +264,12 @@ def cmd_data(args) -> int:
 
 # ---------------------------------------------------------------- inspect
 def cmd_inspect(args) -> int:
+    from .fileio import check_not_input
     from .plots import inspect_figure
     from .recognize import Recognizer
+    if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise HandwritingError(f"--out {args.out}: give a .png, .pdf or .svg file name")
+    check_not_input(args.out, [args.image])
     rec = Recognizer(args.model)
     if rec.path.suffix == ".tflite":
         raise HandwritingError("inspect needs a Keras model directory, not a .tflite file")
@@ -266,7 +293,10 @@ def cmd_lm(args) -> int:
     from .lm import CharLM, read_texts, wordfreq_texts
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
+    from .fileio import check_not_input
+    check_not_input(args.out, [*args.sources, *(args.val or [])])
     texts = read_texts(args.sources) if args.sources else []
+    held_out = read_texts(args.val) if args.val else []
     if args.wordfreq:
         texts += wordfreq_texts(args.wordfreq, args.lines, args.words, args.seed)
     lm = CharLM.train(texts, args.order, args.min_count, progress=sys.stderr.isatty())
@@ -274,8 +304,7 @@ def cmd_lm(args) -> int:
     lm.save(args.out)
     print(f"character LM of order {args.order} from {len(texts)} lines "
           f"({sum(map(len, texts)):,} characters) written to {args.out}")
-    if args.val:
-        held_out = read_texts(args.val)
+    if held_out:
         print(f"perplexity per character on {len(held_out)} held-out lines: "
               f"{lm.perplexity(held_out):.2f}")
     return 0
@@ -540,6 +569,12 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the system refused: say which, and why
+        if args.debug:
+            raise
+        print(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -7,21 +7,46 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .errors import HandwritingError
+
 
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     path = Path(path)
+    if path.is_dir():
+        raise HandwritingError(f"{path}: is a directory; give a file name to write")
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        raise HandwritingError(f"{path}: cannot write it ({exc.strerror})") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(tmp: Path) -> None:
+    try:
+        tmp.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def check_not_input(target: str | Path, inputs, option: str = "--out") -> None:
+    """Refuse, before any work, an output that is one of the ``inputs`` (it would be lost)."""
+    target = Path(target)
+    for source in inputs:
+        if source is not None and target.exists() and Path(source).exists() \
+                and os.path.samefile(target, source):
+            raise HandwritingError(f"{option} {target} would overwrite the input {source}; "
+                                   "choose another output name")
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

@@ -25,7 +25,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: file not found")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read it ({exc.strerror})") from None
     if not raw:
         raise ImageError(f"{path}: empty file")
     if raw[:5] == b"%PDF-":
@@ -35,6 +38,9 @@ def load_image(path: str | Path) -> np.ndarray:
         # imdecode would silently read the first page only
         raise ImageError(f"{path}: is a TIFF with {pages} pages; one image per file is read: "
                          "split it first (e.g. `tiffsplit FILE.tif page-`)")
+    if (size := _pixel_size(raw)) and size[0] * size[1] > MAX_PIXELS:
+        raise ImageError(f"{path}: too large ({size[0]} x {size[1]} px, over "
+                         f"{MAX_PIXELS // 10**6} megapixels); scale it down first (300 dpi is plenty)")
     # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -44,6 +50,19 @@ def load_image(path: str | Path) -> np.ndarray:
 
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
+MAX_PIXELS = 100_000_000  # an A3 page at 600 dpi is 70 megapixels
+
+
+def _pixel_size(raw: bytes) -> tuple[int, int] | None:
+    """Width and height from the file's header, without decoding it (None: Pillow cannot
+    tell, or is not installed)."""
+    try:
+        from PIL import Image
+        Image.MAX_IMAGE_PIXELS = None  # we make the decision, without Pillow's warning
+        with Image.open(io.BytesIO(raw)) as im:
+            return im.size
+    except Exception:  # noqa: BLE001 - leave it to OpenCV
+        return None
 
 
 def _tiff_pages(raw: bytes) -> int:

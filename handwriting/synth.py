@@ -75,8 +75,12 @@ def font_chars(font: str | Path) -> frozenset[str]:
 
 
 def text_pool(path: str | Path | None = None) -> list[str]:
-    src = Path(path).read_text(encoding="utf-8") if path else SENTENCES
-    return [normalize_text(l) for l in src.splitlines() if l.strip()]
+    """Sentences to draw from: the lines of a UTF-8 text file (or the transcriptions of a
+    ground-truth folder), else the built-in ones; a clear error if there are none."""
+    if path:
+        from .lm import read_texts
+        return read_texts([path])
+    return [normalize_text(l) for l in SENTENCES.splitlines() if l.strip()]
 
 
 def sample_text(pool: list[str], rng: np.random.Generator, digits: float = 0.0,

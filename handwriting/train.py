@@ -221,6 +221,15 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     elif (ck / "state.json").is_file():
         raise HandwritingError(f"{out}: holds a training run already; pass --resume to continue it "
                                "or choose another --out")
+    elif (out / "handwriting.json").is_file():
+        raise HandwritingError(f"{out}: is a model directory; training would replace it: choose "
+                               "another --out (to start from this model: --from-model)")
+    elif out.exists() and not out.is_dir():
+        raise HandwritingError(f"{out}: is a file; give a folder for the run")
+    if samples is None:
+        for d in [*train_dirs, *val_dirs]:
+            if not Path(d).exists():
+                raise HandwritingError(f"{d}: ground-truth folder not found")
     config = config or Config()
     base = None
     if from_model is not None and not resume:

@@ -182,10 +182,13 @@ def test_evaluate_without_labelled_lines(model_dir, tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "empty"), str(tmp_path / "missing"), "--model", str(model_dir)]) == 2
     err = capsys.readouterr().err
     assert "error: no labelled lines found" in err and "missing: directory not found" in err
-    assert main(["evaluate", str(a), str(tmp_path / "empty"), "--model", str(model_dir), "--json"]) == 0
-    sets = json.loads(capsys.readouterr().out)["sets"]
+    # the folder with lines is still measured; the empty one fails the run (exit 1), at the end
+    assert main(["evaluate", str(a), str(tmp_path / "empty"), "--model", str(model_dir), "--json"]) == 1
+    captured = capsys.readouterr()
+    sets = json.loads(captured.out)["sets"]
     assert sets[0]["lines"] == 2 and sets[0]["cer"] is not None
     assert sets[1] == {"path": str(tmp_path / "empty"), "lines": 0, "cer": None, "wer": None}
+    assert captured.err.rstrip().endswith(f"error: no labelled lines read from {tmp_path / 'empty'}")
 
 
 def test_evaluate_warns_about_characters_the_model_cannot_output(model_dir, tmp_path, capsys):
@@ -238,3 +241,55 @@ def test_numeric_options_out_of_range_are_one_line_errors(argv, message, tmp_pat
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+def test_an_output_never_replaces_an_input(model_dir, tmp_path, capsys):
+    """recognize --out into the folder of the input layout, lm --out on its own text,
+    inspect --out on the image: refused before any work, the input intact."""
+    img = tmp_path / "p.png"
+    cv2.imwrite(str(img), render_line("123"))
+    layout = tmp_path / "p.xml"
+    layout.write_text("<ground truth/>")
+    assert main(["recognize", str(img), "--layout", str(layout), "--format", "alto",
+                 "--out", str(tmp_path), "--model", str(model_dir)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert layout.read_text() == "<ground truth/>"
+    text = tmp_path / "corpus.txt"
+    text.write_text("some text\n")
+    assert main(["lm", str(text), "--out", str(text)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err and text.read_text() == "some text\n"
+    assert main(["inspect", str(img), "--out", str(img), "--model", str(model_dir)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+
+
+def test_recognize_reports_an_output_it_cannot_write_and_writes_the_rest(model_dir, tmp_path, capsys):
+    for name in ("a", "b"):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), render_line("45"))
+    out = tmp_path / "out"
+    (out / "a.txt").mkdir(parents=True)  # a folder where a's text would go
+    assert main(["recognize", str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+                 "--out", str(out), "--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "a.txt: is a directory" in err and "1 of 2 inputs failed" in err and "Traceback" not in err
+    assert (out / "b.txt").is_file()
+
+
+def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, capsys):
+    import shutil
+    victim = tmp_path / "victim"
+    shutil.copytree(model_dir, victim)
+    before = {p.name: p.read_bytes() for p in victim.iterdir() if p.is_file()}
+    gt = write_line_dir(tmp_path / "gt", ["12"])
+    assert main(["train", "--train", str(gt), "--out", str(victim)]) == 2
+    assert "is a model directory" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in victim.iterdir() if p.is_file()} == before
+    assert main(["train", "--train", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]) == 2
+    assert "nope: ground-truth folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_file_system_refusal_is_one_line(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    assert main(["synth", "--out", str(tmp_path / "taken"), "--count", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "taken" in err and err.count("\n") == 1

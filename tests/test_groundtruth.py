@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from handwriting.errors import DataError
+from handwriting.errors import DataError, HandwritingError
 from handwriting.groundtruth import (Page, TextLine, crop_line, load_line_image, read_alto,
                                      read_layout, read_page_xml, scan_line_dirs, write_alto,
                                      write_page_xml)
@@ -288,9 +288,11 @@ def test_write_is_atomic(tmp_path, write):
     write(_page(), out, image_name="other.jpg")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.xml"]
     assert read_layout(out).image == tmp_path / "other.jpg"
-    with pytest.raises(OSError):
-        write(_page(), tmp_path / "no_dir" / "p.xml")
+    with pytest.raises(HandwritingError, match="cannot write it"):  # a file is in the way
+        write(_page(), tmp_path / "p.xml" / "q.xml")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.xml"]
+    write(_page(), tmp_path / "new" / "p.xml")  # missing folders are made
+    assert read_layout(tmp_path / "new" / "p.xml").lines
 
 
 # ---------------------------------------------------------------- real files

@@ -187,3 +187,14 @@ def test_extent_maps_the_line_back_to_the_image(shear):
         assert np.allclose(centres, [run.mean() for run in runs], atol=2)
     blank, none = preprocess_with_extent(np.full((40, 100), 230, np.uint8), cfg)
     assert none is None and blank.shape[0] == 40
+
+
+def test_an_image_too_large_to_read_safely_is_refused_before_decoding(tmp_path, monkeypatch):
+    from handwriting import preprocessing
+    path = tmp_path / "big.png"
+    cv2.imwrite(str(path), np.full((200, 300), 255, np.uint8))
+    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 50_000)
+    with pytest.raises(ImageError, match=r"too large \(300 x 200 px"):
+        load_image(path)
+    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 60_000)
+    assert load_image(path).shape == (200, 300)
