@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,8 @@ def read_meta(path: str | Path) -> dict:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{meta_file}: unreadable ({exc}); the model directory is damaged") from None
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{meta_file}: not a JSON object; the model directory is damaged")
     check_format_version(path, meta.get("format_version"), FORMAT_VERSION, "model",
                          "re-train or re-export the model")
     missing = [k for k in ("charset", "preprocess", "model") if k not in meta]
@@ -111,10 +114,17 @@ def load(path: str | Path) -> Artifact:
         model_config = ModelConfig.from_dict(meta["model"])
     except HandwritingError as exc:
         raise ArtifactError(f"{path}: {exc}") from None
+    except (TypeError, ValueError, AttributeError):
+        raise ArtifactError(f"{path / META_FILE}: charset, preprocess or model has the wrong form; "
+                            "the model directory is damaged") from None
     from .model import build_model
     model = build_model(model_config, charset.n_classes, preprocess.height)
     try:
-        model.load_weights(str(weights))
+        with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch: one message
+            warnings.simplefilter("ignore")
+            model.load_weights(str(weights))
     except Exception as exc:  # h5py / shape mismatch: the file does not fit the description
-        raise ArtifactError(f"{weights}: cannot be loaded into the described model ({exc})") from None
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{weights}: does not fit the model {META_FILE} describes (its "
+                            f"{charset.n_classes - 1} characters and architecture): {reason}") from None
     return Artifact(model, charset, preprocess, model_config, meta, path)

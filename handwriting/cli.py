@@ -76,6 +76,12 @@ def cmd_recognize(args) -> int:
             check_not_input(_output_file(Path(args.out), name, suffix), [*args.images, args.layout])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
+    if args.layout:
+        from .groundtruth import read_layout
+        named = read_layout(args.layout).image
+        if named is not None and named.stem != Path(args.images[0]).stem:
+            log.warning("%s describes %s, not %s; its lines are read from %s all the same",
+                        args.layout, named.name, Path(args.images[0]).name, args.images[0])
     if args.format in ("alto", "page", "hocr") and len(args.images) > 1 and not args.out:
         raise HandwritingError(f"--format {args.format} with several images needs --out DIR "
                                "(one file per input)")

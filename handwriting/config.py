@@ -21,6 +21,13 @@ def _check(cond: bool, message: str) -> None:
         raise HandwritingError(message)
 
 
+# the type of an option's default -> what its value must be (JSON/TOML types)
+_KINDS = {bool: ("true or false", lambda v: isinstance(v, bool)),
+          int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+          float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+          tuple: ("a list", lambda v: isinstance(v, (list, tuple)))}
+
+
 class _Config:
     """Mixin: dict round trip that rejects unknown keys with a clear message."""
 
@@ -29,15 +36,21 @@ class _Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None):
+        _check(data is None or isinstance(data, dict),
+               f"{cls.__name__}: expected a table of options, got {data!r}")
         data = dict(data or {})
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
         _check(not unknown, f"unknown {cls.__name__} option(s): {', '.join(unknown)}; "
                             f"known: {', '.join(names)}")
         for name, value in data.items():
+            kind = _KINDS.get(type(names[name].default))
+            if kind:
+                _check(kind[1](value), f"{cls.__name__} option {name} must be {kind[0]}, got {value!r}")
             if isinstance(value, list):  # JSON has no tuples
                 data[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         return cls(**data)
+
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -158,6 +171,8 @@ class Config(_Config):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "Config":
+        _check(data is None or isinstance(data, dict),
+               f"a config is a table of sections (preprocess, model, train), got {data!r}")
         data = dict(data or {})
         unknown = sorted(set(data) - {"preprocess", "model", "train"})
         _check(not unknown, f"unknown config section(s): {', '.join(unknown)}; "

@@ -122,7 +122,13 @@ class CharLM:
         if data.get("format_version") != FORMAT_VERSION:
             raise ArtifactError(f"{path}: language model format {data.get('format_version')}, "
                                 f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`")
-        return cls(int(data["order"]), data["counts"], data.get("weight"), data.get("bonus"))
+        try:
+            if not isinstance(data["counts"], dict):
+                raise TypeError
+            return cls(int(data["order"]), data["counts"], data.get("weight"), data.get("bonus"))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ArtifactError(f"{path}: a damaged language model (order or counts unreadable); "
+                                "rebuild it with `handwriting lm`") from None
 
 
 @dataclass

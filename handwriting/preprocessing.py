@@ -102,12 +102,15 @@ def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any 8/16-bit or float, 1/3/4-channel array -> uint8 grayscale (alpha over white)."""
+    """Any 8/16-bit or float, 1/3/4-channel array -> uint8 grayscale (alpha over white); 16-bit
+    data is scaled by the bit depth its values use (8, 10, 12, 14 or 16 bits)."""
     image = np.asarray(image)
     if image.size == 0 or image.ndim not in (2, 3):
         raise ImageError(f"not an image array (shape {image.shape})")
-    if image.dtype == np.uint16:
-        image = (image / 257).astype(np.uint8)
+    if image.dtype == np.uint16:  # scanners store 10-, 12- and 14-bit data in 16-bit files
+        top = int(image.max())
+        full = next(f for f in (255, 1023, 4095, 16383, 65535) if top <= f)
+        image = np.round(image * (255.0 / full)).astype(np.uint8)
     elif image.dtype != np.uint8:
         image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     if image.ndim == 3:

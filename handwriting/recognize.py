@@ -108,8 +108,8 @@ class Recognizer:
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
                  threads: int | None = None, lm: str | Path | None = None,
                  lm_weight: float | None = None, lm_bonus: float | None = None):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size < 1 or beam < 0:
+            raise ValueError(f"batch_size must be >= 1 and beam >= 0, got {batch_size} and {beam}")
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
             hint = (" (the default model is made by training, see README: Training)"
@@ -205,6 +205,8 @@ class Recognizer:
     def recognize(self, inputs, progress: bool = False) -> list[Result]:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
         and the others are still read."""
+        if isinstance(inputs, (str, Path)):  # one path, not its characters
+            inputs = [inputs]
         results: list[Result] = []
         lines, extents, where = [], [], []
         for k, item in enumerate(inputs):

@@ -169,7 +169,7 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
     ``config.json`` stays the loadable configuration; this log is the provenance next to it.
     """
     path = out / "runs.json"
-    entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    entries = _read_run_json(path) if path.is_file() else []
     entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resume": resume,
              "train": [str(d) for d in train_dirs or []], "val": [str(d) for d in val_dirs or []],
              "from_model": None if from_model is None else str(from_model),
@@ -178,6 +178,15 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
              "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None}
     write_json_atomic(path, entries + [entry])
     return entry
+
+
+def _read_run_json(path: Path):
+    """A JSON file of the run, or a clear error if it was damaged (e.g. a full disk)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HandwritingError(f"{path}: damaged ({exc}); the run cannot be resumed from it: "
+                               "start a new run (or --from-model its best model)") from None
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
@@ -217,7 +226,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         if not (ck / "state.json").is_file() or not (out / "config.json").is_file():
             raise HandwritingError(f"{out}: nothing to resume (no checkpoint/state.json); "
                                    "start a new run without --resume")
-        config = Config.from_dict(json.loads((out / "config.json").read_text(encoding="utf-8")))
+        config = Config.from_dict(_read_run_json(out / "config.json"))
     elif (ck / "state.json").is_file():
         raise HandwritingError(f"{out}: holds a training run already; pass --resume to continue it "
                                "or choose another --out")
@@ -253,7 +262,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
                                      if val_dirs else ([], []))
     texts = [s.text for s in train_samples]
     if resume:
-        state_data = json.loads((ck / "state.json").read_text(encoding="utf-8"))
+        state_data = _read_run_json(ck / "state.json")
         charset = Charset.from_list(state_data.pop("charset"))
         state = _State(**state_data)
     else:
@@ -287,7 +296,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
                 v.assign(saved[f"v{i}"])
         trainer.optimizer.learning_rate.assign(state.learning_rate)
         if (out / "history.json").is_file():
-            history = json.loads((out / "history.json").read_text(encoding="utf-8"))
+            history = _read_run_json(out / "history.json")
         log.info("resuming at epoch %d (best val CER %.2f %% at epoch %d)", state.epoch,
                  state.best_cer, state.best_epoch)
     batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,

@@ -293,3 +293,30 @@ def test_a_file_system_refusal_is_one_line(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "taken"), "--count", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "taken" in err and err.count("\n") == 1
+
+
+def test_a_layout_of_another_image_is_read_with_a_warning(model_dir, tmp_path, capsys):
+    import numpy as np
+    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    img = tmp_path / "scan2.png"
+    cv2.imwrite(str(img), np.full((120, 400), 255, np.uint8))
+    line = TextLine("l1", np.array([[10, 10], [390, 10], [390, 60], [10, 60]], np.int32), None, "1")
+    write_page_xml(Page(tmp_path / "scan1.png", 400, 120, [line]), tmp_path / "scan1.xml")
+    assert main(["recognize", str(img), "--layout", str(tmp_path / "scan1.xml"),
+                 "--model", str(model_dir)]) == 0
+    assert "describes scan1.png, not scan2.png" in capsys.readouterr().err
+    write_page_xml(Page(tmp_path / "scan2.tif", 400, 120, [line]), tmp_path / "scan2.xml")
+    assert main(["recognize", str(img), "--layout", str(tmp_path / "scan2.xml"),
+                 "--model", str(model_dir)]) == 0  # the same scan in another format: no warning
+    assert "describes" not in capsys.readouterr().err
+
+
+def test_api_recognize_takes_one_path_as_one_input(model_dir, tmp_path):
+    from handwriting.recognize import Recognizer
+    img = tmp_path / "line.png"
+    cv2.imwrite(str(img), render_line("12"))
+    rec = Recognizer(model_dir)
+    assert [r.ok for r in rec.recognize(str(img))] == [True]  # not one result per character
+    assert [r.source for r in rec.recognize(img)] == [str(img)]
+    with pytest.raises(ValueError, match="beam >= 0"):
+        Recognizer(model_dir, beam=-1)

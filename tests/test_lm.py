@@ -230,3 +230,13 @@ def test_typographic_apostrophes_and_quotes_count_as_plain_ones():
     chars = ["'", "’", "a", "l"]
     fusion = Fusion(lm, chars, weight=1.0, bonus=0.0)
     assert fusion.extend("l", 1) == fusion.extend("l", 2) == (lm.logp("l", "'"), "l'")
+
+
+@pytest.mark.parametrize("body", [{"order": 2}, {"order": "six", "counts": {}},
+                                  {"order": 2, "counts": []}, {"order": 2, "counts": {"": 5}}])
+def test_a_damaged_lm_file_is_one_clear_error(tmp_path, body):
+    path = tmp_path / "bad.lm.json.gz"
+    path.write_bytes(gzip.compress(json.dumps({"kind": "handwriting character LM",
+                                               "format_version": 1, **body}).encode()))
+    with pytest.raises(ArtifactError, match="damaged language model"):
+        CharLM.load(path)

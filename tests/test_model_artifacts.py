@@ -55,3 +55,20 @@ def test_missing_or_wrong_model_dir(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ArtifactError, match="not a handwriting model directory"):
         artifacts.load(tmp_path / "empty")
+
+
+def test_damaged_metadata_and_mismatched_weights_are_one_clear_error(tmp_path):
+    cs = Charset(list("0123456789"))
+    artifacts.save(tmp_path / "m", build_model(MC, cs.n_classes, PC.height), cs, PC, MC)
+    meta_file = tmp_path / "m" / artifacts.META_FILE
+    good = json.loads(meta_file.read_text())
+    meta_file.write_text("[1, 2]")
+    with pytest.raises(ArtifactError, match="not a JSON object"):
+        artifacts.load(tmp_path / "m")
+    meta_file.write_text(json.dumps({**good, "preprocess": {**good["preprocess"], "height": "abc"}}))
+    with pytest.raises(ArtifactError, match="height must be an integer"):
+        artifacts.load(tmp_path / "m")
+    meta_file.write_text(json.dumps({**good, "charset": good["charset"][:5]}))  # weights for 10
+    with pytest.raises(ArtifactError) as exc:
+        artifacts.load(tmp_path / "m")
+    assert "does not fit the model" in str(exc.value) and "\n" not in str(exc.value)

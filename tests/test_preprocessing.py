@@ -198,3 +198,13 @@ def test_an_image_too_large_to_read_safely_is_refused_before_decoding(tmp_path, 
         load_image(path)
     monkeypatch.setattr(preprocessing, "MAX_PIXELS", 60_000)
     assert load_image(path).shape == (200, 300)
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_16_bit_files_are_scaled_by_the_depth_their_values_use(tmp_path, bits):
+    line = render_line("123")  # uint8, paper 255
+    deep = (line.astype(np.uint32) * ((1 << bits) - 1) // 255).astype(np.uint16)
+    path = tmp_path / f"scan{bits}.png"
+    cv2.imwrite(str(path), deep)
+    back = load_image(path)
+    assert back.dtype == np.uint8 and np.abs(back.astype(int) - line).max() <= 1
