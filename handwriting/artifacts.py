@@ -82,8 +82,9 @@ def read_meta(path: str | Path) -> dict:
     if not path.exists():
         raise ArtifactError(f"{path}: model directory not found")
     if not path.is_dir():
-        raise ArtifactError(f"{path}: not a model directory (expected a folder with {META_FILE} "
-                            f"and {WEIGHTS_FILE}, or a .tflite file)")
+        what = "a .tflite file" if path.suffix.lower() == ".tflite" else "not a model directory"
+        raise ArtifactError(f"{path}: {what}; this needs a model directory (a folder with "
+                            f"{META_FILE} and {WEIGHTS_FILE})")
     meta_file = path / META_FILE
     if not meta_file.is_file():
         raise ArtifactError(f"{path}: no {META_FILE}; not a handwriting model directory")

@@ -78,7 +78,10 @@ def cmd_recognize(args) -> int:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.layout:
         from .groundtruth import read_layout
-        named = read_layout(args.layout).image
+        layout = read_layout(args.layout)
+        if not layout.lines:
+            log.warning("%s holds no text lines: there is nothing to read", args.layout)
+        named = layout.image
         if named is not None and named.stem != Path(args.images[0]).stem:
             log.warning("%s describes %s, not %s; its lines are read from %s all the same",
                         args.layout, named.name, Path(args.images[0]).name, args.images[0])

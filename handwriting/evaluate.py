@@ -99,11 +99,11 @@ def dataset_report(dirs, progress: bool = True) -> dict:
     """Line count, charset with counts, image size statistics and problems of ground truth."""
     from collections import Counter
 
-    import cv2
     import numpy as np
     from tqdm.auto import tqdm
 
     from .groundtruth import scan_line_dirs
+    from .preprocessing import load_image
     records, problems = scan_line_dirs(dirs)
     chars = Counter()
     widths, heights = [], []
@@ -111,11 +111,11 @@ def dataset_report(dirs, progress: bool = True) -> dict:
     for r in tqdm(records, desc="checking images", disable=not progress, unit="line"):
         chars.update(r.text)
         if r.image is not None:
-            img = cv2.imread(str(r.image), cv2.IMREAD_GRAYSCALE)
-            if img is None:
-                bad.append(f"{r.image}: not a readable image")
+            try:  # read as training and recognition read it
+                h, w = load_image(r.image).shape
+            except HandwritingError as exc:
+                bad.append(str(exc))
                 continue
-            h, w = img.shape
         else:
             x0, y0 = r.polygon.min(0)
             x1, y1 = r.polygon.max(0)

@@ -16,9 +16,9 @@ from lxml import etree
 from .charset import normalize_text
 from .fileio import write_atomic
 from .errors import DataError, HandwritingError
-from .preprocessing import load_image, preprocess, to_uint8
+from .preprocessing import IMAGE_SUFFIXES, load_image, preprocess, to_uint8
 
-LINE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+LINE_SUFFIXES = IMAGE_SUFFIXES  # what recognize reads, training reads
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
 PAGE_NS = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
 _ALTO_PREFIX = "http://www.loc.gov/standards/alto/"
@@ -125,7 +125,7 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
                     unlabelled.append(image)
             for stem in sorted(labels - images.keys()):
                 problems.append(Problem(folder / f"{stem}.gt.txt",
-                                        f"transcription without an image (no {stem}.png/.jpg)"))
+                                        f"transcription without an image (no {stem}.png, .jpg, .tif, ...)"))
     for image in unlabelled:  # page images named by an XML are not missing a label
         if os.path.normpath(image) not in page_images:
             stem = os.path.splitext(image.name)[0]
@@ -205,6 +205,8 @@ def read_page_xml(path: str | Path) -> Page:
 
 
 def _parse(path: Path) -> etree._Element:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give an ALTO or PAGE XML file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
@@ -212,6 +214,8 @@ def _parse(path: Path) -> etree._Element:
         return etree.parse(str(path), parser).getroot()
     except etree.XMLSyntaxError as e:
         raise DataError(f"{path}: not well-formed XML: {e}") from None
+    except OSError as e:
+        raise DataError(f"{path}: cannot read it ({e})") from None
 
 
 def _kind(root: etree._Element) -> str | None:

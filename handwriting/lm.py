@@ -110,6 +110,9 @@ class CharLM:
     @classmethod
     def load(cls, path: str | Path) -> "CharLM":
         path = Path(path)
+        if path.is_dir():
+            raise ArtifactError(f"{path}: is a directory; give the language model file "
+                                "(FILE.lm.json.gz, from `handwriting lm`)")
         if not path.is_file():
             raise ArtifactError(f"{path}: language model not found (build one with "
                                 "`handwriting lm TEXT... --out FILE`)")
