@@ -279,10 +279,16 @@ def cmd_inspect(args) -> int:
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise HandwritingError(f"--out {args.out}: give a .png, .pdf or .svg file name")
     check_not_input(args.out, [args.image])
+    from .preprocessing import load_image
+    from .segment import is_page
+    gray = load_image(args.image)
+    if is_page(gray):
+        raise HandwritingError(f"{args.image}: looks like a page; inspect shows one line: crop a "
+                               "line first (e.g. from `recognize --format json`'s polygons)")
     rec = Recognizer(args.model)
     if rec.path.suffix == ".tflite":
         raise HandwritingError("inspect needs a Keras model directory, not a .tflite file")
-    out = inspect_figure(rec, args.image, args.out, layer=args.layer, units=args.units)
+    out = inspect_figure(rec, gray, args.out, layer=args.layer, units=args.units)
     print(f"figure written to {out}")
     return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ FORMAT_VERSION = 1
 BOS, EOS = "\x02", "\x03"  # start and end of a line
 WEIGHT, BONUS = 0.3, 1.0  # for an LM that records none; chosen on the shared val lines (README: lm)
 BEAM = 10  # beam width with an LM when none is given
+log = logging.getLogger(__name__)
 MODEL_LM = "lm.json.gz"  # a model directory's own LM (`--lm model`)
 # typographic variants an LM need not tell apart: counted and scored as the plain character
 FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "«": '"', "»": '"'})
@@ -210,7 +212,10 @@ def read_texts(sources) -> list[str]:
     texts: list[str] = []
     for source in map(Path, sources):
         if source.is_dir():
-            records, _ = scan_line_dirs([source])
+            records, problems = scan_line_dirs([source])
+            if problems:
+                log.warning("%s: %d transcription(s) left out (%s%s)", source, len(problems),
+                            problems[0].message, ", ..." if len(problems) > 1 else "")
             texts += [r.text for r in records if r.text]
         elif source.is_file():
             try:

@@ -105,8 +105,9 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     """Any 8/16-bit or float, 1/3/4-channel array -> uint8 grayscale (alpha over white); 16-bit
     data is scaled by the bit depth its values use (8, 10, 12, 14 or 16 bits)."""
     image = np.asarray(image)
-    if image.size == 0 or image.ndim not in (2, 3):
-        raise ImageError(f"not an image array (shape {image.shape})")
+    if image.size == 0 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] > 4):
+        raise ImageError(f"not an image array (shape {image.shape}; expected height x width, "
+                         "optionally x 1, 3 or 4 channels last)")
     if image.dtype == np.uint16:  # scanners store 10-, 12- and 14-bit data in 16-bit files
         top = int(image.max())
         full = next(f for f in (255, 1023, 4095, 16383, 65535) if top <= f)

@@ -320,3 +320,23 @@ def test_api_recognize_takes_one_path_as_one_input(model_dir, tmp_path):
     assert [r.source for r in rec.recognize(img)] == [str(img)]
     with pytest.raises(ValueError, match="beam >= 0"):
         Recognizer(model_dir, beam=-1)
+
+
+def test_inspect_refuses_a_page_and_the_api_a_channels_first_array(model_dir, tmp_path, capsys):
+    import numpy as np
+    from handwriting.errors import ImageError
+    from handwriting.preprocessing import to_gray
+    from pathlib import Path
+    page = Path(__file__).resolve().parents[1] / "data" / "samples" / "page1.png"
+    assert main(["inspect", str(page), "--out", str(tmp_path / "f.png"),
+                 "--model", str(model_dir)]) == 2
+    assert "looks like a page" in capsys.readouterr().err and not (tmp_path / "f.png").exists()
+    with pytest.raises(ImageError, match="channels last"):
+        to_gray(np.zeros((3, 40, 200), np.uint8))
+
+
+def test_lm_from_ground_truth_says_which_transcriptions_it_left_out(tmp_path, capsys, caplog):
+    gt = write_line_dir(tmp_path / "gt", ["12", "345"])
+    (gt / "l0001.gt.txt").write_bytes(b"\xff\xfe bad")  # not UTF-8
+    assert main(["lm", str(gt), "--out", str(tmp_path / "x.lm.json.gz"), "--order", "2"]) == 0
+    assert "1 transcription(s) left out" in capsys.readouterr().err + caplog.text
