@@ -275,12 +275,12 @@ def cmd_data(args) -> int:
 def cmd_inspect(args) -> int:
     from .fileio import check_not_input
     from .plots import inspect_figure
+    from .preprocessing import load_image
     from .recognize import Recognizer
+    from .segment import is_page
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise HandwritingError(f"--out {args.out}: give a .png, .pdf or .svg file name")
     check_not_input(args.out, [args.image])
-    from .preprocessing import load_image
-    from .segment import is_page
     gray = load_image(args.image)
     if is_page(gray):
         raise HandwritingError(f"{args.image}: looks like a page; inspect shows one line: crop a "

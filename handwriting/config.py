@@ -51,7 +51,6 @@ class _Config:
                 data[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         return cls(**data)
 
-
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 

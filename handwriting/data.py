@@ -60,15 +60,11 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
             log.info("%s: %d lines from cache %s", desc, len(samples), cache)
             return [Sample(**s) for s in samples], [Problem(Path(p), m) for p, m in problems]
     workers = workers or min(4, os.cpu_count() or 1)
-    jobs = [(r, config) for r in records]
-    if workers > 1 and len(jobs) > 64:
-        # threads, not processes: OpenCV and numpy release the GIL (1.8x on 2 cores), and a
-        # fork of a process that runs JAX threads can deadlock
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(tqdm(pool.map(prepare_line, jobs), total=len(jobs),
-                                desc=desc, disable=not progress, unit="line"))
-    else:
-        results = [prepare_line(j) for j in tqdm(jobs, desc=desc, disable=not progress, unit="line")]
+    # threads, not processes: OpenCV and numpy release the GIL (1.8x on 2 cores), and a fork
+    # of a process that runs JAX threads can deadlock
+    with ThreadPoolExecutor(workers if len(records) > 64 else 1) as pool:
+        results = list(tqdm(pool.map(prepare_line, records, [config] * len(records)),
+                            total=len(records), desc=desc, disable=not progress, unit="line"))
     samples, problems = [], []
     for r, (line, err) in zip(records, results):
         path = str(r.image or r.source)

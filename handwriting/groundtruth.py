@@ -399,10 +399,9 @@ def load_line_image(record: LineRecord) -> np.ndarray:
     return crop_line(_page_image(str(source), stamp), record.polygon)
 
 
-def prepare_line(args) -> tuple[np.ndarray | None, str]:
-    """``(record, config)`` -> (the preprocessed line as uint8, "") or (None, what is wrong).
-    One job of ``data.prepare_lines``."""
-    record, config = args
+def prepare_line(record: LineRecord, config) -> tuple[np.ndarray | None, str]:
+    """The record's line preprocessed by ``config`` (a ``PreprocessConfig``) as uint8, and "";
+    or None and what is wrong with it."""
     try:
         return to_uint8(preprocess(load_line_image(record), config)), ""
     except HandwritingError as exc:
