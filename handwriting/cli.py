@@ -21,23 +21,25 @@ def _print_json(data) -> None:
 
 
 # ---------------------------------------------------------------- recognize
-def _expand_inputs(names: list[str]) -> list[str]:
+def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
     """A directory stands for the images directly inside it (sorted; hidden files left out);
-    files are kept as given (a bad one is reported when it is read)."""
+    files are kept as given (a bad one is reported when it is read). Also returns the
+    directories without images, with their error (reported as failed inputs)."""
     from .preprocessing import IMAGE_SUFFIXES
-    out = []
+    out, empty = [], {}
     for name in names:
         path = Path(name)
         if path.is_dir():
             found = sorted(str(p) for p in path.iterdir() if p.is_file()
                            and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
             if not found:
-                raise HandwritingError(f"{name}: no images in this directory "
-                                       f"(looked for {', '.join(IMAGE_SUFFIXES)})")
+                empty[name] = (f"{name}: no images in this directory "
+                               f"(looked for {', '.join(IMAGE_SUFFIXES)})")
+                out.append(name)
             out += found
         else:
             out.append(name)
-    return out
+    return out, empty
 
 
 def _output_file(out_dir: Path, name: str, suffix: str) -> Path:
@@ -65,14 +67,15 @@ def cmd_recognize(args) -> int:
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
     from .segment import is_page
-    args.images = _expand_inputs(args.images)
+    args.images, empty_dirs = _expand_inputs(args.images)
     suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
         from .fileio import check_not_input
         if Path(args.out).exists() and not Path(args.out).is_dir():
             raise HandwritingError(f"--out {args.out}: is a file; give a directory to write into")
-        _check_output_names(args.images, Path(args.out), suffix)
-        for name in args.images:
+        readable = [n for n in args.images if n not in empty_dirs]
+        _check_output_names(readable, Path(args.out), suffix)
+        for name in readable:
             check_not_input(_output_file(Path(args.out), name, suffix), [*args.images, args.layout])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
@@ -96,6 +99,8 @@ def cmd_recognize(args) -> int:
     progress = len(args.images) > 1 and sys.stderr.isatty()
     for k, name in enumerate(tqdm(args.images, desc="reading", unit="image", disable=not progress)):
         try:
+            if name in empty_dirs:
+                raise HandwritingError(empty_dirs[name])
             gray = load_image(name)
             if args.layout or args.page or (not args.line and is_page(gray)):
                 pages[k] = recognize_page(rec, gray, layout=args.layout)
@@ -296,6 +301,9 @@ def cmd_inspect(args) -> int:
 # ---------------------------------------------------------------- synth
 def cmd_synth(args) -> int:
     from .synth import find_fonts, generate
+    if args.text and Path(args.out).resolve() in Path(args.text).resolve().parents:
+        raise HandwritingError(f"--text {args.text} is inside --out {args.out}, where synth writes "
+                               "its lines; keep the text elsewhere")
     fonts = args.fonts or find_fonts()
     paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
                      digits=args.digits, height=args.height)
@@ -385,10 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "several inputs, a line holding a form feed ends each page).")
     r.add_argument("images", nargs="+", metavar="IMAGE",
                    help="line or page images, or directories (their images, sorted)")
-    r.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
+    r.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, "
+                   "else saved_models/default)")
     r.add_argument("--format", choices=["text", "json", "alto", "page", "hocr"], default="text",
-                   help="text, JSON (per line: polygon, baseline, text, confidence, words with "
-                   "boxes), ALTO v4, PAGE XML 2019 or hOCR (the last three with word boxes)")
+                   help="text, JSON (per line image: text, confidence, chars, words with boxes; "
+                   "per page: lines with polygon, baseline, text, confidence, words), ALTO v4, "
+                   "PAGE XML 2019 or hOCR (the last three with word boxes; several inputs: --out)")
     r.add_argument("--out", metavar="DIR", help="write one file per input into DIR (atomically)")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--page", action="store_true", help="treat every input as a page")

@@ -15,6 +15,11 @@ import numpy as np
 from .config import PreprocessConfig
 from .errors import ImageError
 
+try:  # a bad image is reported by us, in one line; OpenCV's own warnings would repeat it
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+except AttributeError:  # an OpenCV build without its logging module
+    pass
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 

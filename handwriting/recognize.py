@@ -112,8 +112,9 @@ class Recognizer:
             raise ValueError(f"batch_size must be >= 1 and beam >= 0, got {batch_size} and {beam}")
         path = Path(model) if model is not None else default_model_path()
         if not path.exists():
-            hint = (" (the default model is made by training, see README: Training)"
-                    if model is None else "")
+            hint = ((" (from $HANDWRITING_MODEL)" if "HANDWRITING_MODEL" in os.environ else
+                     " (the default model ships in saved_models/default; reinstall the project "
+                     "or give --model)") if model is None else "")
             raise ArtifactError(f"{path}: model not found{hint}")
         if path.suffix == ".tflite":
             from .runtime import LiteBackend

@@ -164,9 +164,12 @@ def test_recognize_directory_and_output_name_clash(model_dir, tmp_path, capsys):
     assert main(["recognize", str(tmp_path / "a" / "y.png"), str(tmp_path / "b" / "Y.png"),
                  "--model", str(model_dir), "--out", str(out)]) == 2
     assert "would both be written to" in capsys.readouterr().err
-    (tmp_path / "empty").mkdir()
-    assert main(["recognize", str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
-    assert "no images in this directory" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()  # a failed input: the others are still read
+    assert main(["recognize", str(tmp_path / "empty"), str(tmp_path / "a" / "y.png"),
+                 "--model", str(model_dir)]) == 1
+    out, err = capsys.readouterr()
+    assert "empty: no images in this directory" in err and "1 of 2 inputs failed" in err
+    assert len(out.splitlines()) == 2 and out.splitlines()[0] == ""
 
 
 def test_version(capsys):
@@ -340,3 +343,12 @@ def test_lm_from_ground_truth_says_which_transcriptions_it_left_out(tmp_path, ca
     (gt / "l0001.gt.txt").write_bytes(b"\xff\xfe bad")  # not UTF-8
     assert main(["lm", str(gt), "--out", str(tmp_path / "x.lm.json.gz"), "--order", "2"]) == 0
     assert "1 transcription(s) left out" in capsys.readouterr().err + caplog.text
+
+
+def test_synth_refuses_a_text_inside_its_output_folder(tmp_path, capsys):
+    out = tmp_path / "syn"
+    out.mkdir()
+    (out / "words.txt").write_text("one two three four\n")
+    assert main(["synth", "--out", str(out), "--count", "1", "--text", str(out / "words.txt")]) == 2
+    assert "is inside --out" in capsys.readouterr().err
+    assert (out / "words.txt").read_text() == "one two three four\n"
