@@ -170,17 +170,23 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
                   batch_size: int = 16, beam: int = 0, progress: bool = False,
                   fusion=None) -> list[Prediction]:
     """Batched recognition of normalized lines (float H x W each) with any model callable
-    ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: lines are sorted by width,
-    padded to a bucketed width, predicted, and decoded with their true frame counts.
+    ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: each line is padded to its
+    own bucketed width and batched only with lines of that width (so it reads the same alone or
+    among others, at any batch size), predicted, and decoded with its true frame count.
     ``progress`` shows a progress bar on stderr; ``fusion``: a language model for beam search."""
     from tqdm.auto import tqdm
     out: list[Prediction | None] = [None] * len(lines)
-    order = np.argsort([l.shape[1] for l in lines], kind="stable")
+    widths = [bucket(l.shape[1]) for l in lines]
+    batches: list[list[int]] = []
+    for j in np.argsort([l.shape[1] for l in lines], kind="stable"):
+        if batches and len(batches[-1]) < batch_size and widths[batches[-1][0]] == widths[j]:
+            batches[-1].append(int(j))
+        else:
+            batches.append([int(j)])
     with tqdm(total=len(lines), desc="recognizing", unit="line", disable=not progress) as bar:
-        for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
+        for idx in batches:
             batch = [lines[j] for j in idx]
-            width = bucket(max(l.shape[1] for l in batch))
+            width = widths[idx[0]]
             x = np.zeros((len(batch), batch[0].shape[0], width, 1), np.float32)
             for row, l in enumerate(batch):
                 x[row, :, : l.shape[1], 0] = l

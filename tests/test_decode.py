@@ -96,3 +96,25 @@ def test_confusions_count_substitutions_deletions_insertions():
                                                      ["abd", "x", "m", "rnn"]) * 9 / 100)
     assert confusions(["a"] * 3 + ["b"], ["x"] * 3 + ["y"], top=1) == [
         {"truth": "a", "prediction": "x", "count": 3}]
+
+
+def test_a_line_reads_the_same_alone_or_with_others():
+    """The model sees the padding (its backward LSTM starts there), so each line is padded to
+    its own width bucket whatever it is batched with: the reading cannot depend on the batch."""
+    from handwriting.decode import predict_lines
+    charset = Charset(list("abc"))
+    seen = []
+
+    def predict(x):  # every frame "reads" the character named by the padded width
+        seen.append(x.shape)
+        probs = np.full((x.shape[0], x.shape[2] // 4, 4), 0.01, np.float32)
+        probs[:, ::2, 1 + (x.shape[2] // 64) % 3] = 0.97
+        probs[:, 1::2, 0] = 0.97
+        return probs
+
+    lines = [np.ones((8, w), np.float32) for w in (40, 600, 100, 70)]
+    alone = [predict_lines(predict, [l], charset, 4)[0].text for l in lines]
+    together = [p.text for p in predict_lines(predict, lines, charset, 4, batch_size=16)]
+    assert together == alone and len(set(alone)) > 1
+    assert all(w == bucket(w) for _, _, w, _ in seen)
+    assert [p.text for p in predict_lines(predict, lines, charset, 4, batch_size=1)] == alone
