@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -301,9 +302,11 @@ def cmd_inspect(args) -> int:
 # ---------------------------------------------------------------- synth
 def cmd_synth(args) -> int:
     from .synth import find_fonts, generate
-    if args.text and Path(args.out).resolve() in Path(args.text).resolve().parents:
-        raise HandwritingError(f"--text {args.text} is inside --out {args.out}, where synth writes "
-                               "its lines; keep the text elsewhere")
+    text, out = (Path(args.text).resolve() if args.text else None), Path(args.out).resolve()
+    if text and (out == text or out in text.parents) and (
+            text.is_dir() or re.fullmatch(r"synth_\d{6}\.gt\.txt", text.name)):
+        raise HandwritingError(f"--text {args.text}: synth would write over it in --out "
+                               f"{args.out}; keep the text elsewhere")
     fonts = args.fonts or find_fonts()
     paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
                      digits=args.digits, height=args.height)
@@ -555,7 +558,7 @@ def _check_ranges(args) -> None:
         value = getattr(args, name, None)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        if value < least or (most is not None and value > most):
+        if not value >= least or (most is not None and not value <= most):  # NaN fails too
             bounds = f"{least}..{most}" if most is not None else f">= {least}"
             raise HandwritingError(f"--{name.replace('_', '-')} must be {bounds}, got {value}")
 

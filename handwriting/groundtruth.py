@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -396,7 +397,9 @@ def load_line_image(record: LineRecord) -> np.ndarray:
         raise DataError(f"line {record.id}: no image and no page source + polygon")
     source = Path(record.source)
     stamp = source.stat().st_mtime_ns if source.exists() else 0
-    return crop_line(_page_image(str(source), stamp), record.polygon)
+    with _PAGE_LOCK:  # threads reading lines of one page load it once
+        page = _page_image(str(source), stamp)
+    return crop_line(page, record.polygon)
 
 
 def prepare_line(record: LineRecord, config) -> tuple[np.ndarray | None, str]:
@@ -408,9 +411,13 @@ def prepare_line(record: LineRecord, config) -> tuple[np.ndarray | None, str]:
         return None, str(exc)
 
 
-@functools.lru_cache(maxsize=1)
+_PAGE_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=4)
 def _page_image(source: str, stamp: int) -> np.ndarray:
-    """The last page image loaded (lines of one page come in a row)."""
+    """The last page images loaded (lines of one page come in a row; a few pages, for the
+    threads of ``data.prepare_lines`` that are still on the previous one)."""
     page = read_layout(source)
     if page.image is None:
         raise DataError(f"{source}: names no page image")

@@ -214,8 +214,8 @@ def read_texts(sources) -> list[str]:
         if source.is_dir():
             records, problems = scan_line_dirs([source])
             if problems:
-                log.warning("%s: %d transcription(s) left out (%s%s)", source, len(problems),
-                            problems[0].message, ", ..." if len(problems) > 1 else "")
+                log.warning("%s: %d problem(s), those files left out (%s%s)", source,
+                            len(problems), problems[0].message, ", ..." if len(problems) > 1 else "")
             texts += [r.text for r in records if r.text]
         elif source.is_file():
             try:

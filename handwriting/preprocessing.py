@@ -62,11 +62,18 @@ def _pixel_size(raw: bytes) -> tuple[int, int] | None:
     """Width and height from the file's header, without decoding it (None: Pillow cannot
     tell, or is not installed)."""
     try:
+        import warnings
+
         from PIL import Image
-        Image.MAX_IMAGE_PIXELS = None  # we make the decision, without Pillow's warning
-        with Image.open(io.BytesIO(raw)) as im:
-            return im.size
-    except Exception:  # noqa: BLE001 - leave it to OpenCV
+        with warnings.catch_warnings():  # we decide (MAX_PIXELS), without Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as im:
+                return im.size
+    except ImportError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
+        if type(exc).__name__ == "DecompressionBombError":  # over twice Pillow's own limit
+            return (MAX_PIXELS, 2)
         return None
 
 

@@ -206,7 +206,9 @@ class Recognizer:
     def recognize(self, inputs, progress: bool = False) -> list[Result]:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
         and the others are still read."""
-        if isinstance(inputs, (str, Path)):  # one path, not its characters
+        if isinstance(inputs, (str, Path)) or (  # one path or image, not its characters or rows
+                isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (
+                    inputs.ndim == 3 and inputs.shape[2] in (1, 3, 4)))):
             inputs = [inputs]
         results: list[Result] = []
         lines, extents, where = [], [], []

@@ -236,7 +236,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     elif out.exists() and not out.is_dir():
         raise HandwritingError(f"{out}: is a file; give a folder for the run")
     if samples is None:
-        for d in [*train_dirs, *val_dirs]:
+        for d in [*(train_dirs or []), *(val_dirs or [])]:
             if not Path(d).exists():
                 raise HandwritingError(f"{d}: ground-truth folder not found")
     config = config or Config()

@@ -289,6 +289,10 @@ def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, caps
     assert main(["train", "--train", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]) == 2
     assert "nope: ground-truth folder not found" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+    from handwriting.errors import HandwritingError
+    from handwriting.train import train
+    with pytest.raises(HandwritingError, match="not found"):  # the API's val_dirs=None
+        train([tmp_path / "nope"], None, tmp_path / "run2")
 
 
 def test_a_file_system_refusal_is_one_line(tmp_path, capsys):
@@ -321,6 +325,7 @@ def test_api_recognize_takes_one_path_as_one_input(model_dir, tmp_path):
     rec = Recognizer(model_dir)
     assert [r.ok for r in rec.recognize(str(img))] == [True]  # not one result per character
     assert [r.source for r in rec.recognize(img)] == [str(img)]
+    assert len(rec.recognize(cv2.imread(str(img), cv2.IMREAD_GRAYSCALE))) == 1  # one array: one line
     with pytest.raises(ValueError, match="beam >= 0"):
         Recognizer(model_dir, beam=-1)
 
@@ -342,13 +347,19 @@ def test_lm_from_ground_truth_says_which_transcriptions_it_left_out(tmp_path, ca
     gt = write_line_dir(tmp_path / "gt", ["12", "345"])
     (gt / "l0001.gt.txt").write_bytes(b"\xff\xfe bad")  # not UTF-8
     assert main(["lm", str(gt), "--out", str(tmp_path / "x.lm.json.gz"), "--order", "2"]) == 0
-    assert "1 transcription(s) left out" in capsys.readouterr().err + caplog.text
+    assert "1 problem(s), those files left out" in capsys.readouterr().err + caplog.text
 
 
-def test_synth_refuses_a_text_inside_its_output_folder(tmp_path, capsys):
+def test_synth_refuses_a_text_it_would_write_over(tmp_path, capsys):
     out = tmp_path / "syn"
     out.mkdir()
-    (out / "words.txt").write_text("one two three four\n")
-    assert main(["synth", "--out", str(out), "--count", "1", "--text", str(out / "words.txt")]) == 2
-    assert "is inside --out" in capsys.readouterr().err
-    assert (out / "words.txt").read_text() == "one two three four\n"
+    (out / "synth_000000.gt.txt").write_text("one two three four\n")
+    for text in (out / "synth_000000.gt.txt", out):  # its own label file, or its folder
+        assert main(["synth", "--out", str(out), "--count", "1", "--text", str(text)]) == 2
+        assert "synth would write over it" in capsys.readouterr().err
+    assert (out / "synth_000000.gt.txt").read_text() == "one two three four\n"
+
+
+def test_nan_is_out_of_every_range(capsys):
+    assert main(["recognize", "x.png", "--lm", "model", "--lm-weight", "nan"]) == 2
+    assert "--lm-weight must be >= 0, got nan" in capsys.readouterr().err

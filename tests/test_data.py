@@ -93,3 +93,30 @@ def test_prepare_lines_in_worker_threads_matches_one_worker(tmp_path):
     one, _ = prepare_lines(records, cfg, progress=False, workers=1)
     two, _ = prepare_lines(records, cfg, progress=False, workers=2)
     assert [(s.text, s.line.tobytes()) for s in two] == [(s.text, s.line.tobytes()) for s in one]
+
+
+def test_lines_of_xml_pages_load_each_page_once_in_threads(tmp_path, monkeypatch):
+    import cv2
+
+    from handwriting import groundtruth
+    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    from conftest import render_line
+    for p in range(3):
+        page = np.full((60 * 30, 300), 255, np.uint8)
+        lines = []
+        for i in range(30):
+            line = render_line(str(i))[:60, :300]
+            page[60 * i:60 * i + line.shape[0], :line.shape[1]] = line
+            box = np.array([[0, 60 * i], [299, 60 * i], [299, 60 * i + 59], [0, 60 * i + 59]], np.int32)
+            lines.append(TextLine(f"l{i}", box, None, str(i)))
+        cv2.imwrite(str(tmp_path / f"p{p}.png"), page)
+        write_page_xml(Page(tmp_path / f"p{p}.png", 300, 1800, lines), tmp_path / f"p{p}.xml")
+    records, _ = scan_line_dirs([tmp_path])
+    assert len(records) == 90
+    loads = []
+    real = groundtruth.load_image
+    monkeypatch.setattr(groundtruth, "load_image", lambda path: loads.append(path) or real(path))
+    groundtruth._page_image.cache_clear()
+    samples, bad = prepare_lines(records, PreprocessConfig(height=24), progress=False, workers=2)
+    assert len(samples) == 90 and not bad
+    assert len(loads) == 3  # one decode per page, however the threads interleave
