@@ -76,10 +76,11 @@ def cmd_recognize(args) -> int:
             raise HandwritingError(f"--out {args.out}: is a file; give a directory to write into")
         readable = [n for n in args.images if n not in empty_dirs]
         _check_output_names(readable, Path(args.out), suffix)
-        for name in readable:
-            check_not_input(_output_file(Path(args.out), name, suffix), [*args.images, args.layout])
+        check_not_input([_output_file(Path(args.out), n, suffix) for n in readable],
+                        [*args.images, args.layout])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
+    layout = None
     if args.layout:
         from .groundtruth import read_layout
         layout = read_layout(args.layout)
@@ -104,7 +105,7 @@ def cmd_recognize(args) -> int:
                 raise HandwritingError(empty_dirs[name])
             gray = load_image(name)
             if args.layout or args.page or (not args.line and is_page(gray)):
-                pages[k] = recognize_page(rec, gray, layout=args.layout)
+                pages[k] = recognize_page(rec, gray, layout=layout)
                 pages[k].image = Path(name)
             else:
                 line_idx.append(k)
@@ -286,7 +287,7 @@ def cmd_inspect(args) -> int:
     from .segment import is_page
     if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise HandwritingError(f"--out {args.out}: give a .png, .pdf or .svg file name")
-    check_not_input(args.out, [args.image])
+    check_not_input([args.out], [args.image])
     gray = load_image(args.image)
     if is_page(gray):
         raise HandwritingError(f"{args.image}: looks like a page; inspect shows one line: crop a "
@@ -320,7 +321,7 @@ def cmd_lm(args) -> int:
     if not args.sources and not args.wordfreq:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     from .fileio import check_not_input
-    check_not_input(args.out, [*args.sources, *(args.val or [])])
+    check_not_input([args.out], [*args.sources, *(args.val or [])])
     texts = read_texts(args.sources) if args.sources else []
     held_out = read_texts(args.val) if args.val else []
     if args.wordfreq:

@@ -39,12 +39,20 @@ def _remove(tmp: Path) -> None:
         pass
 
 
-def check_not_input(target: str | Path, inputs, option: str = "--out") -> None:
-    """Refuse, before any work, an output that is one of the ``inputs`` (it would be lost)."""
-    target = Path(target)
-    for source in inputs:
-        if source is not None and target.exists() and Path(source).exists() \
-                and os.path.samefile(target, source):
+def check_not_input(targets, inputs, option: str = "--out") -> None:
+    """Refuse, before any work, an output (one of ``targets``) that is one of the ``inputs``
+    (it would be lost). Each file is looked at once, however many there are."""
+    def identity(path):
+        try:
+            st = os.stat(path)
+        except OSError:  # not there (yet): nothing to lose
+            return None
+        return st.st_dev, st.st_ino
+    sources = {identity(s): s for s in inputs if s is not None}
+    sources.pop(None, None)
+    for target in targets:
+        source = sources.get(identity(target))
+        if source is not None:
             raise HandwritingError(f"{option} {target} would overwrite the input {source}; "
                                    "choose another output name")
 

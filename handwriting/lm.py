@@ -47,8 +47,8 @@ class CharLM:
         self.counts = counts
         self.weight, self.bonus = weight, bonus
         self._stats = {h: (sum(c.values()), len(c)) for h, c in counts.items()}
-        vocab = set(counts.get("", {})) | {EOS}
-        self._uniform = 1.0 / len(vocab)
+        self.vocab = frozenset(counts.get("", {})) | {EOS}  # every character it has seen
+        self._uniform = 1.0 / len(self.vocab)
         self._memo: dict[tuple[str, str], float] = {}
 
     @classmethod
@@ -160,8 +160,7 @@ class Fusion:
             self.bonus = self.lm.bonus if self.lm.bonus is not None else BONUS
         self._n = self.lm.order - 1
         self._char = [""] + [c.translate(FOLD) for c in self.chars]  # label k -> the LM's character
-        seen = set(self.lm.counts.get("", {}))
-        self._unseen = [c not in seen for c in self._char]
+        self._unseen = [c not in self.lm.vocab for c in self._char]
         self._unseen_score = self.weight * math.log(self.lm._uniform) + self.bonus
 
     def start(self) -> str:

@@ -31,7 +31,7 @@ SUFFIXES = {"alto": ".xml", "page": ".xml", "hocr": ".hocr", "json": ".json"}
 # ---------------------------------------------------------------- recognition
 
 def recognize_page(recognizer, image: str | Path | np.ndarray | None,
-                   layout: str | Path | None = None,
+                   layout: str | Path | Page | None = None,
                    config: SegmentConfig | None = None) -> Page:
     """Read a whole page: its lines (found by :func:`~handwriting.segment.segment_page`, or
     those of an ALTO/PAGE ``layout`` file), each cropped as ground-truth lines are
@@ -41,16 +41,17 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
         recognizer: a :class:`~handwriting.recognize.Recognizer`.
         image: the page (path or array); ``None`` with a ``layout`` takes the image the
             layout names.
-        layout: ALTO or PAGE XML whose lines are read instead of segmenting (the
-            eScriptorium / Transkribus workflow: lines drawn there, text read here). When its
-            page size differs from the image's, its coordinates are scaled to the image.
+        layout: ALTO or PAGE XML (or the Page already read from it) whose lines are read
+            instead of segmenting (the eScriptorium / Transkribus workflow: lines drawn there,
+            text read here). When its page size differs from the image's, its coordinates are
+            scaled to the image.
         config: segmentation tunables (ignored with ``layout``).
 
     Returns:
         A :class:`~handwriting.groundtruth.Page` in image coordinates whose lines carry
         ``text`` and ``confidence`` (a line that cannot be cropped gets ``""`` and 0.0).
     """
-    given = read_layout(layout) if layout is not None else None
+    given = read_layout(layout) if isinstance(layout, (str, Path)) else layout
     if image is None:
         if given is None or given.image is None:
             raise DataError("recognize_page needs an image (the layout names none)"
