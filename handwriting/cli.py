@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -303,11 +302,6 @@ def cmd_inspect(args) -> int:
 # ---------------------------------------------------------------- synth
 def cmd_synth(args) -> int:
     from .synth import find_fonts, generate
-    text, out = (Path(args.text).resolve() if args.text else None), Path(args.out).resolve()
-    if text and (out == text or out in text.parents) and (
-            text.is_dir() or re.fullmatch(r"synth_\d{6}\.gt\.txt", text.name)):
-        raise HandwritingError(f"--text {args.text}: synth would write over it in --out "
-                               f"{args.out}; keep the text elsewhere")
     fonts = args.fonts or find_fonts()
     paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
                      digits=args.digits, height=args.height)

@@ -6,6 +6,7 @@ parameters come from the model's own :class:`~handwriting.config.PreprocessConfi
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,9 +44,9 @@ def load_image(path: str | Path) -> np.ndarray:
         # imdecode would silently read the first page only
         raise ImageError(f"{path}: is a TIFF with {pages} pages; one image per file is read: "
                          "split it first (e.g. `tiffsplit FILE.tif page-`)")
-    if (size := _pixel_size(raw)) and size[0] * size[1] > MAX_PIXELS:
-        raise ImageError(f"{path}: too large ({size[0]} x {size[1]} px, over "
-                         f"{MAX_PIXELS // 10**6} megapixels); scale it down first (300 dpi is plenty)")
+    if size := _oversize(raw):
+        raise ImageError(f"{path}: too large ({size}; the limit is {MAX_PIXELS // 10**6} "
+                         "megapixels); scale it down first (300 dpi is plenty)")
     # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -58,23 +59,24 @@ _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
 MAX_PIXELS = 100_000_000  # an A3 page at 600 dpi is 70 megapixels
 
 
-def _pixel_size(raw: bytes) -> tuple[int, int] | None:
-    """Width and height from the file's header, without decoding it (None: Pillow cannot
-    tell, or is not installed)."""
+def _oversize(raw: bytes) -> str | None:
+    """The image's size, read from its header without decoding it, if it is over
+    :data:`MAX_PIXELS`; None if it is not (or Pillow cannot tell, or is not installed)."""
     try:
-        import warnings
-
         from PIL import Image
-        with warnings.catch_warnings():  # we decide (MAX_PIXELS), without Pillow's warning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(raw)) as im:
-                return im.size
     except ImportError:
         return None
-    except Exception as exc:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
-        if type(exc).__name__ == "DecompressionBombError":  # over twice Pillow's own limit
-            return (MAX_PIXELS, 2)
-        return None
+    with warnings.catch_warnings():  # we decide (MAX_PIXELS), without Pillow's warning
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(raw)) as im:
+                width, height = im.size
+        except Image.DecompressionBombError:  # over twice Pillow's own limit: size not given
+            limit = 2 * Image.MAX_IMAGE_PIXELS
+            return f"over {limit // 10**6} megapixels" if limit >= MAX_PIXELS else None
+        except Exception:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
+            return None
+    return f"{width} x {height} px" if width * height > MAX_PIXELS else None
 
 
 def _tiff_pages(raw: bytes) -> int:

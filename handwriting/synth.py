@@ -9,6 +9,7 @@ wrong. Output follows the line ground-truth convention: ``<id>.png`` + ``<id>.gt
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import cv2
@@ -130,11 +131,24 @@ def _write_pair(out: Path, stem: str, image: np.ndarray, text: str) -> None:
     write_atomic(out / f"{stem}.gt.txt", text.encode("utf-8"))
 
 
+def _check_text_kept(text, out, prefix: str) -> None:
+    """Refuse a ``text`` source that writing ``out`` would overwrite: a folder that is ``out``
+    or inside it, or one of the label files generate names ``{prefix}_NNNNNN.gt.txt`` there."""
+    if text is None:
+        return
+    source, out_dir = Path(text).resolve(), Path(out).resolve()
+    if (out_dir == source or out_dir in source.parents) and (source.is_dir() or re.fullmatch(
+            rf"{re.escape(prefix)}_\d{{6}}\.gt\.txt", source.name)):
+        raise HandwritingError(f"--text {text}: synth would write over it in --out {out}; "
+                               "keep the text elsewhere")
+
+
 def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None = None,
              fonts=None, digits: float = 0.0, height: int = 64, prefix: str = "synth",
              progress: bool = True) -> list[Path]:
     """Write ``count`` synthetic line pairs to ``out``; returns the image paths."""
     from tqdm.auto import tqdm
+    _check_text_kept(text, out, prefix)
     fonts = [Path(f) for f in fonts] if fonts else find_fonts()
     if not fonts:
         raise HandwritingError("no handwriting fonts found; install e.g. `apt-get install "

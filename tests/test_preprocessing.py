@@ -200,6 +200,19 @@ def test_an_image_too_large_to_read_safely_is_refused_before_decoding(tmp_path, 
     assert load_image(path).shape == (200, 300)
 
 
+def test_a_header_past_pillows_bomb_limit_is_refused_without_a_made_up_size(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path = tmp_path / "bomb.png"  # a 20000 x 20000 header (400 megapixels) and no pixel data
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match=r"too large \(over \d+ megapixels; the limit is 100 "):
+        load_image(path)
+
+
 @pytest.mark.parametrize("bits", [10, 12, 16])
 def test_16_bit_files_are_scaled_by_the_depth_their_values_use(tmp_path, bits):
     line = render_line("123")  # uint8, paper 255

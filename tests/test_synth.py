@@ -47,3 +47,15 @@ def test_texts_the_font_cannot_draw_are_not_rendered(tmp_path):
     text.write_text("漢字 漢字 漢字\n", encoding="utf-8")
     with pytest.raises(HandwritingError, match="none of the fonts has glyphs"):
         generate(tmp_path / "b", 1, text=text, fonts=[FONT], progress=False)
+
+
+def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):
+    out = tmp_path / "syn"
+    out.mkdir()
+    label = out / "lines_000003.gt.txt"
+    label.write_text("one two three four\n")
+    for text in (label, out):  # one of the label files it writes (with its prefix), its folder
+        with pytest.raises(HandwritingError, match="synth would write over it"):
+            generate(out, 4, text=text, prefix="lines", progress=False)
+    assert label.read_text() == "one two three four\n"
+    assert sorted(p.name for p in out.iterdir()) == ["lines_000003.gt.txt"]
