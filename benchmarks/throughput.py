@@ -1,7 +1,9 @@
 """Training and batched inference throughput on this machine (lines/s), and parameter count.
 
     python benchmarks/throughput.py [--model saved_models/default] [--lines 200] [--config FILE]
-                                    [--lm FILE.lm.json.gz]
+                                    [--batch-size 16] [--lm FILE.lm.json.gz]
+
+``--model`` may also be a ``.tflite`` file (read with LiteRT; training is then not timed).
 
 Lines come from ../shared/data/lines/*/val when present, else are rendered.
 """
@@ -35,15 +37,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default=None)
     ap.add_argument("--lines", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
     ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
     ap.add_argument("--config", help="training config to time (default: the model's own)")
     ap.add_argument("--lm", help="also time beam search (width 10) with this language model")
     args = ap.parse_args()
     recs = lines(args.lines)
     images = [load_line_image(r) for r in recs]
-    rec = Recognizer(args.model, batch_size=16)
-    print(f"model: {rec.path}  parameters: {rec.backend.model.count_params():,}  "
-          f"height: {rec.preprocess_config.height}  threads: {os.cpu_count()}")
+    rec = Recognizer(args.model, batch_size=args.batch_size)
+    keras_model = getattr(rec.backend, "model", None)  # None: a .tflite file
+    size = (f"parameters: {keras_model.count_params():,}" if keras_model is not None else
+            f"size: {rec.path.stat().st_size / 1e6:.2f} MB")
+    print(f"model: {rec.path}  {size}  height: {rec.preprocess_config.height}  "
+          f"threads: {os.cpu_count()}  backend: {type(rec.backend).__name__}"
+          f"{'/' + keras.backend.backend() if keras_model is not None else ''}")
     rec.recognize(images[:16])  # warm-up (graph tracing)
     t = time.perf_counter()
     pre = [rec.preprocess(im) for im in images]
@@ -55,7 +62,7 @@ def main():
     rec.recognize(images)
     t_all = time.perf_counter() - t
     n = len(images)
-    print(f"inference, {n} lines, batch 16: preprocessing {n / t_pre:.1f} lines/s, "
+    print(f"inference, {n} lines, batch {args.batch_size}: preprocessing {n / t_pre:.1f} lines/s, "
           f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
     if args.lm:
         from handwriting.lm import load_fusion
@@ -65,6 +72,9 @@ def main():
         t_lm = time.perf_counter() - t
         print(f"with the LM (beam 10): end to end {n / t_lm:.1f} lines/s")
     if args.train_batches < 1:
+        return
+    if keras_model is None:
+        print("training: not timed (a .tflite file cannot be trained; give a model directory)")
         return
 
     cfg = Config.from_file(args.config) if args.config else Config(

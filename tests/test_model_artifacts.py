@@ -7,7 +7,7 @@ from handwriting import artifacts
 from handwriting.charset import Charset
 from handwriting.config import ModelConfig, PreprocessConfig
 from handwriting.errors import ArtifactError
-from handwriting.model import build_model
+from handwriting.model import build_model, logits_model, widen_lstm
 
 from conftest import TINY
 
@@ -23,6 +23,23 @@ def test_model_shapes_and_downsampling():
     assert np.allclose(y.sum(-1), 1.0, atol=1e-5)
     m2 = build_model(MC, 11, PC.height)
     assert np.asarray(m2(x[:, :, :40])).shape == (2, 40 // MC.downsample, 11)  # width is free
+
+
+def test_widen_lstm_keeps_the_outputs():
+    rng = np.random.default_rng(2)
+    m = build_model(MC, n_classes=11, height=PC.height)
+    for layer in m.layers:  # random biases too, so a misplaced weight shows in the output
+        if layer.name.startswith("bilstm") or layer.name == "logits":
+            layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+    x = rng.random((2, PC.height, 80, 1)).astype("float32")
+    wide = widen_lstm(m, MC, MC.lstm_units + 5, n_classes=11, height=PC.height)
+    assert wide.get_layer("bilstm1").forward_layer.units == MC.lstm_units + 5
+    assert wide.count_params() > m.count_params()
+    before, after = (np.asarray(logits_model(k)(x)) for k in (m, wide))
+    assert np.isfinite(before).all() and before.std() > 0.1
+    np.testing.assert_allclose(after, before, atol=1e-4)
+    with pytest.raises(ValueError, match="units must be >="):
+        widen_lstm(m, MC, MC.lstm_units - 1, n_classes=11, height=PC.height)
 
 
 def test_save_load_parity(tmp_path):
