@@ -80,7 +80,7 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
     """The same network with ``units`` LSTM units per direction instead of
     ``config.lstm_units``: the new units get zero weights, so they stay at zero and the outputs
     do not change (up to float rounding). Some layer widths run much slower than their
-    neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.7x slower than at 264 on an
+    neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.8x slower than at 264 on an
     AMD EPYC); this trades a few inert units for speed without retraining.
 
     Args:
@@ -114,12 +114,14 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
 
     for layer in model.layers:
         weights = layer.get_weights()
-        if layer.name.startswith("bilstm"):  # forward and backward: kernel, recurrent, bias
-            first = layer.name == "bilstm0"
-            weights = [gates(w, 0) if w.ndim == 1 else
-                       gates(np.pad(w, ((0, units - old), (0, 0))), 1) if k % 3 == 1 else
-                       gates(w if first else rows(w), 1)
-                       for k, w in enumerate(weights)]
+        if layer.name.startswith("bilstm"):
+            padded = []
+            for kernel, recurrent, bias in (weights[:3], weights[3:]):  # forward, backward
+                if layer.name != "bilstm0":  # its inputs come from the BiLSTM below
+                    kernel = rows(kernel)
+                padded += [gates(kernel, 1), gates(np.pad(recurrent, ((0, units - old), (0, 0))), 1),
+                           gates(bias, 0)]
+            weights = padded
         elif layer.name == "logits":
             weights = [rows(weights[0]), weights[1]]
         wide.get_layer(layer.name).set_weights(weights)

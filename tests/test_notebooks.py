@@ -5,6 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from handwriting.artifacts import read_meta
+
 from conftest import digit_texts, write_line_dir
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -41,8 +43,7 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "TFLite reads" in text and "best val CER" in text
     units = json.loads((out / "config.json").read_text())["model"]["lstm_units"]
-    expected = (json.loads((NOTEBOOKS / from_model / "handwriting.json").read_text())["model"]["lstm_units"]
-                if from_model else 48)
+    expected = read_meta(NOTEBOOKS / from_model)["model"]["lstm_units"] if from_model else 48
     assert units == expected  # fine-tuning keeps the default model's network
     runs = json.loads((out / "runs.json").read_text())
     assert runs[0]["from_model"] == (from_model or None)
