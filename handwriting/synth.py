@@ -126,19 +126,26 @@ def render_text(text: str, font: str | Path, rng: np.random.Generator, size: int
     return out
 
 
-def _write_pair(out: Path, stem: str, image: np.ndarray, text: str) -> None:
+def _write_pair(out: Path, stem: str, image: np.ndarray, text: str) -> Path:
     write_atomic(out / f"{stem}.png", cv2.imencode(".png", image)[1].tobytes())
     write_atomic(out / f"{stem}.gt.txt", text.encode("utf-8"))
+    return out / f"{stem}.png"
 
 
 def _check_text_kept(text, out, prefix: str) -> None:
-    """Refuse a ``text`` source that writing ``out`` would overwrite: a folder that is ``out``
-    or inside it, or one of the label files generate names ``{prefix}_NNNNNN.gt.txt`` there."""
+    """Refuse a ``text`` source that writing ``out`` would overwrite: one of the label files
+    generate names ``{prefix}_NNNNNN.gt.txt`` in ``out``, or a folder (read recursively) that
+    holds ``out`` when ``out`` already has such files."""
     if text is None:
         return
     source, out_dir = Path(text).resolve(), Path(out).resolve()
-    if (out_dir == source or out_dir in source.parents) and (source.is_dir() or re.fullmatch(
-            rf"{re.escape(prefix)}_\d{{6}}\.gt\.txt", source.name)):
+    label = re.compile(rf"{re.escape(prefix)}_\d{{6}}\.gt\.txt")
+    if source.is_dir():
+        hit = ((source == out_dir or source in out_dir.parents) and out_dir.is_dir()
+               and any(label.fullmatch(p.name) for p in out_dir.iterdir()))
+    else:
+        hit = source.parent == out_dir and label.fullmatch(source.name)
+    if hit:
         raise HandwritingError(f"--text {text}: synth would write over it in --out {out}; "
                                "keep the text elsewhere")
 
@@ -171,8 +178,7 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
                                    f"times in a row (last: {line!r}); use other fonts or text")
         font = usable[int(rng.integers(len(usable)))]
         img = render_text(line, font, rng, size=int(rng.integers(40, 60)), height=height)
-        _write_pair(out, f"{prefix}_{i:06d}", img, line)
-        paths.append(out / f"{prefix}_{i:06d}.png")
+        paths.append(_write_pair(out, f"{prefix}_{i:06d}", img, line))
     return paths
 
 

@@ -57,5 +57,13 @@ def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):
     for text in (label, out):  # one of the label files it writes (with its prefix), its folder
         with pytest.raises(HandwritingError, match="synth would write over it"):
             generate(out, 4, text=text, prefix="lines", progress=False)
+    with pytest.raises(HandwritingError, match="synth would write over it"):
+        generate(out, 4, text=tmp_path, prefix="lines", progress=False)  # a folder holding out
     assert label.read_text() == "one two three four\n"
     assert sorted(p.name for p in out.iterdir()) == ["lines_000003.gt.txt"]
+    # a label file of the same name in a subfolder of out is not written over: allowed
+    (out / "old").mkdir()
+    label.rename(out / "old" / label.name)
+    generate(out, 4, text=out / "old" / label.name, fonts=[FONT], prefix="lines", progress=False)
+    assert (out / "old" / label.name).read_text() == "one two three four\n"
+    assert len(list(out.glob("lines_*.gt.txt"))) == 4
