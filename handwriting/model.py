@@ -76,18 +76,24 @@ def ctc_loss(y_true, y_pred):
 
 
 def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: int,
-               height: int) -> keras.Model:
+               height: int, trainable_seed: int | None = None) -> keras.Model:
     """The same network with ``units`` LSTM units per direction instead of
-    ``config.lstm_units``: the new units get zero weights, so they stay at zero and the outputs
-    do not change (up to float rounding). Some layer widths run much slower than their
-    neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.8x slower than at 264 on an
-    AMD EPYC); this trades a few inert units for speed without retraining.
+    ``config.lstm_units``; the outputs do not change (up to float rounding).
+
+    By default the new units get zero weights, so they stay at zero: some layer widths run
+    much slower than their neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.8x
+    slower than at 264 on an AMD EPYC), and this trades a few inert units for speed without
+    retraining. With ``trainable_seed`` the weights *into* the new units are drawn at random
+    (Glorot uniform, forget-gate bias 1, as Keras initializes an LSTM) while every weight
+    *from* a new unit stays zero: the outputs are still unchanged, but fine-tuning now trains
+    the new units (more capacity for a model that underfits).
 
     Args:
         model: a model built by :func:`build_model` from ``config``.
         config: its architecture.
         units: the new number of units (>= ``config.lstm_units``).
         n_classes, height: as for :func:`build_model`.
+        trainable_seed: None for inert zero units, else the seed of the new units' weights.
 
     Returns:
         The widened model (its config: ``dataclasses.replace(config, lstm_units=units)``).
@@ -103,10 +109,22 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
         raise ValueError(f"units must be >= the model's {old} LSTM units, got {units}")
     wide = build_model(dataclasses.replace(config, lstm_units=units), n_classes, height)
 
-    def gates(w, axis):  # (..., 4 * old) -> (..., 4 * units), each gate block zero-padded
-        pad = [(0, 0)] * w.ndim
-        pad[axis] = (0, units - old)
-        return np.concatenate([np.pad(p, pad) for p in np.split(w, 4, axis=axis)], axis=axis)
+    rng = np.random.default_rng(trainable_seed)
+
+    def gates(w, axis):  # (..., 4 * old) -> (..., 4 * units), a block of new units per gate
+        new = []
+        for g, block in enumerate(np.split(w, 4, axis=axis)):  # gates i, f, c, o
+            shape = list(block.shape)
+            shape[axis] = units - old
+            if trainable_seed is None:
+                fill = np.zeros(shape, w.dtype)
+            elif w.ndim == 1:  # bias
+                fill = np.full(shape, 1.0 if g == 1 else 0.0, w.dtype)
+            else:
+                limit = np.sqrt(6 / (w.shape[0] + 4 * units))
+                fill = rng.uniform(-limit, limit, shape).astype(w.dtype)
+            new.append(np.concatenate([block, fill], axis=axis))
+        return np.concatenate(new, axis=axis)
 
     def rows(w):  # inputs [forward (old), backward (old)] -> [forward (units), backward (units)]
         zeros = np.zeros((units - old,) + w.shape[1:], w.dtype)
@@ -119,8 +137,10 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
             for kernel, recurrent, bias in (weights[:3], weights[3:]):  # forward, backward
                 if layer.name != "bilstm0":  # its inputs come from the BiLSTM below
                     kernel = rows(kernel)
-                padded += [gates(kernel, 1), gates(np.pad(recurrent, ((0, units - old), (0, 0))), 1),
-                           gates(bias, 0)]
+                recurrent = np.pad(recurrent, ((0, units - old), (0, 0)))
+                # rows (inputs) from new units are zero in the old units' columns; the new
+                # units' columns (all rows) are filled by gates()
+                padded += [gates(kernel, 1), gates(recurrent, 1), gates(bias, 0)]
             weights = padded
         elif layer.name == "logits":
             weights = [rows(weights[0]), weights[1]]

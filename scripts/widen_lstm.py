@@ -5,6 +5,10 @@ TensorFlow's CPU LSTM is much slower at some widths than at their neighbours (on
 ships padded from 256 to 264 units:
 
     python scripts/widen_lstm.py saved_models/default runs/wide --units 264
+
+With --trainable SEED the new units get random input weights (their outputs still start at
+zero weight, so the model reads the same), and fine-tuning trains them: more capacity without
+training from scratch.
 """
 import argparse
 import dataclasses
@@ -18,13 +22,17 @@ def main():
     ap.add_argument("model", help="model directory to read")
     ap.add_argument("out", help="model directory to write (may be the same)")
     ap.add_argument("--units", type=int, required=True, help="LSTM units per direction")
+    ap.add_argument("--trainable", type=int, metavar="SEED",
+                    help="give the new units random input weights (seeded) so fine-tuning trains them")
     args = ap.parse_args()
     art = load(args.model)
     wide = widen_lstm(art.model, art.model_config, args.units, art.charset.n_classes,
-                      art.preprocess.height)
+                      art.preprocess.height, trainable_seed=args.trainable)
     training = dict(art.meta.get("training", {}))
+    note = ("the added units have zero weights (inert), for speed" if args.trainable is None else
+            f"the added units have random input weights (seed {args.trainable}) and zero output weights, to be trained")
     training["widened_lstm"] = {"from_units": art.model_config.lstm_units, "to_units": args.units,
-                                "note": "the added units have zero weights (inert), for speed"}
+                                "note": note}
     cfg = dataclasses.replace(art.model_config, lstm_units=args.units)  # as widen_lstm builds it
     save(args.out, wide, art.charset, art.preprocess, cfg, training=training,
          metrics=art.meta.get("metrics"))

@@ -1,5 +1,6 @@
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -25,19 +26,28 @@ def test_model_shapes_and_downsampling():
     assert np.asarray(m2(x[:, :, :40])).shape == (2, 40 // MC.downsample, 11)  # width is free
 
 
-def test_widen_lstm_keeps_the_outputs():
+@pytest.mark.parametrize("trainable_seed", [None, 3])
+def test_widen_lstm_keeps_the_outputs(trainable_seed):
     rng = np.random.default_rng(2)
     m = build_model(MC, n_classes=11, height=PC.height)
     for layer in m.layers:  # random biases too, so a misplaced weight shows in the output
         if layer.name.startswith("bilstm") or layer.name == "logits":
             layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
     x = rng.random((2, PC.height, 80, 1)).astype("float32")
-    wide = widen_lstm(m, MC, MC.lstm_units + 5, n_classes=11, height=PC.height)
-    assert wide.get_layer("bilstm1").forward_layer.units == MC.lstm_units + 5
+    old, units = MC.lstm_units, MC.lstm_units + 5
+    wide = widen_lstm(m, MC, units, n_classes=11, height=PC.height, trainable_seed=trainable_seed)
+    assert wide.get_layer("bilstm1").forward_layer.units == units
     assert wide.count_params() > m.count_params()
     before, after = (np.asarray(logits_model(k)(x)) for k in (m, wide))
     assert np.isfinite(before).all() and before.std() > 0.1
     np.testing.assert_allclose(after, before, atol=1e-4)
+    # the new units' states: zero when inert, alive (so fine-tuning trains them) otherwise
+    top = keras.Model(wide.inputs, wide.get_layer(f"bilstm{MC.lstm_layers - 1}").output)
+    new_units = np.asarray(top(x))[..., np.r_[old:units, units + old:2 * units]]
+    if trainable_seed is None:
+        assert np.abs(new_units).max() == 0
+    else:
+        assert np.abs(new_units).mean() > 1e-3
     with pytest.raises(ValueError, match="units must be >="):
         widen_lstm(m, MC, MC.lstm_units - 1, n_classes=11, height=PC.height)
 
