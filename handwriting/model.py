@@ -84,9 +84,10 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
     much slower than their neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.8x
     slower than at 264 on an AMD EPYC), and this trades a few inert units for speed without
     retraining. With ``trainable_seed`` the weights *into* the new units are drawn at random
-    (Glorot uniform, forget-gate bias 1, as Keras initializes an LSTM) while every weight
-    *from* a new unit stays zero: the outputs are still unchanged, but fine-tuning now trains
-    the new units (more capacity for a model that underfits).
+    (Glorot uniform, forget-gate bias 1) while every weight *from* a new unit stays zero: the
+    outputs are still unchanged, but fine-tuning now trains the new units (more capacity for
+    a model that underfits). Units that were already inert (zero-padded) stay inert: widen
+    the unpadded weights.
 
     Args:
         model: a model built by :func:`build_model` from ``config``.
