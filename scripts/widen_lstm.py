@@ -30,7 +30,8 @@ def main():
                       art.preprocess.height, trainable_seed=args.trainable)
     training = dict(art.meta.get("training", {}))
     note = ("the added units have zero weights (inert), for speed" if args.trainable is None else
-            f"the added units have random input weights (seed {args.trainable}) and zero output weights, to be trained")
+            f"the added units have random input weights (seed {args.trainable}) and zero output "
+            "weights, to be trained")
     training["widened_lstm"] = {"from_units": art.model_config.lstm_units, "to_units": args.units,
                                 "note": note}
     cfg = dataclasses.replace(art.model_config, lstm_units=args.units)  # as widen_lstm builds it
