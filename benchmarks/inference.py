@@ -37,23 +37,28 @@ MODES = [("float", "none", True), ("float16", "float16", True), ("dynamic", "dyn
          ("dynamic, WHILE loops", "dynamic", False)]
 
 
-def source_images(limit: int, seed: int = 0) -> list[np.ndarray]:
+def source_lines(limit: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """``limit`` (transcription, image) pairs: val lines, or rendered lines without ../shared."""
     from handwriting.groundtruth import load_line_image, scan_line_dirs
     dirs = sorted(glob.glob(str(SHARED / "*" / "val")))
     if dirs:
         records, _ = scan_line_dirs(dirs)
         pick = np.random.default_rng(seed).choice(len(records), min(limit, len(records)), replace=False)
-        return [load_line_image(records[i]) for i in sorted(pick)]
+        return [(records[i].text, load_line_image(records[i])) for i in sorted(pick)]
     rng = np.random.default_rng(seed)  # no shared data: rendered lines of varied length
     words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex".split()
-    images = []
+    pairs = []
     for _ in range(limit):
         text = " ".join(rng.choice(words, rng.integers(1, 12)))
         (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.2, 2)
         img = np.full((h + base + 24, w + 24), 235, np.uint8)
         cv2.putText(img, text, (12, 12 + h), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, 1.2, 30, 2, cv2.LINE_AA)
-        images.append(img)
-    return images
+        pairs.append((text, img))
+    return pairs
+
+
+def source_images(limit: int, seed: int = 0) -> list[np.ndarray]:
+    return [image for _, image in source_lines(limit, seed)]
 
 
 def fit(line: np.ndarray, width: int) -> np.ndarray:

@@ -5,11 +5,11 @@
 
 ``--model`` may also be a ``.tflite`` file (read with LiteRT; training is then not timed).
 
-Lines come from ../shared/data/lines/*/val when present, else are rendered.
+Lines come from ../shared/data/lines/*/val when present, else are rendered with OpenCV.
 """
 import argparse
-import glob
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -20,17 +20,12 @@ import numpy as np
 
 from handwriting.config import Config, ModelConfig
 from handwriting.data import LineBatches, Sample
-from handwriting.groundtruth import load_line_image, scan_line_dirs
 from handwriting.model import build_model, ctc_loss, logits_model
 from handwriting.preprocessing import preprocess
-from handwriting.recognize import Recognizer
+from handwriting.recognize import KerasBackend, Recognizer
 
-
-def lines(n):
-    dirs = sorted(glob.glob(str(Path(__file__).resolve().parents[2] / "shared/data/lines/*/val")))
-    records, _ = scan_line_dirs(dirs)
-    rng = np.random.default_rng(0)
-    return [records[i] for i in rng.choice(len(records), size=min(n, len(records)), replace=False)]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference import source_lines  # noqa: E402
 
 
 def main():
@@ -42,10 +37,9 @@ def main():
     ap.add_argument("--config", help="training config to time (default: the model's own)")
     ap.add_argument("--lm", help="also time beam search (width 10) with this language model")
     args = ap.parse_args()
-    recs = lines(args.lines)
-    images = [load_line_image(r) for r in recs]
+    texts, images = map(list, zip(*source_lines(args.lines)))
     rec = Recognizer(args.model, batch_size=args.batch_size)
-    keras_model = getattr(rec.backend, "model", None)  # None: a .tflite file
+    keras_model = rec.backend.model if isinstance(rec.backend, KerasBackend) else None  # .tflite
     size = (f"parameters: {keras_model.count_params():,}" if keras_model is not None else
             f"size: {rec.path.stat().st_size / 1e6:.2f} MB")
     print(f"model: {rec.path}  {size}  height: {rec.preprocess_config.height}  "
@@ -81,7 +75,7 @@ def main():
         preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
     if cfg.preprocess != rec.preprocess_config:  # the candidate reads its own preprocessing
         pre = [preprocess(im, cfg.preprocess) for im in images]
-    samples = [Sample(r.id, (p * 255).astype(np.uint8), r.text, "") for r, p in zip(recs, pre)]
+    samples = [Sample(str(i), (p * 255).astype(np.uint8), t, "") for i, (t, p) in enumerate(zip(texts, pre))]
     model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
     trainer = logits_model(model)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=ctc_loss)
