@@ -166,6 +166,12 @@ def bucket(width: int, multiple: int = 64) -> int:
     return -(-w // step) * step
 
 
+def pad_to_bucket(line: np.ndarray) -> np.ndarray:
+    """A normalized line (H x W) zero-padded on the right to its :func:`bucket` width, as
+    :func:`predict_lines` feeds it to the model."""
+    return np.pad(line, ((0, 0), (0, bucket(line.shape[1]) - line.shape[1])))
+
+
 def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample: int,
                   batch_size: int = 16, beam: int = 0, progress: bool = False,
                   fusion=None) -> list[Prediction]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -69,22 +70,27 @@ def confidence_text(ax, text: str, confidences, positions=None, y: float = 0.5, 
                 bbox=dict(facecolor=cm(float(p)), edgecolor="none", pad=1.5, alpha=0.85))
 
 
+_STATES = ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
+
+
 def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16):
     """One figure, columns aligned to the line: the preprocessed line; the CTC posteriors of
     the characters read (plus blank) with each character at its peak frame; mean forget /
     input / output gate per frame for one BiLSTM layer (both directions); the cell state of its
     most active units; the text coloured by per-character confidence."""
+    from .decode import pad_to_bucket
     from .inspect import lstm_traces
     plt = _plt()
     line = recognizer.preprocess(image)
     probs = recognizer.probabilities(line)
     pred = recognizer.predict_lines([line])[0]
-    traces = lstm_traces(recognizer.backend.model, line)
+    T = len(probs)  # the traces of the padded line the model decodes, cut to the line's frames
+    traces = {k: replace(tr, **{f: getattr(tr, f)[:T] for f in _STATES})
+              for k, tr in lstm_traces(recognizer.backend.model, pad_to_bucket(line)).items()}
     n_layers = len({k for k, _ in traces})
     if not 0 <= layer < n_layers:
         from .errors import HandwritingError
         raise HandwritingError(f"--layer must be 0..{n_layers - 1}")
-    T = len(probs)
     fw, bw = traces[(layer, "forward")], traces[(layer, "backward")]
     fig, axes = plt.subplots(6, 1, figsize=(max(8, min(24, T / 12)), 11), sharex=True,
                              gridspec_kw={"height_ratios": [1.1, 2.2, 1.4, 1.4, 2.2, 0.6]})

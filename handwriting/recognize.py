@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decode import Prediction, predict_lines, word_spans
+from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
 from .groundtruth import Word
 from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
@@ -199,8 +199,9 @@ class Recognizer:
                              self.batch_size, self.beam, progress, self.fusion)
 
     def probabilities(self, line: np.ndarray) -> np.ndarray:
-        """Per-frame class probabilities ``(T, C)`` of one preprocessed line."""
-        probs = self.backend.predict(line[None, :, :, None].astype(np.float32))[0]
+        """Per-frame class probabilities ``(T, C)`` of one preprocessed line, as
+        :meth:`predict_lines` decodes them (the line padded to its bucket width)."""
+        probs = self.backend.predict(pad_to_bucket(line)[None, :, :, None].astype(np.float32))[0]
         return probs[: line.shape[1] // self.backend.downsample]
 
     def recognize(self, inputs, progress: bool = False) -> list[Result]:

@@ -91,6 +91,26 @@ def test_default_model_places_the_words(recognizer):
             assert px0 <= w.box[0] < w.box[2] <= px1 and py0 <= w.box[1] < w.box[3] <= py1
 
 
+def test_probabilities_are_the_ones_decoded(recognizer):
+    """``Recognizer.probabilities`` (the posteriors `handwriting inspect` plots) are the ones
+    ``predict_lines`` decodes: the line padded to its bucket width, as in a batch."""
+    from handwriting.decode import bucket, greedy_decode
+    line = recognizer.preprocess(SAMPLES / "line3.png")
+    assert line.shape[1] % 64  # padding changes this line's input
+    seen = []
+    predict = recognizer.backend.predict
+    recognizer.backend.predict = lambda x: seen.append(np.asarray(predict(x))) or seen[-1]
+    try:
+        pred = recognizer.predict_lines([line])[0]
+    finally:
+        del recognizer.backend.predict
+    probs = recognizer.probabilities(line)
+    assert seen[0].shape[1] == bucket(line.shape[1]) // recognizer.backend.downsample
+    np.testing.assert_allclose(probs, seen[0][0, :len(probs)], atol=1e-5)
+    labels = greedy_decode(probs).labels
+    assert recognizer.charset.decode(labels) == pred.text
+
+
 @pytest.mark.slow
 def test_shipped_lm_is_rebuilt_byte_for_byte(tmp_path, capsys):
     """The command in the model card rebuilds lm.json.gz exactly: the artifact matches the
