@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -79,7 +80,6 @@ def cmd_recognize(args) -> int:
                         [*args.images, args.layout])
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
-    layout = None
     if args.layout:
         from .groundtruth import read_layout
         layout = read_layout(args.layout)
@@ -104,7 +104,7 @@ def cmd_recognize(args) -> int:
                 raise HandwritingError(empty_dirs[name])
             gray = load_image(name)
             if args.layout or args.page or (not args.line and is_page(gray)):
-                pages[k] = recognize_page(rec, gray, layout=layout)
+                pages[k] = recognize_page(rec, gray, layout=args.layout)  # (named in warnings)
                 pages[k].image = Path(name)
             else:
                 line_idx.append(k)
@@ -316,6 +316,10 @@ def cmd_lm(args) -> int:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     from .fileio import check_not_input
     check_not_input([args.out], [*args.sources, *(args.val or [])])
+    out = Path(args.out)
+    if out.is_file() and out.read_bytes()[:2] != b"\x1f\x8b":  # an LM is gzipped JSON
+        raise HandwritingError(f"--out {out} exists and is not a language model (it would be "
+                               "lost); choose another name")
     texts = read_texts(args.sources) if args.sources else []
     held_out = read_texts(args.val) if args.val else []
     if args.wordfreq:
@@ -549,6 +553,9 @@ _RANGES = {"batch_size": (1, None), "threads": (1, None), "beam": (0, None), "re
 
 
 def _check_ranges(args) -> None:
+    for name, value in vars(args).items():  # --lm-bonus nan or inf would read garbage
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HandwritingError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
     for name, (least, most) in _RANGES.items():
         value = getattr(args, name, None)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

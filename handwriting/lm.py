@@ -217,8 +217,13 @@ def read_texts(sources) -> list[str]:
                             len(problems), problems[0].message, ", ..." if len(problems) > 1 else "")
             texts += [r.text for r in records if r.text]
         elif source.is_file():
+            raw = source.read_bytes()
+            if raw[:5] == b"%PDF-" or b"\0" in raw:
+                kind = "a PDF" if raw[:5] == b"%PDF-" else "a binary file"
+                raise DataError(f"{source}: is {kind}, not a text file; give UTF-8 text (one line "
+                                "of text per line) or a ground-truth folder")
             try:
-                lines = source.read_text(encoding="utf-8").splitlines()
+                lines = raw.decode("utf-8").splitlines()
             except UnicodeDecodeError:
                 raise DataError(f"{source}: not UTF-8 text") from None
             texts += [t for t in (normalize_text(line) for line in lines) if t]

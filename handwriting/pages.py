@@ -62,16 +62,17 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
     else:
         gray, source = load_image(image), Path(image)
     h, w = gray.shape
+    named = layout if isinstance(layout, (str, Path)) else None  # for messages
     if given is None:
         lines = segment_page(gray, config)
     else:
-        lines = _fit_layout(given, w, h, layout)
+        lines = _fit_layout(given, w, h, named or "layout")
     crops, extents, where = [], [], []
     for k, line in enumerate(lines):
         try:
             pre, extent = recognizer.prepare(crop_line(gray, line.polygon))
         except HandwritingError as exc:
-            log.warning("%s: line %s skipped: %s", source or "page", line.id, exc)
+            log.warning("%s: line %s skipped: %s", source or named or "page", line.id, exc)
             line.text, line.confidence, line.words = "", 0.0, []
             continue
         crops.append(pre)

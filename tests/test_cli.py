@@ -316,6 +316,11 @@ def test_a_layout_of_another_image_is_read_with_a_warning(model_dir, tmp_path, c
     assert main(["recognize", str(img), "--layout", str(tmp_path / "scan2.xml"),
                  "--model", str(model_dir)]) == 0  # the same scan in another format: no warning
     assert "describes" not in capsys.readouterr().err
+    write_page_xml(Page(tmp_path / "scan2.png", 800, 240, [line]), tmp_path / "big.xml")
+    assert main(["recognize", str(img), "--layout", str(tmp_path / "big.xml"),
+                 "--model", str(model_dir)]) == 0  # drawn on a copy at twice the size
+    err = capsys.readouterr().err  # one line naming the layout file (not the parsed page)
+    assert err == f"{tmp_path / 'big.xml'}: page is 800 x 240, the image 400 x 120: coordinates scaled\n"
 
 
 def test_api_recognize_takes_one_path_as_one_input(model_dir, tmp_path):
@@ -360,6 +365,32 @@ def test_synth_refuses_a_text_it_would_write_over(tmp_path, capsys):
     assert (out / "synth_000000.gt.txt").read_text() == "one two three four\n"
 
 
-def test_nan_is_out_of_every_range(capsys):
-    assert main(["recognize", "x.png", "--lm", "model", "--lm-weight", "nan"]) == 2
-    assert "--lm-weight must be >= 0, got nan" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, message", [
+    (["recognize", "x.png", "--lm", "model", "--lm-weight", "nan"], "--lm-weight"),
+    (["recognize", "x.png", "--lm", "model", "--lm-weight", "inf"], "--lm-weight"),
+    (["recognize", "x.png", "--lm", "model", "--lm-bonus", "nan"], "--lm-bonus"),
+    (["evaluate", "d", "--lm", "model", "--lm-bonus=-inf"], "--lm-bonus"),
+    (["lm", "t.txt", "--out", "x.lm.json.gz", "--bonus", "nan"], "--bonus"),
+])
+def test_nan_and_infinity_are_refused(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message} must be a finite number") and err.count("\n") == 1
+
+
+def test_lm_never_writes_over_a_file_that_is_not_a_language_model(tmp_path, capsys):
+    """Not a label inside a folder it reads (an input only through its folder), nor a PDF."""
+    gt = write_line_dir(tmp_path / "gt", ["12", "345"])
+    label = next(gt.glob("*.gt.txt"))
+    before = label.read_bytes()
+    for argv in (["lm", str(gt)], ["lm", str(gt), "--val", str(gt)]):
+        assert main([*argv, "--out", str(label), "--order", "2"]) == 2
+        assert "exists and is not a language model" in capsys.readouterr().err
+    assert label.read_bytes() == before
+    lm = tmp_path / "a.lm.json.gz"  # an LM is rebuilt in place
+    for _ in range(2):
+        assert main(["lm", str(gt), "--out", str(lm), "--order", "2"]) == 0
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.4\ntrailer<<>>\n%%EOF\n")
+    assert main(["lm", str(pdf), "--out", str(tmp_path / "b.lm.json.gz")]) == 2
+    assert "is a PDF, not a text file" in capsys.readouterr().err
