@@ -244,9 +244,10 @@ def cmd_train(args) -> int:
     summary = train(args.train, args.val, args.out, config, epochs=args.epochs, resume=args.resume,
                     from_model=args.from_model, progress=True,
                     max_seconds=(args.max_minutes or 0) * 60)
-    best = summary.get("best_val_cer")
-    print(f"model saved in {args.out} (best val CER "
-          f"{'n/a' if best is None else f'{best:.2f} %'} at epoch {summary['best_epoch']})")
+    best, loss = summary.get("best_val_cer"), summary.get("best_loss")
+    how = (f"best val CER {best:.2f} %" if best is not None else
+           f"no val lines: lowest training loss {loss:.3f}" if loss is not None else "best: n/a")
+    print(f"model saved in {args.out} ({how} at epoch {summary['best_epoch']})")
     if args.plot:
         from .plots import training_curves
         path = training_curves(Path(args.out) / "history.json", Path(args.out) / "training.png")

@@ -297,8 +297,8 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         trainer.optimizer.learning_rate.assign(state.learning_rate)
         if (out / "history.json").is_file():
             history = _read_run_json(out / "history.json")
-        log.info("resuming at epoch %d (best val CER %.2f %% at epoch %d)", state.epoch,
-                 state.best_cer, state.best_epoch)
+        log.info("resuming at epoch %d (best %s %.2f at epoch %d)", state.epoch,
+                 "val CER %" if val_samples else "training loss", state.best_cer, state.best_epoch)
     batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,
                           t.bucket_width, augment=t.augment, seed=t.seed, shuffle=True,
                           augment_p=t.augment_probability,
@@ -314,7 +314,10 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         trainer.fit(feed, epochs=t.epochs, initial_epoch=state.epoch, callbacks=[_EpochEnd(run)], shuffle=False,
                     verbose=1 if progress else 0)
     summary = run.summary()
-    summary["best_val_cer"] = None if state.best_cer == float("inf") else state.best_cer
+    # without val lines the best epoch is the one with the lowest training loss, not a CER
+    found = state.best_cer != float("inf")
+    summary["best_val_cer"] = state.best_cer if found and val_samples else None
+    summary["best_loss"] = state.best_cer if found and not val_samples else None
     return summary
 
 

@@ -63,7 +63,10 @@ def test_too_long_label_is_reported_before_training(tmp_path):
     d = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
     (d / "l0000.gt.txt").write_text("1234567890" * 8)  # far more characters than frames
     out = tmp_path / "run"
-    train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
+    summary = train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
+    # no val lines: the epoch kept is the one of lowest training loss, not reported as a CER
+    assert summary["best_val_cer"] is None and summary["best_loss"] == pytest.approx(
+        json.loads((out / "history.json").read_text())[0]["loss"])
     problems = (out / "problems.txt").read_text()
     assert "l0000.png" in problems and "needs" in problems
     (run,) = json.loads((out / "runs.json").read_text())
