@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -87,6 +88,8 @@ def main():
     result = evaluate_pages(rec, args.dirs)
     seconds = time.perf_counter() - t
     ref = evaluate_pages(rec, args.dirs, use_layout=True) if args.layout else None
+    for problem in result["problems"]:
+        print(f"skipped {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps({"segmented": result, "layout": ref}, indent=2, ensure_ascii=False))
     else:

@@ -207,9 +207,15 @@ def cmd_evaluate(args) -> int:
         _print_json(result)
     else:
         _print_evaluation(result, args.report)
-    empty = [s["path"] for s in result["sets"] if not s["lines"]]
-    if empty:  # as a batch does: the other folders are measured, the failure reported at the end
-        print(f"error: no labelled lines read from {', '.join(empty)}", file=sys.stderr)
+    return _report_skipped(result["problems"])
+
+
+def _report_skipped(problems: list[str]) -> int:
+    """As a batch does: what could be read is measured, what was skipped listed at the end."""
+    for p in problems:
+        print(f"skipped {p}", file=sys.stderr)
+    if problems:
+        print(f"error: {len(problems)} problem(s) above; the rates leave them out", file=sys.stderr)
         return 1
     return 0
 
@@ -358,13 +364,13 @@ def cmd_evaluate_pages(args) -> int:
     res = evaluate_pages(rec, args.dirs, use_layout=args.use_layout)
     if args.json:
         _print_json(res)
-        return 0
+        return _report_skipped(res["problems"])
     print(f"{'page':60s} {'GT':>4s} {'found':>5s} {'prec %':>7s} {'rec %':>6s} {'CER %':>6s}")
     for r in res["pages"] + [{"path": "overall", **res["overall"]}]:
         print(f"{Path(r['path']).name if r['path'] != 'overall' else 'overall':60s} "
               f"{r['gt_lines']:4d} {r['pred_lines']:5d} {r['precision']:7.1f} {r['recall']:6.1f} "
               f"{r['cer']:6.2f}")
-    return 0
+    return _report_skipped(res["problems"])
 
 
 # ---------------------------------------------------------------- export

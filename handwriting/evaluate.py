@@ -21,8 +21,9 @@ def read_lines(recognizer, dirs, progress: bool = True):
         try:
             lines.append(recognizer.preprocess(load_line_image(r)))
             kept.append(r)
-        except HandwritingError as exc:
-            problems.append(f"{r.image or r.source}: {exc}")
+        except HandwritingError as exc:  # (an image error already names its file)
+            where = str(r.image or r.source)
+            problems.append(str(exc) if str(exc).startswith(where) else f"{where}: {exc}")
     return kept, lines, problems
 
 
@@ -53,7 +54,8 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
              report: int = 0, lm=None, lm_weight: float | None = None,
              lm_bonus: float | None = None) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
-    labelled lines gets ``None`` rates (and a warning), none at all is a :class:`DataError`.
+    labelled lines gets ``None`` rates, none at all is a :class:`DataError`. What was skipped
+    (unreadable images, missing labels, empty folders) is listed in ``problems``.
     ``report`` > 0 adds that many most frequent character confusions (``confusions``)
     and worst lines (``worst``: path, truth, prediction, CER). ``lm``: a character language
     model for beam search (see :class:`~handwriting.recognize.Recognizer`); ``decoding``
@@ -79,14 +81,12 @@ def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bo
         all_refs += refs
         all_hyps += hyps
         paths += [str(r.image or r.source) for r in records]
-    for p in problems:
-        log.warning("skipped %s", p)
-    _warn_unknown(rec.charset, all_refs)
     if not all_refs:
-        raise no_lines_error(dirs)
+        raise no_lines_error(dirs, problems)
+    _warn_unknown(rec.charset, all_refs)
     overall = {"lines": len(all_refs), "cer": round(cer(all_refs, all_hyps), 3),
                "wer": round(wer(all_refs, all_hyps), 3)}
-    result = {"overall": overall, "sets": sets, "decoding": rec.decoding}
+    result = {"overall": overall, "sets": sets, "decoding": rec.decoding, "problems": problems}
     if report > 0:
         result["confusions"] = confusions(all_refs, all_hyps, report)
         rows = [{"path": p, "truth": r, "prediction": h, "cer": round(cer([r], [h]), 2)}

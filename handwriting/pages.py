@@ -295,9 +295,9 @@ def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
             mine.append(row)
         rows += mine
         sets.append({"path": str(d), **rates(totals(mine))})
-    for p in problems:
-        log.warning("skipped %s", p)
     if not rows:
+        more = f": {problems[0]}" + (f" (and {len(problems) - 1} more)"
+                                     if len(problems) > 1 else "") if problems else ""
         raise DataError(f"no ALTO/PAGE ground truth with a page image found in "
-                        f"{', '.join(map(str, dirs))}")
+                        f"{', '.join(map(str, dirs))}{more}")
     return {"overall": rates(totals(rows)), "sets": sets, "pages": rows, "problems": problems}

@@ -182,16 +182,22 @@ def test_version(capsys):
 def test_evaluate_without_labelled_lines(model_dir, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     a = write_line_dir(tmp_path / "a", ["12", "345"])
-    assert main(["evaluate", str(tmp_path / "empty"), str(tmp_path / "missing"), "--model", str(model_dir)]) == 2
-    err = capsys.readouterr().err
-    assert "error: no labelled lines found" in err and "missing: directory not found" in err
-    # the folder with lines is still measured; the empty one fails the run (exit 1), at the end
+    assert main(["evaluate", str(tmp_path / "missing"), str(tmp_path / "empty"), "--model", str(model_dir)]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]  # one line (after the progress bars)
+    assert err.startswith("error: no labelled lines read from")
+    assert err.endswith("missing: directory not found (and 1 more)")
+    # what can be read is measured; the rest is listed at the end and fails the run (exit 1)
+    (a / "bad.png").write_bytes(b"")
+    (a / "bad.gt.txt").write_text("7")
     assert main(["evaluate", str(a), str(tmp_path / "empty"), "--model", str(model_dir), "--json"]) == 1
     captured = capsys.readouterr()
-    sets = json.loads(captured.out)["sets"]
-    assert sets[0]["lines"] == 2 and sets[0]["cer"] is not None
-    assert sets[1] == {"path": str(tmp_path / "empty"), "lines": 0, "cer": None, "wer": None}
-    assert captured.err.rstrip().endswith(f"error: no labelled lines read from {tmp_path / 'empty'}")
+    result = json.loads(captured.out)
+    assert result["sets"][0]["lines"] == 2 and result["sets"][0]["cer"] is not None
+    assert result["sets"][1] == {"path": str(tmp_path / "empty"), "lines": 0, "cer": None, "wer": None}
+    assert result["problems"] == [f"{a / 'bad.png'}: empty file",
+                                  f"{tmp_path / 'empty'}: no readable labelled lines"]
+    assert captured.err.splitlines()[-3:] == [f"skipped {p}" for p in result["problems"]] + [
+        "error: 2 problem(s) above; the rates leave them out"]
 
 
 def test_evaluate_warns_about_characters_the_model_cannot_output(model_dir, tmp_path, capsys):

@@ -305,8 +305,11 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
     assert row["path"] == str(tmp_path / "page.xml")
     assert row["gt_lines"] == row["pred_lines"] == len(boxes)
     assert row["recall"] == 100.0 and row["precision"] == 100.0
-    assert row["cer"] >= 0 and result["overall"]["recall"] == 100.0
-    with pytest.raises(HandwritingError, match="no ALTO/PAGE"):
+    assert row["cer"] >= 0 and result["overall"]["recall"] == 100.0 and not result["problems"]
+    (tmp_path / "broken.xml").write_text("<alto")  # listed, the rest measured
+    assert [p.split(":")[0] for p in evaluate_pages(recognizer, [tmp_path])["problems"]] == [
+        str(tmp_path / "broken.xml")]
+    with pytest.raises(HandwritingError, match="no ALTO/PAGE.*nowhere: directory not found"):
         evaluate_pages(recognizer, [tmp_path / "nowhere"])
 
 
