@@ -281,7 +281,11 @@ def cmd_data(args) -> int:
             print(f"problems ({len(rep['problems'])}):")
             for p in rep["problems"]:
                 print(f"  {p}")
-    return 1 if rep["lines"] == 0 else 0
+    if rep["lines"] == 0:
+        from .groundtruth import no_lines_error
+        print(f"error: {no_lines_error(args.dirs, rep['problems'])}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---------------------------------------------------------------- inspect

@@ -21,10 +21,15 @@ def read_lines(recognizer, dirs, progress: bool = True):
         try:
             lines.append(recognizer.preprocess(load_line_image(r)))
             kept.append(r)
-        except HandwritingError as exc:  # (an image error already names its file)
-            where = str(r.image or r.source)
-            problems.append(str(exc) if str(exc).startswith(where) else f"{where}: {exc}")
-    return kept, lines, problems
+        except HandwritingError as exc:
+            problems.append(_named(exc, r))
+    return kept, lines, list(dict.fromkeys(problems))  # a page's problem once, not per line
+
+
+def _named(exc: Exception, record) -> str:
+    """The error, after the file it is about (an image error names its file already)."""
+    where = str(record.image or record.source)
+    return str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
 
 
 def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
@@ -102,24 +107,18 @@ def dataset_report(dirs, progress: bool = True) -> dict:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from .groundtruth import scan_line_dirs
-    from .preprocessing import load_image
+    from .groundtruth import load_line_image, scan_line_dirs
     records, problems = scan_line_dirs(dirs)
     chars = Counter()
     widths, heights = [], []
     bad = [f"{p.path}: {p.message}" for p in problems]
     for r in tqdm(records, desc="checking images", disable=not progress, unit="line"):
+        try:  # read as training and recognition read it (a page's line: cut out of the page)
+            h, w = load_line_image(r).shape
+        except HandwritingError as exc:
+            bad.append(_named(exc, r))
+            continue
         chars.update(r.text)
-        if r.image is not None:
-            try:  # read as training and recognition read it
-                h, w = load_image(r.image).shape
-            except HandwritingError as exc:
-                bad.append(str(exc))
-                continue
-        else:
-            x0, y0 = r.polygon.min(0)
-            x1, y1 = r.polygon.max(0)
-            w, h = int(x1 - x0 + 1), int(y1 - y0 + 1)
         widths.append(w)
         heights.append(h)
 
@@ -129,6 +128,6 @@ def dataset_report(dirs, progress: bool = True) -> dict:
         a = np.asarray(v)
         return {"min": int(a.min()), "median": float(np.median(a)), "mean": round(float(a.mean()), 1),
                 "max": int(a.max())}
-    return {"lines": len(records), "characters": sum(chars.values()), "charset_size": len(chars),
+    return {"lines": len(widths), "characters": sum(chars.values()), "charset_size": len(chars),
             "charset": {c: n for c, n in sorted(chars.items())}, "width": stats(widths),
-            "height": stats(heights), "problems": bad}
+            "height": stats(heights), "problems": list(dict.fromkeys(bad))}  # a page's: once

@@ -78,6 +78,27 @@ def test_data_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "lines: 2" in out and "characters: 5" in out and "charset: 3" in out
     assert "a U+0061 2" in out and "orphan.png" in out
+    (d / "bad.png").write_bytes(b"")  # an unreadable line is a problem, not a line
+    (d / "bad.gt.txt").write_text("zz")
+    assert main(["data", str(d), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["lines"] == 2 and "z" not in rep["charset"]
+    assert f"{d / 'bad.png'}: empty file" in rep["problems"]
+    (tmp_path / "empty").mkdir()
+    assert main(["data", str(tmp_path / "empty")]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith("error: no labelled lines found in")
+
+
+def test_data_checks_the_page_image_of_a_layout_once(tmp_path, capsys):
+    import numpy as np
+    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    lines = [TextLine(f"l{k}", np.array([[10, 10 + 50 * k], [390, 10 + 50 * k], [390, 50 + 50 * k],
+                                         [10, 50 + 50 * k]], np.int32), None, "12") for k in range(3)]
+    write_page_xml(Page(tmp_path / "scan.png", 400, 160, lines), tmp_path / "scan.xml")
+    (tmp_path / "scan.png").write_bytes(b"")
+    assert main(["data", str(tmp_path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"] == [  # (the XML names the image)
+        f"{tmp_path / 'scan.xml'}: {tmp_path / 'scan.png'}: empty file"]
 
 
 def test_missing_model_is_one_line_without_traceback(tmp_path, inputs, capsys):
