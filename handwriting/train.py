@@ -275,10 +275,11 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
             val_problems.append(Problem(Path(s.path), "val label has characters the model cannot "
                                         f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)"))
     _write_problems(out / "problems.txt", problems + val_problems)
-    for p in problems[:20]:
-        log.warning("skipped %s: %s", p.path, p.message)
-    if len(problems) > 20:
-        log.warning("... %d more skipped lines, see %s", len(problems) - 20, out / "problems.txt")
+    for kind, found in (("skipped", problems), ("val line", val_problems)):
+        for p in found[:20]:
+            log.warning("%s %s: %s", kind, p.path, p.message)
+        if len(found) > 20:
+            log.warning("... %d more, see %s", len(found) - 20, out / "problems.txt")
     if not train_samples:
         raise DataError("no usable training lines; see " + str(out / "problems.txt"))
 

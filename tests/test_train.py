@@ -74,12 +74,14 @@ def test_too_long_label_is_reported_before_training(tmp_path):
 
 
 @pytest.mark.slow
-def test_fine_tuning_extends_charset(digits, tmp_path):
+def test_fine_tuning_extends_charset(digits, tmp_path, caplog):
     tr, va = digits
     base = tmp_path / "base"
     train([tr], [va], base, Config.from_dict(TINY), epochs=1, progress=False)
     new = write_line_dir(tmp_path / "letters", ["12ab", "ba34", "a1b2"], scale=0.8)
-    train([new], [], tmp_path / "tuned", epochs=1, from_model=base, progress=False)
+    val = write_line_dir(tmp_path / "val", ["12c"], scale=0.8)  # c: in no training label
+    train([new], [val], tmp_path / "tuned", epochs=1, from_model=base, progress=False)
+    assert "val line" in caplog.text and "cannot output: 'c'" in caplog.text  # said, not only filed
     old, tuned = artifacts.load(base), artifacts.load(tmp_path / "tuned")
     assert tuned.charset.chars[: len(old.charset)] == old.charset.chars
     assert {"a", "b"} <= set(tuned.charset.chars)
