@@ -248,10 +248,6 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         config = config.replace(train=config.train.replace(epochs=epochs))
     t = config.train
     keras.utils.set_random_seed(t.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", config.to_dict())
-    invocation = _log_invocation(out, train_dirs, val_dirs, from_model, resume)
-
     if samples is not None:
         (train_samples, val_samples), problems, val_problems = samples, [], []
     else:
@@ -260,6 +256,10 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         val_samples, val_problems = (_load_samples(val_dirs, config, out, "preprocessing val",
                                                    progress, max_lines)
                                      if val_dirs else ([], []))
+    # written once there are lines (folders without any leave no run behind)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "config.json", config.to_dict())
+    invocation = _log_invocation(out, train_dirs, val_dirs, from_model, resume)
     texts = [s.text for s in train_samples]
     if resume:
         state_data = _read_run_json(ck / "state.json")

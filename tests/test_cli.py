@@ -221,6 +221,13 @@ def test_evaluate_without_labelled_lines(model_dir, tmp_path, capsys):
         "error: 2 problem(s) above; the rates leave them out"]
 
 
+def test_train_on_folders_without_lines_leaves_no_run_behind(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--train", str(tmp_path / "empty"), "--out", str(tmp_path / "run")]) == 2
+    assert "no labelled lines found" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluate_warns_about_characters_the_model_cannot_output(model_dir, tmp_path, capsys):
     a = write_line_dir(tmp_path / "a", ["12", "3x4", "56"])  # the test model reads digits only
     assert main(["evaluate", str(a), "--model", str(model_dir), "--json"]) == 0
