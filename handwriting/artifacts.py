@@ -120,12 +120,16 @@ def load(path: str | Path) -> Artifact:
                             "the model directory is damaged") from None
     from .model import build_model
     model = build_model(model_config, charset.n_classes, preprocess.height)
+    with open(weights, "rb") as f:  # (an HDF5 file starts with its signature)
+        if f.read(8) != b"\x89HDF\r\n\x1a\n":
+            raise ArtifactError(f"{weights}: not a weights file (no HDF5 signature): the model "
+                                "directory is damaged; copy or download it again")
     try:
         with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch: one message
             warnings.simplefilter("ignore")
             model.load_weights(str(weights))
     except Exception as exc:  # h5py / shape mismatch: the file does not fit the description
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{weights}: does not fit the model {META_FILE} describes (its "
+        raise ArtifactError(f"{weights}: unreadable, or does not fit the model {META_FILE} describes (its "
                             f"{charset.n_classes - 1} characters and architecture): {reason}") from None
     return Artifact(model, charset, preprocess, model_config, meta, path)

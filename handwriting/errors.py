@@ -24,7 +24,10 @@ class DataError(HandwritingError):
 def check_format_version(path, version, supported: int, what: str, redo: str) -> None:
     """Raise :class:`ArtifactError` unless ``version == supported``, saying what to do."""
     if version != supported:
-        newer = isinstance(version, int) and version > supported
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise ArtifactError(f"{path}: {what} format version {version!r} is not a number; "
+                                f"the file is damaged ({redo})")
+        newer = version > supported
         raise ArtifactError(
             f"{path}: {what} format version {version!r} is not supported by this handwriting "
             f"(which reads version {supported}); "

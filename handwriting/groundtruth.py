@@ -88,6 +88,7 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
     problems: list[Problem] = []
     unlabelled: list[Path] = []
     page_images: set[str] = set()
+    broken: set[str] = set()  # XML files that could not be read: their image is not unlabelled
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
@@ -108,6 +109,8 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
                     problems += probs
                     if image is not None:
                         page_images.add(os.path.normpath(image))
+                    elif probs:
+                        broken.add(os.path.normpath(folder / name[:-4]))
                 elif os.path.splitext(low)[1] in LINE_SUFFIXES:
                     stem = os.path.splitext(name)[0]
                     if stem in images:
@@ -128,7 +131,8 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
                 problems.append(Problem(folder / f"{stem}.gt.txt",
                                         f"transcription without an image (no {stem}.png, .jpg, .tif, ...)"))
     for image in unlabelled:  # page images named by an XML are not missing a label
-        if os.path.normpath(image) not in page_images:
+        if (os.path.normpath(image) not in page_images
+                and os.path.normpath(image.with_suffix("")) not in broken):
             stem = os.path.splitext(image.name)[0]
             problems.append(Problem(image, f"no transcription ({stem}.gt.txt missing)"))
     records.sort(key=lambda r: (r.id, str(r.image or r.source)))
@@ -236,12 +240,13 @@ def _tag(root: etree._Element):
 
 def _points(value: str | None, what: str) -> np.ndarray:
     """'x,y x,y ...' or 'x y x y ...' -> (N, 2) int32."""
+    shown = repr(value if value is None or len(value) <= 60 else value[:60] + "...")
     try:
         nums = [float(v) for v in (value or "").replace(",", " ").split()]
     except ValueError:
-        raise DataError(f"{what}: bad coordinates {value!r}") from None
+        raise DataError(f"{what}: bad coordinates {shown}") from None
     if not nums or len(nums) % 2:
-        raise DataError(f"{what}: bad coordinates {value!r}")
+        raise DataError(f"{what}: bad coordinates {shown}")
     return np.rint(np.array(nums).reshape(-1, 2)).astype(np.int32)
 
 

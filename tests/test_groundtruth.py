@@ -131,11 +131,13 @@ def test_scan_line_dirs_picks_up_page_lines(tmp_path):
     _png(tmp_path / "page.png", (200, 300))
     _text(tmp_path / "page.xml", ALTO_V4)
     _text(tmp_path / "broken.xml", ALTO_V4[:300])
+    _png(tmp_path / "broken.png", (200, 300))
     records, problems = scan_line_dirs([tmp_path])
     assert [r.id for r in records] == ["page_line_a", "page_line_b"]
     assert records[0].image is None and records[0].source == tmp_path / "page.xml"
     assert records[0].polygon.shape == (4, 2)
-    # the page image is named by the XML, so it is not "missing a transcription"
+    # the page image is named by the XML, so it is not "missing a transcription"; nor is the
+    # image of a broken XML: the XML is the problem
     assert [p.path.name for p in problems] == ["broken.xml"]
 
 
@@ -196,6 +198,14 @@ def test_read_layout_garbage(tmp_path, content):
     path = _text(tmp_path / "g.xml", content)
     with pytest.raises(DataError, match="g.xml"):
         read_layout(path)
+
+
+def test_bad_coordinates_are_one_short_line(tmp_path):
+    bad = "10,10 " * 200 + "7"  # an odd count, 1.2 KB long
+    path = _text(tmp_path / "c.xml", PAGE_2013.replace("10,10 200,10 200,40 10,40", bad))
+    with pytest.raises(DataError, match="bad coordinates") as exc:
+        read_layout(path)
+    assert len(str(exc.value)) < 200 and "\n" not in str(exc.value)
 
 
 def test_read_layout_other_xml(tmp_path):

@@ -74,6 +74,9 @@ def test_unknown_format_version_fails_clearly(tmp_path):
     meta_file.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="version 99 is not supported.*upgrade"):
         artifacts.load(tmp_path / "m")
+    meta_file.write_text(json.dumps({**meta, "format_version": "1"}))
+    with pytest.raises(ArtifactError, match="version '1' is not a number; the file is damaged"):
+        artifacts.load(tmp_path / "m")
 
 
 def test_missing_or_wrong_model_dir(tmp_path):
@@ -99,3 +102,7 @@ def test_damaged_metadata_and_mismatched_weights_are_one_clear_error(tmp_path):
     with pytest.raises(ArtifactError) as exc:
         artifacts.load(tmp_path / "m")
     assert "does not fit the model" in str(exc.value) and "\n" not in str(exc.value)
+    meta_file.write_text(json.dumps(good))
+    (tmp_path / "m" / artifacts.WEIGHTS_FILE).write_bytes(b"<html>not found</html>")
+    with pytest.raises(ArtifactError, match="not a weights file .*damaged"):
+        artifacts.load(tmp_path / "m")
