@@ -155,6 +155,8 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
              progress: bool = True) -> list[Path]:
     """Write ``count`` synthetic line pairs to ``out``; returns the image paths."""
     from tqdm.auto import tqdm
+    if Path(out).exists() and not Path(out).is_dir():
+        raise HandwritingError(f"--out {out} is a file; give a folder for the line pairs")
     _check_text_kept(text, out, prefix)
     fonts = [Path(f) for f in fonts] if fonts else find_fonts()
     if not fonts:

@@ -331,9 +331,13 @@ def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, caps
 
 def test_a_file_system_refusal_is_one_line(tmp_path, capsys):
     (tmp_path / "taken").write_text("a file")
-    assert main(["synth", "--out", str(tmp_path / "taken"), "--count", "1"]) == 2
+    (tmp_path / "t.txt").write_text("some text\n")
+    assert main(["lm", str(tmp_path / "t.txt"), "--out", str(tmp_path / "taken" / "x.lm.json.gz"),
+                 "--order", "2"]) == 2  # the system's refusal (not a directory)
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "taken" in err and err.count("\n") == 1
+    assert main(["synth", "--out", str(tmp_path / "taken"), "--count", "1"]) == 2
+    assert capsys.readouterr().err == f"error: --out {tmp_path / 'taken'} is a file; give a folder for the line pairs\n"
 
 
 def test_a_layout_of_another_image_is_read_with_a_warning(model_dir, tmp_path, capsys):
