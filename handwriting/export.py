@@ -242,8 +242,14 @@ def _convert_saved_model(model: keras.Model, height: int, quantize: str, lines) 
                 for line in lines:
                     yield [line[None, :, :, None].astype(np.float32)]
             converter.representative_dataset = representative
+        import contextlib
+
+        from .runtime import native_stderr_closed
+        # the converter's C++ INFO lines ("fully_quantize: 0, ..."), kept for --debug
+        quiet = contextlib.nullcontext() if log.isEnabledFor(logging.DEBUG) else native_stderr_closed()
         try:
-            return bytes(converter.convert())
+            with quiet:
+                return bytes(converter.convert())
         except Exception as exc:  # converter errors are long; keep the first line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise HandwritingError(f"TFLite conversion failed ({quantize}): {first}") from exc

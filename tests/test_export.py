@@ -81,11 +81,13 @@ def test_parity_with_keras(exported, mode, tol):
                 == [r.prediction.text for r in keras_rec.recognize(images)])
 
 
-def test_int8_needs_and_uses_calibration_lines(exported, tmp_path):
+def test_int8_needs_and_uses_calibration_lines(exported, tmp_path, capfd):
     with pytest.raises(HandwritingError, match="representative lines"):
         export(exported["keras"], tmp_path / "q.tflite", quantize="int8")
     lines = write_line_dir(tmp_path / "calib", ["12", "345", "6789", "0"] * 3)
+    capfd.readouterr()
     path = export(exported["keras"], tmp_path / "q.tflite", quantize="int8", representative=lines)
+    assert "fully_quantize" not in capfd.readouterr().err  # the converter's C++ INFO line
     assert not op_summary(path)["flex"]
     backend = LiteBackend(path)
     assert backend.meta["calibration_lines"] == 12
