@@ -130,6 +130,7 @@ def load(path: str | Path) -> Artifact:
             model.load_weights(str(weights))
     except Exception as exc:  # h5py / shape mismatch: the file does not fit the description
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{weights}: unreadable, or does not fit the model {META_FILE} describes (its "
-                            f"{charset.n_classes - 1} characters and architecture): {reason}") from None
+        raise ArtifactError(f"{weights}: unreadable, or does not fit the model {META_FILE} "
+                            f"describes (its {charset.n_classes - 1} characters and architecture): "
+                            f"{reason}") from None
     return Artifact(model, charset, preprocess, model_config, meta, path)

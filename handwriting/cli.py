@@ -327,10 +327,11 @@ def cmd_lm(args) -> int:
         raise HandwritingError("give text files or folders to count, and/or --wordfreq LANG...")
     from .fileio import check_not_input
     check_not_input([args.out], [*args.sources, *(args.val or [])])
-    out = Path(args.out)
-    if out.is_file() and out.read_bytes()[:2] != b"\x1f\x8b":  # an LM is gzipped JSON
-        raise HandwritingError(f"--out {out} exists and is not a language model (it would be "
-                               "lost); choose another name")
+    if Path(args.out).is_file():
+        with open(args.out, "rb") as f:
+            if f.read(2) != b"\x1f\x8b":  # an LM is gzipped JSON
+                raise HandwritingError(f"--out {args.out} exists and is not a language model (it "
+                                       "would be lost); choose another name")
     texts = read_texts(args.sources) if args.sources else []
     held_out = read_texts(args.val) if args.val else []
     if args.wordfreq:

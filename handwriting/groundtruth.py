@@ -346,13 +346,17 @@ def _check_polygon(polygon: np.ndarray) -> np.ndarray:
     return poly.astype(np.int32)
 
 
+def first_problem(problems) -> str:
+    """The first problem, and how many more there are (for a one-line error)."""
+    return f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
 def no_lines_error(dirs, problems=()) -> DataError:
     """The error for ground-truth folders holding no labelled line at all: with the first of
     the ``problems`` that left it empty, if any."""
     where = ", ".join(map(str, dirs))
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        return DataError(f"no labelled lines read from {where}: {problems[0]}{more}")
+        return DataError(f"no labelled lines read from {where}: {first_problem(problems)}")
     return DataError(f"no labelled lines found in {where} (expected <id>.png|jpg|tif + "
                      "<id>.gt.txt pairs, or ALTO/PAGE XML)")
 

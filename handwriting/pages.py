@@ -17,8 +17,8 @@ from rapidfuzz.distance import Levenshtein
 
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
-from .groundtruth import (Page, TextLine, crop_line, crop_origin, read_layout, write_alto,
-                          write_hocr, write_page_xml)
+from .groundtruth import (Page, TextLine, crop_line, crop_origin, first_problem, read_layout,
+                          write_alto, write_hocr, write_page_xml)
 from .preprocessing import load_image, to_gray
 from .segment import SegmentConfig, segment_page
 
@@ -296,8 +296,7 @@ def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
         rows += mine
         sets.append({"path": str(d), **rates(totals(mine))})
     if not rows:
-        more = f": {problems[0]}" + (f" (and {len(problems) - 1} more)"
-                                     if len(problems) > 1 else "") if problems else ""
+        more = f": {first_problem(problems)}" if problems else ""
         raise DataError(f"no ALTO/PAGE ground truth with a page image found in "
                         f"{', '.join(map(str, dirs))}{more}")
     return {"overall": rates(totals(rows)), "sets": sets, "pages": rows, "problems": problems}
