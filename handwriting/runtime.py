@@ -22,7 +22,7 @@ import numpy as np
 
 from .charset import Charset
 from .config import PreprocessConfig
-from .decode import greedy_decode, beam_decode
+from .decode import beam_decode, greedy_decode, pad_to_bucket
 from .errors import ArtifactError, HandwritingError, check_format_version
 
 LITE_FORMAT_VERSION = 1  # the version export.py writes
@@ -102,6 +102,9 @@ class LiteBackend:
 
     def __init__(self, path: str | Path, threads: int | None = None, xnnpack: bool = True):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 1):
+            raise HandwritingError(f"threads must be an integer >= 1, got {threads!r}")
         self.path = Path(path)
         self.meta = read_metadata(self.path)
         try:
@@ -156,7 +159,8 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
     from .preprocessing import load_image, preprocess
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)
-    probs = backend.predict(line[None, :, :, None])[0]
+    # padded to its width bucket as `handwriting recognize` pads it: the same text
+    probs = backend.predict(pad_to_bucket(line)[None, :, :, None])[0]
     frames = min(line.shape[1] // backend.downsample, len(probs))
     fusion = None
     if lm is not None:

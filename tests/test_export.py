@@ -165,3 +165,24 @@ def test_shipped_tflite_reads_the_samples():
     results = Recognizer(path).recognize([samples / k for k in lines])
     assert all(r.ok for r in results)
     assert cer(list(lines.values()), [r.prediction.text for r in results]) < 20
+
+
+def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
+    """The device path pads a line to its width bucket as `handwriting recognize` does (the
+    LSTM reads the padding: unpadded, 30 of 100 val lines read differently)."""
+    from handwriting import runtime
+    from handwriting.decode import bucket
+    from handwriting.preprocessing import load_image, preprocess
+    path = ROOT / "saved_models" / "default" / "default.tflite"
+    if not path.is_file():
+        pytest.skip("no saved_models/default/default.tflite")
+    image = ROOT / "data" / "samples" / "line3.png"
+    fed, predict = [], runtime.LiteBackend.predict
+    monkeypatch.setattr(runtime.LiteBackend, "predict",
+                        lambda self, x: fed.append(x.shape) or predict(self, x))
+    text = runtime.read_line(image, path)
+    width = preprocess(load_image(image), runtime.LiteBackend(path).preprocess_config).shape[1]
+    assert width % 64 and fed == [(1, 40, bucket(width), 1)]
+    assert text == Recognizer(path).recognize([image])[0].prediction.text
+    with pytest.raises(HandwritingError, match="threads must be an integer >= 1"):
+        runtime.read_line(image, path, threads=0)
