@@ -17,8 +17,8 @@ from rapidfuzz.distance import Levenshtein
 
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
-from .groundtruth import (Page, TextLine, crop_line, crop_origin, first_problem, read_layout,
-                          write_alto, write_hocr, write_page_xml)
+from .groundtruth import (Page, TextLine, Word, crop_line, crop_origin, first_problem,
+                          read_layout, write_alto, write_hocr, write_page_xml)
 from .preprocessing import load_image, to_gray
 from .segment import SegmentConfig, segment_page
 
@@ -81,10 +81,22 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
     preds = recognizer.predict_lines(crops) if crops else []
     for k, pred, pre, extent in zip(where, preds, crops, extents):
         line = lines[k]
-        line.text, line.confidence = pred.text, float(pred.confidence)
+        # no space at either end or twice, as in normalized ground truth (words are unchanged)
+        line.text, line.confidence = " ".join(pred.text.split()), float(pred.confidence)
         dx, dy = crop_origin(line.polygon)
-        line.words = [w.moved(dx, dy) for w in recognizer.locate(pred, pre, extent)]
+        line.words = [_inside(word.moved(dx, dy), line.polygon)
+                      for word in recognizer.locate(pred, pre, extent)]
     return Page(source, w, h, lines)
+
+
+def _inside(word: Word, polygon: np.ndarray) -> Word:
+    """``word`` with its box clipped to the box of its line's polygon (the crop's margin can
+    put a box edge a pixel or two outside it)."""
+    (lx0, ly0), (lx1, ly1) = polygon.min(0), polygon.max(0) + 1
+    x0, y0, x1, y1 = word.box
+    x0, y0 = min(max(x0, lx0), lx1 - 1), min(max(y0, ly0), ly1 - 1)
+    box = (int(x0), int(y0), int(max(x0 + 1, min(x1, lx1))), int(max(y0 + 1, min(y1, ly1))))
+    return Word(word.text, box, word.confidence)
 
 
 def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:

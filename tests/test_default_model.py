@@ -84,7 +84,8 @@ def test_default_model_places_the_words(recognizer):
     assert sum(len(ln.words) for ln in page.lines) == 16  # as in the truth
     for line in page.lines:
         assert [w.text for w in line.words] == line.text.split()
-        (px0, py0), (px1, py1) = line.polygon.min(0) - 5, line.polygon.max(0) + 5
+        assert line.text == " ".join(line.text.split())  # normalized, as ground truth is
+        (px0, py0), (px1, py1) = line.polygon.min(0), line.polygon.max(0) + 1
         for a, b in zip(line.words, line.words[1:]):
             assert a.box[2] <= b.box[0]
         for w in line.words:
