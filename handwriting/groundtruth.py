@@ -621,6 +621,8 @@ def write_hocr(page: Page, path: str | Path, image_name: str | None = None) -> N
                 word.set("title", props)
             word.text = text
             word.tail = " " if j < len(texts) else None
+        if not texts:  # <span ...></span>: HTML nests what follows a self-closing span inside it
+            el.text = ""
     for el in root.iter():  # one element a line; inside a line only the words' spaces
         if el.tag != E("span") or el.get("class") == "ocr_line":
             el.tail = "\n"

@@ -395,3 +395,5 @@ def test_write_hocr(tmp_path):
                         ("Zeile", "bbox 160 72 290 118; x_wconf 50")]
     assert words[2] == []
     assert "".join(lines[1].itertext()) == "zweite Zeile"
+    assert '<span class="ocr_line" id="line_3" title="bbox 10 130 50 170"></span>' in out.read_text(
+        encoding="utf-8")  # an empty line is not self-closing (HTML would nest what follows)
