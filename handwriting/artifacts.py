@@ -109,6 +109,10 @@ def load(path: str | Path) -> Artifact:
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise ArtifactError(f"{path}: {WEIGHTS_FILE} is missing; the model directory is incomplete")
+    with open(weights, "rb") as f:  # (an HDF5 file starts with its signature)
+        if f.read(8) != b"\x89HDF\r\n\x1a\n":
+            raise ArtifactError(f"{weights}: not a weights file (no HDF5 signature): the model "
+                                "directory is damaged; copy or download it again")
     try:
         charset = Charset.from_list(meta["charset"])
         preprocess = PreprocessConfig.from_dict(meta["preprocess"])
@@ -120,10 +124,6 @@ def load(path: str | Path) -> Artifact:
                             "the model directory is damaged") from None
     from .model import build_model
     model = build_model(model_config, charset.n_classes, preprocess.height)
-    with open(weights, "rb") as f:  # (an HDF5 file starts with its signature)
-        if f.read(8) != b"\x89HDF\r\n\x1a\n":
-            raise ArtifactError(f"{weights}: not a weights file (no HDF5 signature): the model "
-                                "directory is damaged; copy or download it again")
     try:
         with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch: one message
             warnings.simplefilter("ignore")
