@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
+from .charset import normalize_text
 from .errors import DataError, HandwritingError
 from .fileio import write_json_atomic
 from .groundtruth import (Page, TextLine, Word, crop_line, crop_origin, first_problem,
@@ -81,8 +82,8 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
     preds = recognizer.predict_lines(crops) if crops else []
     for k, pred, pre, extent in zip(where, preds, crops, extents):
         line = lines[k]
-        # no space at either end or twice, as in normalized ground truth (words are unchanged)
-        line.text, line.confidence = " ".join(pred.text.split()), float(pred.confidence)
+        # normalized as ground truth is: no space at either end or twice (words are unchanged)
+        line.text, line.confidence = normalize_text(pred.text), float(pred.confidence)
         dx, dy = crop_origin(line.polygon)
         line.words = [_inside(word.moved(dx, dy), line.polygon)
                       for word in recognizer.locate(pred, pre, extent)]
