@@ -298,8 +298,9 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
         trainer.optimizer.learning_rate.assign(state.learning_rate)
         if (out / "history.json").is_file():
             history = _read_run_json(out / "history.json")
-        log.info("resuming at epoch %d (best %s %.2f at epoch %d)", state.epoch,
-                 "val CER %" if val_samples else "training loss", state.best_cer, state.best_epoch)
+        best = (f"val CER {state.best_cer:.2f} %" if val_samples else
+                f"training loss {state.best_cer:.3f}")
+        log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)
     batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,
                           t.bucket_width, augment=t.augment, seed=t.seed, shuffle=True,
                           augment_p=t.augment_probability,
