@@ -60,8 +60,10 @@ def lstm_layers(model) -> list:
     return [l for l in model.layers if l.__class__.__name__ == "Bidirectional"]
 
 
-def lstm_traces(model, line: np.ndarray) -> dict[tuple[int, str], LSTMTrace]:
-    """Gate activations and states of every LSTM layer for one preprocessed line (H x W).
+def lstm_traces(model, line: np.ndarray, frames: int | None = None
+                ) -> dict[tuple[int, str], LSTMTrace]:
+    """Gate activations and states of every LSTM layer for one preprocessed line (H x W);
+    ``frames``: keep only the first ones (a line read padded, cut back to its own frames).
 
     Returns ``{(layer_index, "forward"|"backward"): LSTMTrace}``.
     """
@@ -79,6 +81,7 @@ def lstm_traces(model, line: np.ndarray) -> dict[tuple[int, str], LSTMTrace]:
             s = run_lstm(x, keras.ops.convert_to_numpy(cell.kernel),
                          keras.ops.convert_to_numpy(cell.recurrent_kernel),
                          keras.ops.convert_to_numpy(cell.bias), reverse=direction == "backward")
+            s = {key: v[:frames] for key, v in s.items()}
             traces[(k, direction)] = LSTMTrace(b.name, direction, s["i"], s["f"], s["g"], s["o"],
                                                s["c"], s["h"])
     return traces

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +69,6 @@ def confidence_text(ax, text: str, confidences, positions=None, y: float = 0.5, 
                 bbox=dict(facecolor=cm(float(p)), edgecolor="none", pad=1.5, alpha=0.85))
 
 
-_STATES = ("input_gate", "forget_gate", "candidate", "output_gate", "cell", "hidden")
-
-
 def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16):
     """One figure, columns aligned to the line: the preprocessed line; the CTC posteriors of
     the characters read (plus blank) with each character at its peak frame; mean forget /
@@ -85,8 +81,7 @@ def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16)
     probs = recognizer.probabilities(line)
     pred = recognizer.predict_lines([line])[0]
     T = len(probs)  # the traces of the padded line the model decodes, cut to the line's frames
-    traces = {k: replace(tr, **{f: getattr(tr, f)[:T] for f in _STATES})
-              for k, tr in lstm_traces(recognizer.backend.model, pad_to_bucket(line)).items()}
+    traces = lstm_traces(recognizer.backend.model, pad_to_bucket(line), frames=T)
     n_layers = len({k for k, _ in traces})
     if not 0 <= layer < n_layers:
         from .errors import HandwritingError
