@@ -11,8 +11,9 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    scanner edges, found in a fainter threshold by a morphological opening after short
    breaks are closed; where a stroke crosses a rule the rule's pixels stay, so descenders
    keep their letters;
-4. **line spacing** S from the autocorrelation of the row profile; every size below is a
-   multiple of it, so nothing depends on the resolution;
+4. **line spacing** S from the autocorrelation of the row profile, capped at four times the
+   median height of the writing's components (lines far apart would overstate the writing);
+   every size below is a multiple of it, so nothing depends on the resolution;
 5. **components sorted**: dots, accents and commas (small: they never start a line but join
    the line whose ink is nearest), solid blobs, page-edge and rule remnants (dropped), and
    vertical writing up a margin (dropped: strips of tall components that follow each other
@@ -25,7 +26,8 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    the lines (wholly above a line's core band or below its baseline) become lines of their
    own (``insertions``);
 8. a band's ink is cut where a gap wider than ``split_gap`` spacings opens, and pieces that
-   do not look like text are dropped (specks, stamps, vertical pieces, small print);
+   do not look like text are dropped (specks, stamps, vertical pieces, and small print: low
+   for the spacing and less than half as tall as the page's writing);
 9. each line gets a polygon hugging its ink (narrowing to the core band between words, so
    the neighbours' ascenders and descenders stay out of the crop) and a straight baseline,
    mapped back to the coordinates of the original page.
@@ -59,11 +61,13 @@ class SegmentConfig(_Config):
             vertical rules); 0 keeps rules.
         column_gap: (S) narrowest vertical whitespace that separates two columns.
         split_gap: (S) horizontal gap inside a line that cuts it into two lines.
-        min_height: (S) lowest ink height of a text line.
+        min_height: (S) lowest ink height of a text line, unless it is at least half that of
+            the page's taller lines (their upper quartile).
         min_aspect: smallest width / height of a text line (lower: vertical writing, blobs).
         max_fill: largest share of ink in a line's box (higher: a stamp or a smudge).
         min_glyph: (S) a line's tallest glyphs (90th percentile of its connected components'
-            heights) must reach this: smaller writing (print on a form) is not read.
+            heights) must reach this or half those of the page's taller lines: smaller
+            writing (print on a form) is not read.
         pad: (S) margin added around a line's ink envelope.
         peak_distance: (S) closest two line centres may be.
         insertions: read words written between the lines (wholly above a line's core band
@@ -218,7 +222,10 @@ class _Work:
         text = big & _text_like_components(stats, binary.shape)
         if not text.any():
             text = big
-        spacing = _line_spacing(binary * text[labels].astype(np.uint8), stats[text])
+        # on a page whose lines are far apart the spacing would overstate the writing (and
+        # drop it as dust or small print): capped at 4 times its components' median height
+        spacing = min(_line_spacing(binary * text[labels].astype(np.uint8), stats[text]),
+                      4.0 * float(np.median(stats[text, cv2.CC_STAT_HEIGHT])))
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -260,9 +267,18 @@ class _Work:
                               np.flatnonzero(small & (area >= max(3.0, 0.0015 * spacing ** 2))),
                               binary.shape, spacing,
                               [_baseline(xs, ys, spacing) for ys, xs, _ in groups])
+        pieces = [piece for (ys, xs, comp), (sy, sx) in zip(groups, extra)
+                  for piece in self._pieces(ys, xs, comp, sy, sx, stats, spacing)]
+        if not pieces:
+            return []
+        # specks and small print: low for the spacing and beside this page's writing (the
+        # upper quartile of its lines), so that one line written smaller than the rest stays
+        height, glyph = np.array([p[4:] for p in pieces]).T
+        low = (height < cfg.min_height * spacing) & (height < 0.5 * np.percentile(height, 75))
+        low |= (glyph < cfg.min_glyph * spacing) & (glyph < 0.5 * np.percentile(glyph, 75))
         out = []
-        for (ys, xs, comp), (sy, sx) in zip(groups, extra):
-            for py, px, ay, ax in self._pieces(ys, xs, comp, sy, sx, stats, spacing):
+        for (py, px, ay, ax, _, _), drop in zip(pieces, low):
+            if not drop:
                 poly, base = _envelope(ax, ay, px, py, spacing, cfg.pad)
                 out.append((self._map(poly), self._map(base)))
         return out
@@ -324,7 +340,8 @@ class _Work:
         """A band's ink cut at gaps wider than ``split_gap`` (main strokes ``ys, xs`` of
         components ``comp``, and the small ones ``sy, sx`` that joined them), left to right,
         without the pieces that do not look like text. Yields (main ys, main xs, all ys,
-        all xs) per piece."""
+        all xs, height, glyph height) per piece: the height of its main ink and the 90th
+        percentile of its components' heights (small print is judged by the caller)."""
         cfg = self.config
         ay, ax = np.r_[ys, sy], np.r_[xs, sx]
         cols = np.unique(ax)
@@ -338,16 +355,14 @@ class _Work:
             top, bottom = np.percentile(py, [1, 99])
             height = bottom - top + 1
             width = ax[both].max() - ax[both].min() + 1  # with its dots and dashes
-            if height < cfg.min_height * spacing or len(py) < 0.02 * spacing ** 2:
-                continue  # a speck or a remnant of a rule
+            if len(py) < 0.02 * spacing ** 2:
+                continue  # a speck
             if width < cfg.min_aspect * height:
                 continue  # vertical writing, a blob
             if len(py) > cfg.max_fill * width * (py.max() - py.min() + 1):
                 continue  # a stamp, a smudge
-            glyphs = stats[np.unique(comp[sel]), cv2.CC_STAT_HEIGHT]
-            if np.percentile(glyphs, 90) < cfg.min_glyph * spacing:
-                continue  # small print
-            yield py, px, ay[both], ax[both]
+            glyph = np.percentile(stats[np.unique(comp[sel]), cv2.CC_STAT_HEIGHT], 90)
+            yield py, px, ay[both], ax[both], height, glyph
 
     def _map(self, pts: np.ndarray) -> np.ndarray:
         pts = np.asarray(pts, np.float64)
@@ -493,7 +508,7 @@ def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
     prof = _smooth(prof[rows[0]: rows[-1] + 1], sigma)
     prof -= prof.mean()
     n = len(prof)
-    lo, hi = int(max(4, 1.2 * char)), int(min(n // 2, 8 * char))
+    lo, hi = int(max(4, 1.2 * char)), n // 2
     if hi <= lo + 2:
         return fallback
     spec = np.fft.rfft(prof, 2 * n)

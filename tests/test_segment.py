@@ -23,15 +23,15 @@ FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HER
 
 
 def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=None,
-              stamp=False):
-    """A light page with ``lines`` lines of text per column; returns (gray page, texts,
-    ink boxes (x0, y0, x1, y1) in reading order)."""
+              stamp=False, spacing=78):
+    """A light page with ``lines`` lines of text per column, ``spacing`` pixels apart;
+    returns (gray page, texts, ink boxes (x0, y0, x1, y1) in reading order)."""
     rng = np.random.default_rng(seed)
     h, w = size
     ink = np.zeros(size, np.uint8)  # 255 where something dark is drawn
     rule = np.zeros(size, np.uint8)
     texts, boxes = [], []
-    spacing, top = 78, 140
+    top = 140
     col_w = (w - 160 - 120 * (columns - 1)) // columns
     for c in range(columns):
         x = 80 + c * (col_w + 120)
@@ -161,6 +161,33 @@ def test_resolution_does_not_matter():
     assert_lines_match(lines, [tuple(v // 2 for v in b) for b in boxes])
     small = segment_page(page, SegmentConfig(work_size=800))  # a coarser working copy
     assert_lines_match(small, boxes)
+
+
+@pytest.mark.parametrize("spacing", [150, 230, 320, 500])
+def test_lines_far_apart_are_all_found(spacing):
+    """Small writing on widely spaced lines (an A4 page at 200 dpi, lines 2 to 6 cm apart)
+    is not taken for small print, dust or stray marks."""
+    page, _, boxes = draw_page(lines=4, rules=False, seed=6, size=(2339, 1654),
+                               spacing=spacing)
+    assert_lines_match(segment_page(page), boxes)
+    assert is_page(page)
+
+
+def test_small_print_is_left_out_but_smaller_writing_is_read():
+    """A line of print far smaller than the writing (a form's footer) is not read; a line
+    written at 70 % of the others' size is."""
+    page, _, boxes = draw_page(lines=6, rules=False, seed=9)
+    for y, scale in ((140 + 6 * 78, 0.7), (140 + 7 * 78, 0.35)):
+        one = np.zeros(page.shape, np.uint8)
+        cv2.putText(one, "Form 12-B printed by the stationery office, London", (80, y),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+        ys, xs = np.nonzero(one > 100)
+        boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+        page = np.minimum(page, (255 - 0.8 * one).astype(np.uint8))
+    found = [_box(line.polygon) for line in segment_page(page)]
+    assert len(found) == len(boxes) - 1, found
+    assert _iou(found[-1], boxes[-2]) >= 0.5  # the smaller writing, last
+    assert all(_iou(box, boxes[-1]) == 0 for box in found)  # no line over the print
 
 
 def photographed(page, boxes, margin=0.25):
