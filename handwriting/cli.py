@@ -92,6 +92,9 @@ def cmd_recognize(args) -> int:
     if args.format in ("alto", "page", "hocr") and len(args.images) > 1 and not args.out:
         raise HandwritingError(f"--format {args.format} with several images needs --out DIR "
                                "(one file per input)")
+    if args.out:  # before the model and the reading, which a folder that cannot be made would waste
+        from .fileio import make_dir
+        make_dir(args.out)
     rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads,
                      lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
     results: list[Result] = []
@@ -121,8 +124,6 @@ def cmd_recognize(args) -> int:
     for k, r in zip(line_idx, rec.recognize(line_imgs, progress) if line_imgs else []):
         results[k].prediction, results[k].error, results[k].words = r.prediction, r.error, r.words
     out_dir = Path(args.out) if args.out else None
-    if out_dir:
-        out_dir.mkdir(parents=True, exist_ok=True)
     json_items = []
     for k, r in enumerate(results):
         if not r.ok:

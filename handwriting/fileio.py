@@ -32,6 +32,21 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
+def make_dir(path: str | Path, option: str = "--out") -> Path:
+    """Create the output folder ``path`` (and its parents) before any work is done, or say
+    in one line why it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HandwritingError(f"{option} {path}: cannot create this folder ({exc.strerror}); "
+                               "give a folder you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise HandwritingError(f"{option} {path}: this folder is not writable; give a folder "
+                               "you can write to")
+    return path
+
+
 def _remove(tmp: Path) -> None:
     try:
         tmp.unlink(missing_ok=True)

@@ -591,7 +591,8 @@ def write_hocr(page: Page, path: str | Path, image_name: str | None = None) -> N
         return f"bbox {int(x0)} {int(y0)} {int(x1)} {int(y1)}"
 
     name = _image_name(page, image_name)
-    title = (f'image "{name}"; ' if name else "") + bbox(0, 0, page.width, page.height) + "; ppageno 0"
+    quoted = (name or "").replace("\\", "\\\\").replace('"', '\\"')  # so the quoted name ends at its quote
+    title = (f'image "{quoted}"; ' if name else "") + bbox(0, 0, page.width, page.height) + "; ppageno 0"
     parent = etree.SubElement(body, E("div"), {"class": "ocr_page", "id": "page_1", "title": title})
     if page.lines:
         x, y, w, h = _box(np.concatenate([ln.polygon for ln in page.lines]))

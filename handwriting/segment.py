@@ -12,12 +12,13 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    breaks are closed; where a stroke crosses a rule the rule's pixels stay, so descenders
    keep their letters;
 4. **line spacing** S from the autocorrelation of the row profile, capped at four times the
-   median height of the writing's components (lines far apart would overstate the writing);
+   median height of the writing's components, weighted by their ink (lines far apart would
+   overstate the writing);
    every size below is a multiple of it, so nothing depends on the resolution;
 5. **components sorted**: dots, accents and commas (small: they never start a line but join
-   the line whose ink is nearest), solid blobs, page-edge and rule remnants (dropped), and
-   vertical writing up a margin (dropped: strips of tall components that follow each other
-   with small gaps);
+   the line whose ink is nearest), solid blobs bigger than the letters, page-edge and rule
+   remnants (dropped), and vertical writing up a margin (dropped: strips of tall components
+   that follow each other with small gaps);
 6. **columns** split at vertical whitespace at least ``column_gap`` spacings wide;
 7. **lines** per column: peaks of the smoothed count of strokes crossed per row (the core
    band of the writing; a rule or an underline barely counts), separated by minimum-ink
@@ -27,7 +28,7 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    own (``insertions``);
 8. a band's ink is cut where a gap wider than ``split_gap`` spacings opens, and pieces that
    do not look like text are dropped (specks, stamps, vertical pieces, and small print: low
-   for the spacing and less than half as tall as the page's writing);
+   for the spacing and under 0.42 times the page's writing, its ink-weighted median line);
 9. each line gets a polygon hugging its ink (narrowing to the core band between words, so
    the neighbours' ascenders and descenders stay out of the crop) and a straight baseline,
    mapped back to the coordinates of the original page.
@@ -61,13 +62,13 @@ class SegmentConfig(_Config):
             vertical rules); 0 keeps rules.
         column_gap: (S) narrowest vertical whitespace that separates two columns.
         split_gap: (S) horizontal gap inside a line that cuts it into two lines.
-        min_height: (S) lowest ink height of a text line, unless it is at least half that of
-            the page's taller lines (their upper quartile).
+        min_height: (S) lowest ink height of a text line, unless it reaches 0.42 times that of
+            the page's writing (the ink-weighted median line) and that one reaches this.
         min_aspect: smallest width / height of a text line (lower: vertical writing, blobs).
         max_fill: largest share of ink in a line's box (higher: a stamp or a smudge).
         min_glyph: (S) a line's tallest glyphs (90th percentile of its connected components'
-            heights) must reach this or half those of the page's taller lines: smaller
-            writing (print on a form) is not read.
+            heights) must reach this, or 0.42 times the page's writing as for ``min_height``:
+            smaller writing (print on a form) is not read.
         pad: (S) margin added around a line's ink envelope.
         peak_distance: (S) closest two line centres may be.
         insertions: read words written between the lines (wholly above a line's core band
@@ -136,16 +137,20 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
 
 
 def is_page(gray: np.ndarray, config: SegmentConfig | None = None) -> bool:
-    """Whether an image is a page (several lines) rather than a single line.
+    """Whether an image is a page (lines to find) rather than a single line.
 
     A short (height < 150 px) or wide (aspect > 4) image is a line; anything else is a page
-    when :func:`segment_page` finds at least two lines on it.
+    when :func:`segment_page` finds at least two lines on it, or one line taking at most a
+    sixth of its height (a note on a sheet: read along its line, not squeezed whole).
     """
     gray = to_gray(gray)
     h, w = gray.shape
     if h < 150 or w > 4 * h:
         return False
-    return len(segment_page(gray, config)) >= 2
+    lines = segment_page(gray, config)
+    if len(lines) == 1:
+        return int(np.ptp(lines[0].polygon[:, 1])) <= h / 6
+    return len(lines) >= 2
 
 
 def draw_lines(gray: np.ndarray, lines: list[TextLine], thickness: int = 2) -> np.ndarray:
@@ -223,9 +228,11 @@ class _Work:
         if not text.any():
             text = big
         # on a page whose lines are far apart the spacing would overstate the writing (and
-        # drop it as dust or small print): capped at 4 times its components' median height
+        # drop it as dust or small print): capped at 4 times its components' median height,
+        # weighted by ink (so that dust or a form's small print does not set it)
+        char = _weighted_median(stats[text, cv2.CC_STAT_HEIGHT], stats[text, cv2.CC_STAT_AREA])
         spacing = min(_line_spacing(binary * text[labels].astype(np.uint8), stats[text]),
-                      4.0 * float(np.median(stats[text, cv2.CC_STAT_HEIGHT])))
+                      4.0 * char)
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -236,7 +243,8 @@ class _Work:
         # solid or huge things are never text: scanner borders, photos, stamps; nor is
         # what touches the edge of the image
         huge = (bh > 6 * spacing) & (bw > 6 * spacing)
-        huge |= (area > 0.6 * bw * bh) & (np.minimum(bw, bh) > 0.3 * spacing)  # solid
+        # solid: filled and bigger than the letters (bold writing fills its boxes too)
+        huge |= (area > 0.6 * bw * bh) & (np.minimum(bw, bh) > max(0.3 * spacing, 1.5 * char))
         huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
         huge |= (np.maximum(bw, bh) > 0.2 * max(hh, ww)) & (np.minimum(bw, bh) < 0.15 * spacing)
         small &= ~huge
@@ -271,11 +279,12 @@ class _Work:
                   for piece in self._pieces(ys, xs, comp, sy, sx, stats, spacing)]
         if not pieces:
             return []
-        # specks and small print: low for the spacing and beside this page's writing (the
-        # upper quartile of its lines), so that one line written smaller than the rest stays
+        # specks and small print: low for the spacing, unless the page's writing (the
+        # ink-weighted median piece) is not and this piece reaches 0.42 of it: one line
+        # written at half the size of the rest stays, a form's small print (~1/3) does not
         height, glyph = np.array([p[4:] for p in pieces]).T
-        low = (height < cfg.min_height * spacing) & (height < 0.5 * np.percentile(height, 75))
-        low |= (glyph < cfg.min_glyph * spacing) & (glyph < 0.5 * np.percentile(glyph, 75))
+        ink = np.array([len(p[0]) for p in pieces], np.float64)
+        low = _low(height, cfg.min_height * spacing, ink) | _low(glyph, cfg.min_glyph * spacing, ink)
         out = []
         for (py, px, ay, ax, _, _), drop in zip(pieces, low):
             if not drop:
@@ -521,6 +530,20 @@ def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
     best = seg[local].max()
     first = local[seg[local] >= 0.5 * best][0]  # the fundamental, not a multiple
     return float(lo + first)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value under which half of the total weight lies."""
+    order = np.argsort(values)
+    cum = np.cumsum(np.asarray(weights, np.float64)[order])
+    return float(np.asarray(values)[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _low(values: np.ndarray, minimum: float, weights: np.ndarray) -> np.ndarray:
+    """Which ``values`` are under ``minimum`` and under 0.42 times their ``weights``-weighted
+    median (or under ``minimum`` when that median is too)."""
+    ref = _weighted_median(values, weights)
+    return (values < minimum) & ((values < 0.42 * ref) | (ref < minimum))
 
 
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -311,6 +311,16 @@ def test_recognize_reports_an_output_it_cannot_write_and_writes_the_rest(model_d
     assert (out / "b.txt").is_file()
 
 
+def test_recognize_an_out_folder_that_cannot_be_made_is_one_line(model_dir, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    cv2.imwrite(str(tmp_path / "a.png"), render_line("45"))
+    out = tmp_path / "taken" / "sub"
+    assert main(["recognize", str(tmp_path / "a.png"), "--out", str(out),
+                 "--model", str(model_dir)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out}: cannot create this folder (Not a "
+                                       "directory); give a folder you can write to\n")
+
+
 def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, capsys):
     import shutil
     victim = tmp_path / "victim"

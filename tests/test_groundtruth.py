@@ -397,3 +397,6 @@ def test_write_hocr(tmp_path):
     assert "".join(lines[1].itertext()) == "zweite Zeile"
     assert '<span class="ocr_line" id="line_3" title="bbox 10 130 50 170"></span>' in out.read_text(
         encoding="utf-8")  # an empty line is not self-closing (HTML would nest what follows)
+    write_hocr(page, out, image_name='a "b"\\c.png')  # its " and \\ are escaped
+    title = etree.parse(str(out)).getroot().find(".//*[@class='ocr_page']").get("title")
+    assert title.startswith('image "a \\"b\\"\\\\c.png"; bbox')

@@ -173,6 +173,14 @@ def test_lines_far_apart_are_all_found(spacing):
     assert is_page(page)
 
 
+@pytest.mark.parametrize("lines,seed", [(1, 0), (1, 3), (2, 4), (2, 5)])
+def test_a_note_of_one_or_two_lines(lines, seed):
+    """With too few lines for a spacing, the size comes from the writing itself: its bold
+    letters are not taken for solid blobs, nor its words for columns."""
+    page, _, boxes = draw_page(lines=lines, rules=False, seed=seed, size=(2339, 1654))
+    assert_lines_match(segment_page(page), boxes)
+
+
 def test_small_print_is_left_out_but_smaller_writing_is_read():
     """A line of print far smaller than the writing (a form's footer) is not read; a line
     written at 70 % of the others' size is."""
@@ -188,6 +196,19 @@ def test_small_print_is_left_out_but_smaller_writing_is_read():
     assert len(found) == len(boxes) - 1, found
     assert _iou(found[-1], boxes[-2]) >= 0.5  # the smaller writing, last
     assert all(_iou(box, boxes[-1]) == 0 for box in found)  # no line over the print
+
+
+def test_a_form_mostly_small_print_reads_only_the_writing():
+    """Twelve lines of small print under three handwritten ones: the print sets neither the
+    page's size nor its writing, so it is still left out."""
+    page, _, boxes = draw_page(lines=3, rules=False, seed=9)
+    for k in range(12):
+        one = np.zeros(page.shape, np.uint8)
+        cv2.putText(one, "Form 12-B printed by the stationery office, London",
+                    (80, 140 + 3 * 78 + k * 40), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1,
+                    cv2.LINE_AA)
+        page = np.minimum(page, (255 - 0.8 * one).astype(np.uint8))
+    assert_lines_match(segment_page(page), boxes)
 
 
 def photographed(page, boxes, margin=0.25):
@@ -242,6 +263,10 @@ def test_blank_and_tiny_images_have_no_lines():
     assert segment_page(np.full((5, 5), 230, np.uint8)) == []
     assert segment_page(np.full((5000, 3), 230, np.uint8)) == []  # one side rounds to 0
     assert not is_page(np.full((5000, 3), 40, np.uint8))
+    dots = np.full((1300, 1000), 235, np.uint8)
+    for x, y in ((200, 300), (600, 700), (400, 1000)):
+        cv2.circle(dots, (x, y), 4, 30, -1)
+    assert segment_page(dots) == []  # specks alike are not a page's writing
 
 
 def test_is_page():
@@ -249,6 +274,13 @@ def test_is_page():
     assert is_page(page)
     assert not is_page(render_line("12 345"))
     assert not is_page(np.full((400, 300), 230, np.uint8))  # tall but empty
+    note, _, _ = draw_page(lines=1, rules=False, seed=4)  # one line on a sheet
+    assert is_page(note)
+    big = render_line("seeds 23", scale=3.0, thickness=6, margin=40)  # a line image, tall
+    assert big.shape[0] >= 150 and big.shape[1] <= 4 * big.shape[0]
+    assert not is_page(big)
+    padded = render_line("the garden at Kew", scale=1.2, margin=70)  # a crop with wide margins
+    assert padded.shape[0] >= 150 and not is_page(padded)
 
 
 def test_config_validation():
