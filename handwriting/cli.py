@@ -64,10 +64,11 @@ def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
 def cmd_recognize(args) -> int:
     from tqdm.auto import tqdm
 
+    from .groundtruth import Page
     from .pages import SUFFIXES, recognize_page
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
-    from .segment import is_page
+    from .segment import page_lines
     args.images, empty_dirs = _expand_inputs(args.images)
     suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
@@ -106,8 +107,12 @@ def cmd_recognize(args) -> int:
             if name in empty_dirs:
                 raise HandwritingError(empty_dirs[name])
             gray = load_image(name)
-            if args.layout or args.page or (not args.line and is_page(gray)):
-                pages[k] = recognize_page(rec, gray, layout=args.layout)  # (named in warnings)
+            found = None if args.layout or args.page or args.line else page_lines(gray)
+            if args.layout or args.page or found is not None:
+                # along the layout (named in warnings), or the lines that made it a page: the
+                # page is not segmented twice
+                layout = args.layout if found is None else Page(None, *gray.shape[::-1], found)
+                pages[k] = recognize_page(rec, gray, layout=layout)
                 pages[k].image = Path(name)
             else:
                 line_idx.append(k)

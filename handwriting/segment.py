@@ -136,8 +136,8 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     return lines
 
 
-def is_page(gray: np.ndarray, config: SegmentConfig | None = None) -> bool:
-    """Whether an image is a page (lines to find) rather than a single line.
+def page_lines(gray: np.ndarray, config: SegmentConfig | None = None) -> list[TextLine] | None:
+    """The lines of an image that is a page (lines to find), or ``None`` for a single line.
 
     A short (height < 150 px) or wide (aspect > 4) image is a line; anything else is a page
     when :func:`segment_page` finds at least two lines on it, or one line taking at most a
@@ -146,11 +146,16 @@ def is_page(gray: np.ndarray, config: SegmentConfig | None = None) -> bool:
     gray = to_gray(gray)
     h, w = gray.shape
     if h < 150 or w > 4 * h:
-        return False
+        return None
     lines = segment_page(gray, config)
-    if len(lines) == 1:
-        return int(np.ptp(lines[0].polygon[:, 1])) <= h / 6
-    return len(lines) >= 2
+    if len(lines) >= 2 or (len(lines) == 1 and int(np.ptp(lines[0].polygon[:, 1])) <= h / 6):
+        return lines
+    return None
+
+
+def is_page(gray: np.ndarray, config: SegmentConfig | None = None) -> bool:
+    """Whether an image is a page rather than a single line (see :func:`page_lines`)."""
+    return page_lines(gray, config) is not None
 
 
 def draw_lines(gray: np.ndarray, lines: list[TextLine], thickness: int = 2) -> np.ndarray:

@@ -157,6 +157,23 @@ def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):
     assert all(w.get("title").startswith("bbox ") for w in words)
 
 
+def test_recognize_segments_a_page_once(model_dir, tmp_path, capsys, monkeypatch):
+    """The lines found deciding that an image is a page are the lines read."""
+    import handwriting.pages
+    import handwriting.segment
+    page = _page(tmp_path, ["12345 678", "90 1234", "5678 90"])
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return segment_page(*args, **kwargs)
+    segment_page = handwriting.segment.segment_page
+    monkeypatch.setattr(handwriting.segment, "segment_page", counted)
+    monkeypatch.setattr(handwriting.pages, "segment_page", counted)
+    assert main(["recognize", str(page), "--model", str(model_dir), "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)[0]["lines"]) == 3 and len(calls) == 1
+
+
 def test_recognize_line_forced_and_layout_needs_one_image(model_dir, tmp_path, capsys):
     page = _page(tmp_path, ["12", "34"])
     assert main(["recognize", str(page), "--line", "--model", str(model_dir), "--format", "json"]) == 0
