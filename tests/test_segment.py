@@ -1,6 +1,7 @@
 """Page segmentation, whole-page recognition, page XML round trips and page evaluation, on
 pages the tests draw themselves (ruled paper, uneven light, specks, a stamp, two columns,
 a slight rotation)."""
+import dataclasses
 import json
 
 import cv2
@@ -10,8 +11,9 @@ import pytest
 from handwriting.errors import HandwritingError
 from handwriting.groundtruth import (Page, TextLine, read_alto, read_page_xml, write_alto,
                                      write_page_xml)
-from handwriting.pages import (_box, _iou, evaluate_pages, page_to_json, recognize_page,
-                               save_page, score_page)
+from handwriting.pages import (_box, _iou, evaluate_pages, page_to_json, rates,
+                               recognize_page, save_page, score_page)
+from handwriting.preprocessing import load_image
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 from handwriting.synth import photograph
 
@@ -171,6 +173,21 @@ def test_lines_far_apart_are_all_found(spacing):
                                spacing=spacing)
     assert_lines_match(segment_page(page), boxes)
     assert is_page(page)
+
+
+def test_a_fine_pen_on_a_large_scan_is_segmented(shared_data):
+    """A real page (copiste, 2000 px) as a 5000-px scan written with a fine pen: its strokes
+    (3 px) would fade into the paper when the page is shrunk to the 1600-px working copy;
+    every line is still found, and nothing else."""
+    xml = shared_data / "pages" / "alto" / "copiste_imp_wikitexte_0127.xml"
+    if not xml.is_file():
+        pytest.skip(f"needs the shared page {xml.name}")
+    gt = read_alto(xml)
+    big = cv2.resize(load_image(gt.image), None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC)
+    big = cv2.dilate(big, np.ones((7, 7), np.uint8))  # the ink's strokes 6 px thinner
+    lines = [dataclasses.replace(line, polygon=line.polygon * 2.5) for line in gt.lines]
+    found = rates(score_page(lines, segment_page(big)))
+    assert (found["precision"], found["recall"]) == (100.0, 100.0), found
 
 
 @pytest.mark.parametrize("lines,seed", [(1, 0), (1, 3), (2, 4), (2, 5)])
