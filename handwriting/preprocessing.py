@@ -366,7 +366,7 @@ def _widen_strokes(ink: np.ndarray, scale: float, min_stroke: float,
                    target: float = 1.8) -> np.ndarray:
     """``ink`` with its strokes widened (a maximum filter) to about ``target`` pixels after
     shrinking by ``scale``, when they would be under ``min_stroke`` there; else unchanged."""
-    if min_stroke <= 0 or scale >= 1.0:
+    if min_stroke <= 0 or 2.0 * scale >= min_stroke:  # stroke_width is never under 2
         return ink
     width = stroke_width(ink)
     if width == 0 or width * scale >= min_stroke:
