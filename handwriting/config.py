@@ -67,9 +67,6 @@ class PreprocessConfig(_Config):
         max_skew: largest rotation searched, in degrees.
         slant: shear the line so that its strokes stand upright.
         max_slant: largest shear searched (tan of the slant angle).
-        min_stroke: strokes thinner than this, in output pixels, are widened before the line
-            is shrunk to ``height`` (a fine pen on a large scan would fade into the paper);
-            the lines the default model was trained on are all above 1.4 (0: off).
     """
 
     height: int = 40
@@ -79,14 +76,12 @@ class PreprocessConfig(_Config):
     max_skew: float = 10.0
     slant: bool = True
     max_slant: float = 1.0
-    min_stroke: float = 1.2
 
     def __post_init__(self):
         _check(16 <= self.height <= 256, f"preprocess.height must be 16..256, got {self.height}")
         _check(0 <= self.pad <= 128, f"preprocess.pad must be 0..128, got {self.pad}")
         _check(0 <= self.max_skew <= 45, f"preprocess.max_skew must be 0..45, got {self.max_skew}")
         _check(0 <= self.max_slant <= 2, f"preprocess.max_slant must be 0..2, got {self.max_slant}")
-        _check(0 <= self.min_stroke <= 8, f"preprocess.min_stroke must be 0..8, got {self.min_stroke}")
 
 
 @dataclass(frozen=True)

@@ -338,7 +338,6 @@ def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     h = config.height
     if ink.size == 0:
         return np.zeros((h, 2 * config.pad + h // 2), np.float32), full, None, None
-    ink = _widen_strokes(ink, h / ink.shape[0], config.min_stroke)
     w = max(1, int(round(ink.shape[1] * h / ink.shape[0])))
     interp = cv2.INTER_AREA if ink.shape[0] > h else cv2.INTER_LINEAR
     out = cv2.resize(ink, (w, h), interpolation=interp)
@@ -347,32 +346,6 @@ def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     m = _affine([[sx, 0, 0.5 * sx - 0.5 + config.pad], [0, sy, 0.5 * sy - 0.5]]) @ m
     line = np.pad(np.clip(out, 0, 1), ((0, 0), (config.pad, config.pad))).astype(np.float32)
     return line, full, box, m
-
-
-def stroke_width(ink: np.ndarray) -> float:
-    """Typical stroke width of an ink map in pixels: twice the ink's area over its outline
-    (a stroke of width w >= 2 and length L has area wL and about 2L outline pixels; hair
-    lines of 1 px read as 2). 0 when there is no ink."""
-    on = (ink >= 0.5).astype(np.uint8)
-    area = int(on.sum())
-    if area == 0:
-        return 0.0
-    inner = int(cv2.erode(on, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)),
-                          borderType=cv2.BORDER_CONSTANT, borderValue=0).sum())
-    return 2.0 * area / max(1, area - inner)
-
-
-def _widen_strokes(ink: np.ndarray, scale: float, min_stroke: float,
-                   target: float = 1.8) -> np.ndarray:
-    """``ink`` with its strokes widened (a maximum filter) to about ``target`` pixels after
-    shrinking by ``scale``, when they would be under ``min_stroke`` there; else unchanged."""
-    if min_stroke <= 0 or 2.0 * scale >= min_stroke:  # stroke_width is never under 2
-        return ink
-    width = stroke_width(ink)
-    if width == 0 or width * scale >= min_stroke:
-        return ink
-    k = 1 + int(round(target / scale - width))
-    return cv2.dilate(ink, np.ones((k, k), np.uint8)) if k >= 2 else ink
 
 
 def to_columns(line: np.ndarray) -> np.ndarray:

@@ -51,8 +51,6 @@ def test_config_rejects_unknown_and_invalid():
         ModelConfig.from_dict({"lstm_unit": 3})
     with pytest.raises(HandwritingError, match="height"):
         PreprocessConfig(height=4)
-    with pytest.raises(HandwritingError, match="min_stroke"):
-        PreprocessConfig(min_stroke=-1)
     with pytest.raises(HandwritingError, match="pools"):
         ModelConfig(conv_filters=(8, 16), pools=((2, 2),))
     with pytest.raises(HandwritingError, match="augment_probability"):

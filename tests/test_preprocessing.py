@@ -6,7 +6,7 @@ from handwriting.augment import augment
 from handwriting.config import PreprocessConfig
 from handwriting.errors import ImageError
 from handwriting.preprocessing import (_rotate, _shear, estimate_skew, estimate_slant, ink_map,
-                                       load_image, preprocess, stroke_width, to_columns)
+                                       load_image, preprocess, to_columns)
 
 from conftest import render_line
 
@@ -69,45 +69,6 @@ def test_uneven_light_and_yellowed_paper():
     a, b = preprocess(img.astype(np.uint8)), preprocess(color)
     assert a.shape == b.shape
     assert np.abs(a - b).mean() < 0.05
-
-
-def loops(height: int, thickness: int, n: int = 24) -> np.ndarray:
-    """A row of ``n`` slanted loops ``height`` px tall drawn with a pen ``thickness`` wide."""
-    img = np.full((height + height // 2, (n + 2) * height // 2), 235, np.uint8)
-    for i in range(n):
-        cv2.ellipse(img, (height // 2 + i * height // 2, 3 * height // 4),
-                    (height // 5, height // 2 - 2), 20, 0, 360, 40, thickness, cv2.LINE_AA)
-    return img
-
-
-@pytest.mark.parametrize("width", [2, 3, 5, 8])
-def test_stroke_width_is_measured(width):
-    ink = np.zeros((60, 500), np.float32)
-    ink[10:10 + width, 20:480] = 1
-    ink[30:30 + width, 50:300] = 0.8
-    assert stroke_width(ink) == pytest.approx(width, rel=0.05)
-    assert stroke_width(np.zeros((20, 20), np.float32)) == 0
-
-
-def test_a_fine_pen_on_a_large_scan_is_not_lost():
-    """Hair-thin strokes on a line 240 px tall would average away into the paper when the
-    line is shrunk to 40 px; they are widened first, so the line keeps its ink."""
-    img = loops(240, 1)
-    kept = preprocess(img)
-    faded = preprocess(img, PreprocessConfig(min_stroke=0))
-    assert faded.max() < 0.5  # without: no stroke reaches half ink
-    assert kept.max() > 0.9
-    assert kept.sum() > 4 * faded.sum()
-    assert stroke_width(kept) >= 1.5
-
-
-@pytest.mark.parametrize("make", [lambda: loops(48, 1), lambda: loops(48, 2),
-                                  lambda: render_line(TEXT), lambda: loops(240, 8)])
-def test_strokes_of_ordinary_width_are_not_touched(make):
-    """Lines like the training lines (or with strokes wide enough) are read exactly as
-    before the widening existed."""
-    img = make()
-    assert np.array_equal(preprocess(img), preprocess(img, PreprocessConfig(min_stroke=0)))
 
 
 def test_blank_image_gives_empty_line():
