@@ -2,7 +2,9 @@
 
 The steps, all on a downscaled working copy of the page (``SegmentConfig.work_size``):
 
-1. **ink map** (:func:`~handwriting.preprocessing.ink_map`: the paper is divided out, so
+1. (a scan 3 or more times ``work_size``: its dark strokes widened by under one working
+   pixel first, so a fine pen's strokes do not fade away in the downscaled copy)
+   **ink map** (:func:`~handwriting.preprocessing.ink_map`: the paper is divided out, so
    yellowing, shadows and uneven light do not matter) and a threshold -> binary ink; for a
    page photographed on a darker ground, the ground around the page is dropped;
 2. **deskew**: the rotation that makes the row profile of the text-sized components
