@@ -140,10 +140,16 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def dark_ground(gray: np.ndarray) -> bool:
+    """Whether the image is mostly dark: light writing on it (a negative), or a page
+    photographed on a dark table."""
+    return bool(np.median(gray) < 110)
+
+
 def ink_map(gray: np.ndarray, normalize_background: bool = True) -> np.ndarray:
     """Grayscale -> float32 ink intensity in [0, 1] (paper 0), robust to light and polarity."""
     img = gray.astype(np.float32)
-    if np.median(img) < 110:
+    if dark_ground(img):
         # a dark ground: light text on it (a negative), or a page photographed on a dark
         # table. Ink is what is sparse: keep the polarity whose paper-normalized image is
         # brighter, i.e. leaves less ink (without normalization: the brighter polarity)

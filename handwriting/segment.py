@@ -47,7 +47,7 @@ import numpy as np
 
 from .config import _check, _Config
 from .groundtruth import TextLine
-from .preprocessing import ink_map, to_gray
+from .preprocessing import dark_ground, ink_map, to_gray
 
 
 
@@ -398,7 +398,7 @@ def _thicken(gray: np.ndarray, k: int) -> np.ndarray:
     whole there instead of fading into the paper. Smaller scans (where widening gave an
     ordinary pen's writing false lines) and light writing on a dark ground are left as
     they are."""
-    if k < 3 or np.median(gray[::4, ::4]) < 110:
+    if k < 3 or dark_ground(gray[::4, ::4]):
         return gray
     return cv2.erode(gray, np.ones((k, k), np.uint8))
 
