@@ -30,9 +30,15 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
     out, empty = [], {}
     for name in names:
         path = Path(name)
-        if path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.is_file()
-                           and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        try:
+            found = (sorted(str(p) for p in path.iterdir() if p.is_file()
+                            and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+                     if path.is_dir() else None)
+        except OSError as exc:  # a folder we may not read: that input fails, the others are read
+            empty[name] = f"{name}: cannot read it ({exc.strerror or exc})"
+            out.append(name)
+            continue
+        if found is not None:
             if not found:
                 empty[name] = (f"{name}: no images in this directory "
                                f"(looked for {', '.join(IMAGE_SUFFIXES)})")
@@ -61,6 +67,18 @@ def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
         seen[target.name.lower()] = name
 
 
+def _check_not_foreign(targets: list[Path]) -> None:
+    """Refuse, before any work, to replace ALTO / PAGE / hOCR files that this tool did not
+    write: beside the images they are usually ground truth or another tool's output."""
+    from .groundtruth import written_here
+    foreign = [t for t in targets if t.is_file() and not written_here(t)]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise HandwritingError(f"{foreign[0]}{more} exists and was not written by handwriting "
+                               "(ground truth? another tool's?); it would be replaced: choose "
+                               "another --out, or pass --overwrite")
+
+
 def cmd_recognize(args) -> int:
     from tqdm.auto import tqdm
 
@@ -77,8 +95,10 @@ def cmd_recognize(args) -> int:
             raise HandwritingError(f"--out {args.out}: is a file; give a directory to write into")
         readable = [n for n in args.images if n not in empty_dirs]
         _check_output_names(readable, Path(args.out), suffix)
-        check_not_input([_output_file(Path(args.out), n, suffix) for n in readable],
-                        [*args.images, args.layout])
+        targets = [_output_file(Path(args.out), n, suffix) for n in readable]
+        check_not_input(targets, [*args.images, args.layout])
+        if suffix in (".xml", ".hocr") and not args.overwrite:
+            _check_not_foreign(targets)
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.layout:
@@ -206,7 +226,8 @@ def _report_failures(results, total: int) -> int:
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
-    result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=not args.json,
+    progress = not args.json and sys.stderr.isatty()
+    result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=progress,
                       report=args.report, lm=args.lm, lm_weight=args.lm_weight,
                       lm_bonus=args.lm_bonus)
     if args.json:
@@ -270,7 +291,7 @@ def cmd_train(args) -> int:
 # ---------------------------------------------------------------- data
 def cmd_data(args) -> int:
     from .evaluate import dataset_report
-    rep = dataset_report(args.dirs, progress=not args.json)
+    rep = dataset_report(args.dirs, progress=not args.json and sys.stderr.isatty())
     if args.json:
         _print_json(rep)
     else:
@@ -290,6 +311,9 @@ def cmd_data(args) -> int:
     if rep["lines"] == 0:
         from .groundtruth import no_lines_error
         print(f"error: {no_lines_error(args.dirs, rep['problems'])}", file=sys.stderr)
+        return 1
+    if rep["problems"]:  # a script checking its ground truth learns it from the exit code
+        print(f"error: {len(rep['problems'])} problem(s) listed", file=sys.stderr)
         return 1
     return 0
 
@@ -321,7 +345,7 @@ def cmd_synth(args) -> int:
     from .synth import find_fonts, generate
     fonts = args.fonts or find_fonts()
     paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
-                     digits=args.digits, height=args.height)
+                     digits=args.digits, height=args.height, progress=sys.stderr.isatty())
     print(f"{len(paths)} lines written to {args.out} (fonts: {', '.join(Path(f).name for f in fonts)})")
     return 0
 
@@ -420,6 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "per page: lines with polygon, baseline, text, confidence, words), ALTO v4, "
                    "PAGE XML 2019 or hOCR (the last three with word boxes; several inputs: --out)")
     r.add_argument("--out", metavar="DIR", help="write one file per input into DIR (atomically)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="with --out and --format alto/page/hocr: also replace XML/hOCR files "
+                        "that handwriting did not write (by default they are kept, and nothing "
+                        "is read)")
     mode = r.add_mutually_exclusive_group()
     mode.add_argument("--page", action="store_true", help="treat every input as a page")
     mode.add_argument("--line", action="store_true", help="treat every input as one line")
@@ -435,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Character and word error rates (percent) per folder and overall.")
     e.add_argument("dirs", nargs="+", metavar="DIR",
                    help="ground-truth folders (line pairs and/or ALTO/PAGE XML); one row each")
-    e.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
+    e.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, else saved_models/default)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
@@ -450,7 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "page CER (percent).")
     ep.add_argument("dirs", nargs="+", metavar="DIR",
                     help="folders of page images with their ALTO/PAGE XML")
-    ep.add_argument("--model", help="model directory or .tflite file (default: saved_models/default)")
+    ep.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, else saved_models/default)")
     ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.add_argument("--use-layout", action="store_true",
                     help="read the ground-truth lines instead of segmenting (recognition only)")
@@ -490,7 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One figure aligned to the line's columns: the preprocessed "
                        "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.")
     i.add_argument("image", metavar="IMAGE", help="one line image")
-    i.add_argument("--model", help="model directory (default: saved_models/default)")
+    i.add_argument("--model", help="model directory (default: $HANDWRITING_MODEL, else saved_models/default)")
     i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
     i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
     i.add_argument("--units", type=int, default=16, help="cell-state units to show")
@@ -556,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-fused", action="store_true",
                    help="keep the LSTMs as WHILE loops (slower; for comparison)")
     x.set_defaults(func=cmd_export)
+    for command in sub.choices.values():  # --debug after the command works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks and debug logging")
     return p
 
 
@@ -567,7 +598,7 @@ _RANGES = {"batch_size": (1, None), "threads": (1, None), "beam": (0, None), "re
            "epochs": (1, None), "seed": (0, None), "max_minutes": (0, None), "layer": (0, None),
            "units": (1, None), "lines": (1, None), "words": (1, None), "min_count": (1, None),
            "order": (1, 12), "weight": (0, None), "lm_weight": (0, None), "count": (1, None),
-           "digits": (0, 1), "height": (8, None), "calibration_lines": (1, None)}
+           "digits": (0, 1), "height": (8, 1024), "calibration_lines": (1, None)}
 
 
 def _check_ranges(args) -> None:

@@ -21,6 +21,15 @@ def _check(cond: bool, message: str) -> None:
         raise HandwritingError(message)
 
 
+def _positive_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _plain(v):
+    """Tuples as the lists a config file writes."""
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
 # the type of an option's default -> what its value must be (JSON/TOML types)
 _KINDS = {bool: ("true or false", lambda v: isinstance(v, bool)),
           int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
@@ -109,8 +118,15 @@ class ModelConfig(_Config):
 
     def __post_init__(self):
         _check(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
+        _check(all(_positive_int(f) for f in self.conv_filters),
+               f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}")
+        _check(all(isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_positive_int, p))
+                   for p in self.pools),
+               f"model.pools must be (height, width) pairs of whole numbers >= 1, e.g. "
+               f"[[2, 2], [2, 2], [2, 1], [1, 1]]; got {_plain(self.pools)}")
         _check(len(self.pools) == len(self.conv_filters),
                "model.pools needs one (height, width) pair per convolution block")
+        _check(self.projection >= 0, f"model.projection must be >= 0 (0: none), got {self.projection}")
         _check(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
         _check(self.lstm_units >= 1, "model.lstm_units must be >= 1")
         _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
@@ -158,6 +174,9 @@ class TrainConfig(_Config):
         _check(self.learning_rate > 0, "train.learning_rate must be > 0")
         _check(self.bucket_width >= 1, "train.bucket_width must be >= 1")
         _check(0 < self.augment_probability <= 1, "train.augment_probability must be in (0, 1]")
+        _check(self.lr_patience >= 0, "train.lr_patience must be >= 0")
+        _check(self.early_stopping >= 0, "train.early_stopping must be >= 0 (0: never)")
+        _check(self.val_limit >= 0, "train.val_limit must be >= 0 (0: all)")
 
 
 @dataclass(frozen=True)
@@ -180,6 +199,13 @@ class Config(_Config):
                    model=ModelConfig.from_dict(data.get("model")),
                    train=TrainConfig.from_dict(data.get("train")))
 
+    def __post_init__(self):
+        h = self.preprocess.height
+        for ph, _ in self.model.pools:
+            h //= ph
+        _check(h >= 1, f"model.pools divide the height by more than preprocess.height "
+                       f"({self.preprocess.height}): lower the pools' heights or raise the height")
+
     @classmethod
     def from_file(cls, path: str | Path) -> "Config":
         """Read a ``.json`` or ``.toml`` file with optional sections preprocess/model/train."""
@@ -193,4 +219,7 @@ class Config(_Config):
                 data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise HandwritingError(f"{path}: not a valid JSON/TOML config ({exc})") from None
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except HandwritingError as exc:
+            raise HandwritingError(f"{path}: {exc}") from None

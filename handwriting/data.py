@@ -69,7 +69,7 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
     for r, (line, err) in zip(records, results):
         path = str(r.image or r.source)
         if line is None:
-            problems.append(Problem(Path(path), err))
+            problems.append(Problem(Path(path), err.removeprefix(f"{path}: ")))
         else:
             samples.append(Sample(r.id, line, r.text, path))
     if cache is not None:
@@ -86,9 +86,14 @@ def frames_needed(labels: list[int]) -> int:
 
 
 def check_fit(samples: list[Sample], charset: Charset, downsample: int) -> tuple[list[Sample], list[Problem]]:
-    """Split off lines whose label has unknown characters or cannot fit the logit length."""
+    """Split off lines that are blank but labelled, whose label has unknown characters, or
+    whose label cannot fit the logit length."""
     good, bad = [], []
     for s in samples:
+        if s.text.strip() and not s.line.any():
+            bad.append(Problem(Path(s.path), "no ink found (a blank image), but the label has "
+                                             "text; check the crop"))
+            continue
         missing = charset.unknown(s.text)
         if missing:
             bad.append(Problem(Path(s.path), f"characters not in the charset: {''.join(missing)!r}"))

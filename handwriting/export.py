@@ -44,7 +44,7 @@ from keras import layers
 
 from . import artifacts
 from .errors import HandwritingError
-from .fileio import write_atomic
+from .fileio import check_writable, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +304,7 @@ def export(model_dir: str | Path, out: str | Path, quantize: str = "none",
     out = Path(out)
     if out.suffix != ".tflite":
         raise HandwritingError(f"{out}: the output file must end in .tflite")
+    check_writable(out)  # before the conversion, not after it
     if keras.backend.backend() != "tensorflow":
         raise HandwritingError("TFLite export needs the TensorFlow Keras backend "
                                "(set KERAS_BACKEND=tensorflow)")

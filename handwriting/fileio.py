@@ -47,6 +47,21 @@ def make_dir(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
+def check_writable(path: str | Path, option: str = "--out", is_dir: bool = False) -> None:
+    """Refuse, before any work, an output file (or, ``is_dir``, folder) ``path``, made later,
+    that could not be: the nearest existing folder on its way is not writable, or is a file."""
+    path = Path(path).absolute()
+    folder = path if is_dir else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise HandwritingError(f"{option} {path}: {folder} is a file, not a folder; "
+                               "give a path in a folder you can write to")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise HandwritingError(f"{option} {path}: the folder {folder} is not writable; "
+                               "give a path in a folder you can write to")
+
+
 def _remove(tmp: Path) -> None:
     try:
         tmp.unlink(missing_ok=True)

@@ -95,7 +95,10 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
             problems.append(Problem(d, "directory not found" if not d.exists()
                                     else "not a directory"))
             continue
-        for folder, _, names in os.walk(d):
+        def unreadable(exc: OSError) -> None:  # os.walk would pass such a folder over silently
+            problems.append(Problem(Path(exc.filename), f"cannot read this folder ({exc.strerror})"))
+
+        for folder, _, names in os.walk(d, onerror=unreadable):
             folder = Path(folder)
             images: dict[str, Path] = {}
             labels: set[str] = set()
@@ -238,6 +241,9 @@ def _tag(root: etree._Element):
     return lambda name: f"{{{ns}}}{name}" if ns else name
 
 
+_MAX_COORD = 1e7  # pixels; beyond it (or nan, inf) a coordinate is garbage, not a page
+
+
 def _points(value: str | None, what: str) -> np.ndarray:
     """'x,y x,y ...' or 'x y x y ...' -> (N, 2) int32."""
     shown = repr(value if value is None or len(value) <= 60 else value[:60] + "...")
@@ -245,16 +251,17 @@ def _points(value: str | None, what: str) -> np.ndarray:
         nums = [float(v) for v in (value or "").replace(",", " ").split()]
     except ValueError:
         raise DataError(f"{what}: bad coordinates {shown}") from None
-    if not nums or len(nums) % 2:
+    if not nums or len(nums) % 2 or not all(abs(v) <= _MAX_COORD for v in nums):  # nan too
         raise DataError(f"{what}: bad coordinates {shown}")
     return np.rint(np.array(nums).reshape(-1, 2)).astype(np.int32)
 
 
 def _num(value: str | None, default: float = 0.0) -> float:
     try:
-        return float(value) if value is not None else default
+        v = float(value) if value is not None else default
     except ValueError:
         return default
+    return v if abs(v) <= _MAX_COORD else default
 
 
 def _read_alto(root: etree._Element, path: Path) -> Page:
@@ -482,18 +489,23 @@ def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> N
                          SCHEMAVERSION="4.2")
     root.set(f"{{{_XSI}}}schemaLocation",
              f"{ALTO_NS} http://www.loc.gov/standards/alto/v4/alto-4-2.xsd")
+    from . import __version__
     desc = etree.SubElement(root, E("Description"))
     etree.SubElement(desc, E("MeasurementUnit")).text = "pixel"
     name = _image_name(page, image_name)
     if name:
         info = etree.SubElement(desc, E("sourceImageInformation"))
         etree.SubElement(info, E("fileName")).text = name
+    software = etree.SubElement(etree.SubElement(desc, E("Processing"), ID="proc_1"),
+                                E("processingSoftware"))
+    etree.SubElement(software, E("softwareName")).text = "handwriting"
+    etree.SubElement(software, E("softwareVersion")).text = __version__
     pg = etree.SubElement(etree.SubElement(root, E("Layout")), E("Page"), ID="page_1",
                           PHYSICAL_IMG_NR="1", WIDTH=str(page.width), HEIGHT=str(page.height))
     space = etree.SubElement(pg, E("PrintSpace"), HPOS="0", VPOS="0", WIDTH=str(page.width),
                              HEIGHT=str(page.height))
     if page.lines:
-        seen = {"page_1", "block_1"}
+        seen = {"page_1", "block_1", "proc_1"}
         x, y, w, h = _box(np.concatenate([ln.polygon for ln in page.lines]))
         block = etree.SubElement(space, E("TextBlock"), ID="block_1", HPOS=str(x), VPOS=str(y),
                                  WIDTH=str(w), HEIGHT=str(h))
@@ -524,6 +536,22 @@ def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> N
                 if line.confidence is not None:
                     string.set("WC", f"{line.confidence:.4f}")
     _write_atomic(root, Path(path))
+
+
+# how write_alto, write_page_xml and write_hocr sign their output, near its top
+_SIGNATURES = (b"<softwareName>handwriting</softwareName>", b"<Creator>handwriting</Creator>",
+               b'name="ocr-system" content="handwriting ')
+
+
+def written_here(path: str | Path) -> bool:
+    """Whether the ALTO / PAGE / hOCR file ``path`` was written by this package (and so
+    may be replaced by a new reading of its page, unlike ground truth or another tool's)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    return any(mark in head for mark in _SIGNATURES)
 
 
 def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) -> None:

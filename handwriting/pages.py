@@ -247,7 +247,8 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
         if not d.is_dir():
             problems.append(f"{d}: {'not a directory' if d.exists() else 'directory not found'}")
             continue
-        for folder, subdirs, names in os.walk(d):
+        for folder, subdirs, names in os.walk(d, onerror=lambda e: problems.append(
+                f"{e.filename}: cannot read this folder ({e.strerror})")):
             subdirs.sort()
             for name in sorted(names):
                 if not name.lower().endswith(".xml"):
@@ -259,7 +260,10 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
                     if "neither ALTO nor PAGE" not in str(exc):
                         problems.append(str(exc))
                     continue
-                if page.image is None:
+                if not any(line.text for line in page.lines):
+                    problems.append(f"{path}: no transcribed lines, nothing to score against "
+                                    "(page left out)")
+                elif page.image is None:
                     problems.append(f"{path}: names no page image")
                 elif not page.image.is_file():
                     problems.append(f"{path}: page image {page.image} not found")

@@ -85,7 +85,8 @@ def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16)
     n_layers = len({k for k, _ in traces})
     if not 0 <= layer < n_layers:
         from .errors import HandwritingError
-        raise HandwritingError(f"--layer must be 0..{n_layers - 1}")
+        raise HandwritingError(f"--layer {layer}: this model has {n_layers} BiLSTM layers; "
+                               f"give 0..{n_layers - 1}")
     fw, bw = traces[(layer, "forward")], traces[(layer, "backward")]
     fig, axes = plt.subplots(6, 1, figsize=(max(8, min(24, T / 12)), 11), sharex=True,
                              gridspec_kw={"height_ratios": [1.1, 2.2, 1.4, 1.4, 2.2, 0.6]})

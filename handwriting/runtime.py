@@ -50,7 +50,8 @@ def read_metadata(path: str | Path) -> dict:
                 else:
                     raw = buffer.DataAsNumpy().tobytes()
     except Exception as exc:  # a truncated or foreign file: flatbuffers raises anything
-        raise ArtifactError(f"{path}: not a readable TFLite model ({exc})") from None
+        raise ArtifactError(f"{path}: not a readable TFLite model ({exc}); it may be truncated: "
+                            "copy it again, or export it again (`handwriting export`)") from None
     if raw is None:
         raise ArtifactError(f"{path}: no handwriting metadata in this TFLite file; export it "
                             "with `handwriting export MODEL_DIR --out FILE.tflite`")

@@ -167,7 +167,6 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
     pool = text_pool(text)
     rng = np.random.default_rng(seed)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in tqdm(range(count), desc="rendering", disable=not progress, unit="line"):
         for _ in range(MAX_TRIES):  # a font without a glyph would draw a box: label wrong
@@ -180,6 +179,7 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
                                    f"times in a row (last: {line!r}); use other fonts or text")
         font = usable[int(rng.integers(len(usable)))]
         img = render_text(line, font, rng, size=int(rng.integers(40, 60)), height=height)
+        # (--out is made by the first write: text no font can draw leaves no empty folder)
         paths.append(_write_pair(out, f"{prefix}_{i:06d}", img, line))
     return paths
 

@@ -10,7 +10,8 @@ A run directory holds::
                                            backend, versions, time
       history.json                         per-epoch loss, val CER/WER, learning rate, time
       problems.txt                         lines that were skipped, and why
-      checkpoint/                          last epoch: weights, optimizer state, counters
+      checkpoint/                          last epoch: epoch-NNNN.weights.h5, its optimizer
+                                           state, and state.json (counters; names the two)
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, cer, predict_lines, wer
 from .errors import DataError, HandwritingError
-from .fileio import write_json_atomic
+from .fileio import check_writable, write_atomic, write_json_atomic
 from .groundtruth import Problem, no_lines_error, scan_line_dirs
 from .model import build_model, ctc_loss, logits_model
 
@@ -49,7 +50,7 @@ def predict_samples(model, samples: list[Sample], charset: Charset, downsample: 
 
 
 def _write_problems(path: Path, problems: list[Problem]) -> None:
-    path.write_text("".join(f"{p.path}: {p.message}\n" for p in problems), encoding="utf-8")
+    write_atomic(path, "".join(f"{p.path}: {p.message}\n" for p in problems).encode("utf-8"))
 
 
 @dataclass
@@ -150,17 +151,35 @@ class TrainingRun:
                        self.config.model, training=self.summary(), metrics=metrics)
 
     def checkpoint(self) -> None:
+        """Save weights and optimizer state under this epoch's names, then ``state.json``,
+        which names them: the checkpoint changes as one unit when that file is replaced, so a
+        run stopped part-way (a full disk, a kill) resumes from the last whole epoch."""
         ck = self.out / "checkpoint"
-        ck.mkdir(parents=True, exist_ok=True)
-        tmp_w = ck / ".model.weights.h5.tmp.weights.h5"
-        self.model.save_weights(str(tmp_w))
-        tmp_w.replace(ck / "model.weights.h5")
-        opt = {f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self.optimizer.variables)}
-        with open(ck / ".optimizer.tmp.npz", "wb") as f:
-            np.savez(f, **opt)
-        (ck / ".optimizer.tmp.npz").replace(ck / "optimizer.npz")
-        write_json_atomic(ck / "state.json", {**self.state.__dict__, "charset": self.charset.to_list()})
+        tag = f"epoch-{self.state.epoch:04d}"
+        files = {"weights": f"{tag}.weights.h5", "optimizer": f"{tag}.optimizer.npz"}
+        tmp_w = ck / f".{tag}.tmp.weights.h5"
+        tmp_o = ck / f".{tag}.optimizer.tmp.npz"
+        try:
+            ck.mkdir(parents=True, exist_ok=True)
+            self.model.save_weights(str(tmp_w))
+            tmp_w.replace(ck / files["weights"])
+            opt = {f"v{i}": keras.ops.convert_to_numpy(v)
+                   for i, v in enumerate(self.optimizer.variables)}
+            with open(tmp_o, "wb") as f:
+                np.savez(f, **opt)
+            tmp_o.replace(ck / files["optimizer"])
+        except OSError as exc:
+            for tmp in (tmp_w, tmp_o):
+                tmp.unlink(missing_ok=True)
+            raise HandwritingError(f"{ck}: cannot save the checkpoint of epoch {self.state.epoch} "
+                                   f"({exc.strerror or exc}); free some space, then --resume "
+                                   "(from the last saved epoch)") from None
+        write_json_atomic(ck / "state.json", {**self.state.__dict__, **files,
+                                              "charset": self.charset.to_list()})
         write_json_atomic(self.out / "history.json", self.history)
+        for old in ck.iterdir():  # the files of earlier epochs (and of older versions)
+            if old.name.endswith((".weights.h5", ".npz")) and old.name not in files.values():
+                old.unlink(missing_ok=True)
 
 
 def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -> dict:
@@ -187,6 +206,43 @@ def _read_run_json(path: Path):
     except (ValueError, UnicodeDecodeError) as exc:
         raise HandwritingError(f"{path}: damaged ({exc}); the run cannot be resumed from it: "
                                "start a new run (or --from-model its best model)") from None
+
+
+def _damaged(path: Path, reason) -> HandwritingError:
+    return HandwritingError(f"{path}: damaged ({reason}); the run cannot be resumed from it: "
+                            "start a new run (or --from-model its best model)")
+
+
+def _read_state(ck: Path) -> tuple[_State, Charset, dict]:
+    """The checkpoint's counters, charset and file names (runs of older versions: fixed names)."""
+    path = ck / "state.json"
+    data = _read_run_json(path)
+    fields = set(_State.__dataclass_fields__)
+    try:
+        charset = Charset.from_list(data["charset"])
+        state = _State(**{k: v for k, v in data.items() if k in fields})
+    except (KeyError, TypeError, ValueError, HandwritingError) as exc:
+        raise _damaged(path, f"no valid {exc}" if isinstance(exc, KeyError) else exc) from None
+    return state, charset, {"weights": data.get("weights", "model.weights.h5"),
+                            "optimizer": data.get("optimizer", "optimizer.npz")}
+
+
+def _restore(ck: Path, files: dict, model, trainer) -> None:
+    """Load the checkpoint's weights and optimizer state, or say which file is damaged."""
+    weights, opt = ck / files["weights"], ck / files["optimizer"]
+    try:
+        model.load_weights(str(weights))
+    except Exception as exc:  # noqa: BLE001 - h5py / Keras: missing, truncated, wrong shapes
+        raise _damaged(weights, str(exc).strip().splitlines()[0][:160] if str(exc).strip()
+                       else type(exc).__name__) from None
+    trainer.optimizer.build(trainer.trainable_variables)
+    try:
+        with np.load(opt) as saved:
+            for i, v in enumerate(trainer.optimizer.variables):
+                v.assign(saved[f"v{i}"])
+    except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
+        raise _damaged(opt, str(exc).strip().splitlines()[0][:160] if str(exc).strip()
+                       else type(exc).__name__) from None
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
@@ -223,10 +279,18 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     out = Path(out)
     ck = out / "checkpoint"
     if resume:
-        if not (ck / "state.json").is_file() or not (out / "config.json").is_file():
+        if not (ck / "state.json").is_file():
             raise HandwritingError(f"{out}: nothing to resume (no checkpoint/state.json); "
                                    "start a new run without --resume")
-        config = Config.from_dict(_read_run_json(out / "config.json"))
+        if not (out / "config.json").is_file():
+            raise HandwritingError(f"{out}: config.json is missing, and resuming needs the run's "
+                                   "configuration: restore it, or start a new run in another --out "
+                                   f"(--from-model {out} starts from its best model)")
+        try:
+            config = Config.from_dict(_read_run_json(out / "config.json"))
+        except HandwritingError as exc:
+            raise HandwritingError(f"{out / 'config.json'}: {exc}") from None
+        state, charset, saved = _read_state(ck)  # damaged: said before any work
     elif (ck / "state.json").is_file():
         raise HandwritingError(f"{out}: holds a training run already; pass --resume to continue it "
                                "or choose another --out")
@@ -235,6 +299,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
                                "another --out (to start from this model: --from-model)")
     elif out.exists() and not out.is_dir():
         raise HandwritingError(f"{out}: is a file; give a folder for the run")
+    check_writable(out, is_dir=True)  # before the lines are read, not after
     if samples is None:
         for d in [*(train_dirs or []), *(val_dirs or [])]:
             if not Path(d).exists():
@@ -261,11 +326,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     write_json_atomic(out / "config.json", config.to_dict())
     invocation = _log_invocation(out, train_dirs, val_dirs, from_model, resume)
     texts = [s.text for s in train_samples]
-    if resume:
-        state_data = _read_run_json(ck / "state.json")
-        charset = Charset.from_list(state_data.pop("charset"))
-        state = _State(**state_data)
-    else:
+    if not resume:
         charset = base.charset.extend(texts) if base else Charset.from_texts(texts)
         state = _State()
     train_samples, unfit = check_fit(train_samples, charset, config.model.downsample)
@@ -290,11 +351,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=ctc_loss)
     history: list[dict] = []
     if resume:
-        model.load_weights(str(ck / "model.weights.h5"))
-        trainer.optimizer.build(trainer.trainable_variables)
-        with np.load(ck / "optimizer.npz") as saved:
-            for i, v in enumerate(trainer.optimizer.variables):
-                v.assign(saved[f"v{i}"])
+        _restore(ck, saved, model, trainer)
         trainer.optimizer.learning_rate.assign(state.learning_rate)
         if (out / "history.json").is_file():
             history = _read_run_json(out / "history.json")

@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -74,13 +75,16 @@ def test_evaluate_json_shape(model_dir, tmp_path, capsys):
 def test_data_report(tmp_path, capsys):
     d = write_line_dir(tmp_path / "gt", ["ab", "abc"])
     (d / "orphan.png").write_bytes((d / "l0000.png").read_bytes())
-    assert main(["data", str(d)]) == 0
+    assert main(["data", str(d)]) == 1  # the orphan is a problem: listed, exit code 1
     out = capsys.readouterr().out
     assert "lines: 2" in out and "characters: 5" in out and "charset: 3" in out
     assert "a U+0061 2" in out and "orphan.png" in out
+    (d / "orphan.png").unlink()
+    assert main(["data", str(d)]) == 0
+    capsys.readouterr()
     (d / "bad.png").write_bytes(b"")  # an unreadable line is a problem, not a line
     (d / "bad.gt.txt").write_text("zz")
-    assert main(["data", str(d), "--json"]) == 0
+    assert main(["data", str(d), "--json"]) == 1
     rep = json.loads(capsys.readouterr().out)
     assert rep["lines"] == 2 and "z" not in rep["charset"]
     assert f"{d / 'bad.png'}: empty file" in rep["problems"]
@@ -316,6 +320,44 @@ def test_an_output_never_replaces_an_input(model_dir, tmp_path, capsys):
     assert "would overwrite the input" in capsys.readouterr().err
 
 
+def test_recognize_keeps_xml_it_did_not_write_unless_told(model_dir, tmp_path, capsys):
+    """Ground truth beside its image (as eScriptorium and Transkribus export it) is not
+    replaced by a reading; the tool's own ALTO / PAGE / hOCR output is."""
+    from handwriting.groundtruth import written_here
+    img = tmp_path / "p.png"
+    cv2.imwrite(str(img), render_line("123"))
+    gt = tmp_path / "p.xml"
+    gt.write_text("<alto>ground truth</alto>")
+    run = ["recognize", str(img), "--out", str(tmp_path), "--model", str(model_dir), "--format"]
+    assert main(run + ["alto"]) == 2
+    err = capsys.readouterr().err
+    assert "p.xml exists and was not written by handwriting" in err and "--overwrite" in err
+    assert gt.read_text() == "<alto>ground truth</alto>"
+    assert main(run + ["alto", "--overwrite"]) == 0 and written_here(gt)
+    for fmt in ("alto", "page", "hocr", "hocr"):  # each writer signs what it writes
+        assert main(run + [fmt]) == 0, capsys.readouterr().err
+    assert written_here(gt) and written_here(tmp_path / "p.hocr")
+
+
+def test_recognize_goes_on_past_a_folder_it_cannot_read(model_dir, tmp_path, capsys, monkeypatch):
+    import pathlib
+    cv2.imwrite(str(tmp_path / "a.png"), render_line("45"))
+    (tmp_path / "locked").mkdir()
+    iterdir = pathlib.Path.iterdir
+
+    def refused(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return iterdir(self)
+    monkeypatch.setattr(pathlib.Path, "iterdir", refused)
+    assert main(["recognize", str(tmp_path / "a.png"), str(tmp_path / "locked"),
+                 "--model", str(model_dir)]) == 1
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2  # a's text, and an empty line for the folder
+    assert "locked: cannot read it (Permission denied)" in captured.err
+    assert "1 of 2 inputs failed" in captured.err and "Traceback" not in captured.err
+
+
 def test_recognize_reports_an_output_it_cannot_write_and_writes_the_rest(model_dir, tmp_path, capsys):
     for name in ("a", "b"):
         cv2.imwrite(str(tmp_path / f"{name}.png"), render_line("45"))
@@ -336,6 +378,44 @@ def test_recognize_an_out_folder_that_cannot_be_made_is_one_line(model_dir, tmp_
                  "--model", str(model_dir)]) == 2
     assert capsys.readouterr().err == (f"error: --out {out}: cannot create this folder (Not a "
                                        "directory); give a folder you can write to\n")
+
+
+def test_an_output_that_cannot_be_written_is_said_before_the_work(model_dir, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    out = tmp_path / "taken" / "sub" / "m.tflite"
+    assert main(["export", str(model_dir), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: --out {out}: {tmp_path / 'taken'} is a file, not a "
+                                       "folder; give a path in a folder you can write to\n")
+    gt = write_line_dir(tmp_path / "gt", ["12", "34"])
+    assert main(["train", "--train", str(gt), "--out", str(tmp_path / "taken" / "run")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_debug_goes_before_or_after_the_command():
+    from handwriting.cli import build_parser
+    parse = build_parser().parse_args
+    assert parse(["data", "d"]).debug is False
+    assert parse(["--debug", "data", "d"]).debug is True
+    assert parse(["data", "d", "--debug"]).debug is True
+    assert parse(["export", "m", "--out", "x.tflite", "--debug"]).debug is True
+
+
+def test_an_unreadable_ground_truth_folder_is_a_problem(tmp_path, monkeypatch):
+    from handwriting.groundtruth import scan_line_dirs
+    gt = write_line_dir(tmp_path / "gt", ["12"])
+    locked = gt / "locked"
+    locked.mkdir()
+    scandir = os.scandir
+
+    def refused(path="."):  # (chmod 0 would not stop root)
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+    monkeypatch.setattr(os, "scandir", refused)
+    records, problems = scan_line_dirs([gt])
+    assert len(records) == 1
+    assert [(p.path, p.message) for p in problems] == [(locked, "cannot read this folder "
+                                                                "(Permission denied)")]
 
 
 def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, capsys):

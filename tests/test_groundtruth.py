@@ -208,6 +208,16 @@ def test_bad_coordinates_are_one_short_line(tmp_path):
     assert len(str(exc.value)) < 200 and "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e20"])
+def test_non_finite_or_huge_coordinates_are_bad_not_a_crash(tmp_path, value):
+    path = _text(tmp_path / "n.xml", PAGE_2013.replace("10,10 200,10", f"10,10 {value},10"))
+    with pytest.raises(DataError, match="bad coordinates"):
+        read_layout(path)
+    page = read_layout(_text(tmp_path / "w.xml", PAGE_2013.replace('imageWidth="400"',
+                                                                     f'imageWidth="{value}"')))
+    assert page.width == 0 and page.height == 300  # unknown width, as when it is missing
+
+
 def test_read_layout_other_xml(tmp_path):
     with pytest.raises(DataError, match="neither ALTO nor PAGE"):
         read_layout(_text(tmp_path / "o.xml", "<html><body/></html>"))

@@ -386,8 +386,14 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
     assert row["recall"] == 100.0 and row["precision"] == 100.0
     assert row["cer"] >= 0 and result["overall"]["recall"] == 100.0 and not result["problems"]
     (tmp_path / "broken.xml").write_text("<alto")  # listed, the rest measured
-    assert [p.split(":")[0] for p in evaluate_pages(recognizer, [tmp_path])["problems"]] == [
-        str(tmp_path / "broken.xml")]
+    for line in gt.lines:  # a page not transcribed yet: nothing to score it against
+        line.text = None
+    write_alto(gt, tmp_path / "todo.xml")
+    result = evaluate_pages(recognizer, [tmp_path])
+    assert [p.split(":")[0] for p in result["problems"]] == [
+        str(tmp_path / "broken.xml"), str(tmp_path / "todo.xml")]
+    assert [r["path"] for r in result["pages"]] == [str(tmp_path / "page.xml")]
+    assert "no transcribed lines" in result["problems"][1]
     with pytest.raises(HandwritingError, match="no ALTO/PAGE.*nowhere: directory not found"):
         evaluate_pages(recognizer, [tmp_path / "nowhere"])
 

@@ -47,6 +47,7 @@ def test_texts_the_font_cannot_draw_are_not_rendered(tmp_path):
     text.write_text("漢字 漢字 漢字\n", encoding="utf-8")
     with pytest.raises(HandwritingError, match="none of the fonts has glyphs"):
         generate(tmp_path / "b", 1, text=text, fonts=[FONT], progress=False)
+    assert not (tmp_path / "b").exists()  # no empty --out folder left behind
 
 
 def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 from handwriting import artifacts
@@ -38,7 +40,12 @@ def test_smoke_training_lowers_val_cer_and_resumes(digits, tmp_path):
     # the run directory is a model directory with config and problems next to it
     art = artifacts.load(out)
     assert art.meta["metrics"]["val_cer"] == pytest.approx(s2["best_val_cer"])
-    assert (out / "config.json").is_file() and (out / "checkpoint" / "optimizer.npz").is_file()
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert (state["weights"], state["optimizer"]) == ("epoch-0012.weights.h5",
+                                                      "epoch-0012.optimizer.npz")
+    assert sorted(p.name for p in (out / "checkpoint").iterdir()) == [  # earlier epochs: gone
+        "epoch-0012.optimizer.npz", "epoch-0012.weights.h5", "state.json"]
+    assert (out / "config.json").is_file()
     assert json.loads((out / "config.json").read_text())["model"]["lstm_units"] == 24
     assert s1["epochs"] == 1 and s2["epochs"] == 12
     # provenance: each start and resume is logged with its data folders
@@ -59,9 +66,52 @@ def test_existing_run_needs_resume(digits, tmp_path):
         train([tr], [va], tmp_path / "fresh", resume=True, progress=False)
 
 
+def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path):
+    d = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
+    out, ck = tmp_path / "run", tmp_path / "run" / "checkpoint"
+    train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
+    state = json.loads((ck / "state.json").read_text())
+    for key in ("weights", "optimizer"):  # a truncated file: named, and what to do
+        good = (ck / state[key]).read_bytes()
+        (ck / state[key]).write_bytes(good[:len(good) // 2])
+        with pytest.raises(HandwritingError, match=f"{state[key]}: damaged.*start a new run"):
+            train([d], [], out, epochs=2, resume=True, progress=False)
+        (ck / state[key]).write_bytes(good)
+    (ck / "state.json").write_text(json.dumps({k: v for k, v in state.items() if k != "charset"}))
+    with pytest.raises(HandwritingError, match="state.json: damaged"):
+        train([d], [], out, epochs=2, resume=True, progress=False)
+    (out / "config.json").rename(tmp_path / "config.json")
+    with pytest.raises(HandwritingError, match="config.json is missing.*restore it"):
+        train([d], [], out, epochs=2, resume=True, progress=False)
+    (tmp_path / "config.json").rename(out / "config.json")
+    # a checkpoint of the versions before epoch-named files resumes
+    (ck / state["weights"]).rename(ck / "model.weights.h5")
+    (ck / state["optimizer"]).rename(ck / "optimizer.npz")
+    (ck / "state.json").write_text(json.dumps(
+        {k: v for k, v in state.items() if k not in ("weights", "optimizer")}))
+    assert train([d], [], out, epochs=2, resume=True, progress=False)["epochs"] == 2
+    assert sorted(p.name for p in ck.iterdir()) == [
+        "epoch-0002.optimizer.npz", "epoch-0002.weights.h5", "state.json"]
+
+
+def test_config_mistakes_are_one_line_naming_the_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    for body, message in (("[model]\npools = [2, 2, 2, 1]", "pairs of whole numbers"),
+                          ("[model]\nprojection = -1", "projection must be >= 0"),
+                          ("[model]\nconv_filters = [0, 64, 128, 128]", "conv_filters must be"),
+                          ("[model]\npools = [[4, 2], [4, 2], [4, 1], [1, 1]]",
+                           "divide the height by more than preprocess.height"),
+                          ("[train]\nbatch_size = 0", "batch_size must be >= 1")):
+        cfg.write_text(body)
+        with pytest.raises(HandwritingError, match=f"^{cfg}: .*{message}"):
+            Config.from_file(cfg)
+
+
 def test_too_long_label_is_reported_before_training(tmp_path):
     d = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
     (d / "l0000.gt.txt").write_text("1234567890" * 8)  # far more characters than frames
+    cv2.imwrite(str(d / "white.png"), np.full((40, 200), 255, np.uint8))  # a labelled blank
+    (d / "white.gt.txt").write_text("12")
     out = tmp_path / "run"
     summary = train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
     # no val lines: the epoch kept is the one of lowest training loss, not reported as a CER
@@ -69,6 +119,7 @@ def test_too_long_label_is_reported_before_training(tmp_path):
         json.loads((out / "history.json").read_text())[0]["loss"])
     problems = (out / "problems.txt").read_text()
     assert "l0000.png" in problems and "needs" in problems
+    assert f"{d / 'white.png'}: no ink found (a blank image), but the label has text" in problems
     (run,) = json.loads((out / "runs.json").read_text())
     assert run["train"] == [str(d)] and run["val"] == [] and run["from_model"] is None
 
