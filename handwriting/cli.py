@@ -510,7 +510,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="inspect ground truth",
                        description="Line count, charset with counts, image sizes, unreadable or "
-                       "unlabelled files.")
+                       "unlabelled files (exit code 1 when any is listed).")
     d.add_argument("dirs", nargs="+", metavar="DIR", help="ground-truth folders")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_data)

@@ -282,9 +282,10 @@ def _read_alto(root: etree._Element, path: Path) -> Page:
         if shape is not None:
             polygon = _points(shape.get("POINTS"), where)
         elif el.get("WIDTH") is not None and el.get("HEIGHT") is not None:
-            x, y = _num(el.get("HPOS")), _num(el.get("VPOS"))
-            x1, y1 = x + _num(el.get("WIDTH")), y + _num(el.get("HEIGHT"))
-            polygon = np.rint([[x, y], [x1, y], [x1, y1], [x, y1]]).astype(np.int32)
+            box = [el.get("HPOS", "0"), el.get("VPOS", "0"), el.get("WIDTH"), el.get("HEIGHT")]
+            (x, y), (w, h) = _points(" ".join(box), f"{where} HPOS/VPOS/WIDTH/HEIGHT").tolist()
+            x1, y1 = x + w, y + h
+            polygon = np.array([[x, y], [x1, y], [x1, y1], [x, y1]], np.int32)
         else:
             raise DataError(f"{where}: neither Shape/Polygon nor HPOS/VPOS/WIDTH/HEIGHT")
         try:  # v2/v3 BASELINE is a single number: no polyline then
@@ -538,9 +539,11 @@ def write_alto(page: Page, path: str | Path, image_name: str | None = None) -> N
     _write_atomic(root, Path(path))
 
 
-# how write_alto, write_page_xml and write_hocr sign their output, near its top
-_SIGNATURES = (b"<softwareName>handwriting</softwareName>", b"<Creator>handwriting</Creator>",
-               b'name="ocr-system" content="handwriting ')
+# how write_alto, write_page_xml and write_hocr sign their output, near its top (each group
+# whole); the last: ALTO of versions before its softwareName, told by the page write_alto made
+_SIGNATURES = ((b"<softwareName>handwriting</softwareName>",), (b"<Creator>handwriting</Creator>",),
+               (b'name="ocr-system" content="handwriting ',),
+               (b'<Page ID="page_1" PHYSICAL_IMG_NR="1" WIDTH="', b'<PrintSpace HPOS="0" VPOS="0" '))
 
 
 def written_here(path: str | Path) -> bool:
@@ -551,7 +554,7 @@ def written_here(path: str | Path) -> bool:
             head = f.read(4096)
     except OSError:
         return False
-    return any(mark in head for mark in _SIGNATURES)
+    return any(all(mark in head for mark in group) for group in _SIGNATURES)
 
 
 def write_page_xml(page: Page, path: str | Path, image_name: str | None = None) -> None:

@@ -260,7 +260,8 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
                     if "neither ALTO nor PAGE" not in str(exc):
                         problems.append(str(exc))
                     continue
-                if not any(line.text for line in page.lines):
+                if page.lines and not any(line.text for line in page.lines):  # (a blank page
+                    # without lines is scored: every line found on it is a false detection)
                     problems.append(f"{path}: no transcribed lines, nothing to score against "
                                     "(page left out)")
                 elif page.image is None:

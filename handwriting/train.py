@@ -162,11 +162,15 @@ class TrainingRun:
         try:
             ck.mkdir(parents=True, exist_ok=True)
             self.model.save_weights(str(tmp_w))
-            tmp_w.replace(ck / files["weights"])
             opt = {f"v{i}": keras.ops.convert_to_numpy(v)
                    for i, v in enumerate(self.optimizer.variables)}
             with open(tmp_o, "wb") as f:
                 np.savez(f, **opt)
+                f.flush()
+                os.fsync(f.fileno())
+            with open(tmp_w, "rb") as f:  # on disk before state.json names it
+                os.fsync(f.fileno())
+            tmp_w.replace(ck / files["weights"])
             tmp_o.replace(ck / files["optimizer"])
         except OSError as exc:
             for tmp in (tmp_w, tmp_o):
@@ -174,9 +178,9 @@ class TrainingRun:
             raise HandwritingError(f"{ck}: cannot save the checkpoint of epoch {self.state.epoch} "
                                    f"({exc.strerror or exc}); free some space, then --resume "
                                    "(from the last saved epoch)") from None
+        write_json_atomic(self.out / "history.json", self.history)  # (trimmed on resume)
         write_json_atomic(ck / "state.json", {**self.state.__dict__, **files,
                                               "charset": self.charset.to_list()})
-        write_json_atomic(self.out / "history.json", self.history)
         for old in ck.iterdir():  # the files of earlier epochs (and of older versions)
             if old.name.endswith((".weights.h5", ".npz")) and old.name not in files.values():
                 old.unlink(missing_ok=True)
@@ -286,8 +290,9 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
             raise HandwritingError(f"{out}: config.json is missing, and resuming needs the run's "
                                    "configuration: restore it, or start a new run in another --out "
                                    f"(--from-model {out} starts from its best model)")
+        saved_config = _read_run_json(out / "config.json")
         try:
-            config = Config.from_dict(_read_run_json(out / "config.json"))
+            config = Config.from_dict(saved_config)
         except HandwritingError as exc:
             raise HandwritingError(f"{out / 'config.json'}: {exc}") from None
         state, charset, saved = _read_state(ck)  # damaged: said before any work
@@ -353,8 +358,9 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     if resume:
         _restore(ck, saved, model, trainer)
         trainer.optimizer.learning_rate.assign(state.learning_rate)
-        if (out / "history.json").is_file():
-            history = _read_run_json(out / "history.json")
+        if (out / "history.json").is_file():  # without rows of an epoch whose checkpoint
+            history = [r for r in _read_run_json(out / "history.json")  # was not committed
+                       if r.get("epoch", 0) <= state.epoch]
         best = (f"val CER {state.best_cer:.2f} %" if val_samples else
                 f"training loss {state.best_cer:.3f}")
         log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)

@@ -380,7 +380,8 @@ def test_recognize_an_out_folder_that_cannot_be_made_is_one_line(model_dir, tmp_
                                        "directory); give a folder you can write to\n")
 
 
-def test_an_output_that_cannot_be_written_is_said_before_the_work(model_dir, tmp_path, capsys):
+def test_an_output_that_cannot_be_written_is_said_before_the_work(model_dir, tmp_path, capsys,
+                                                                  monkeypatch):
     (tmp_path / "taken").write_text("a file")
     out = tmp_path / "taken" / "sub" / "m.tflite"
     assert main(["export", str(model_dir), "--out", str(out)]) == 2
@@ -389,6 +390,15 @@ def test_an_output_that_cannot_be_written_is_said_before_the_work(model_dir, tmp
     gt = write_line_dir(tmp_path / "gt", ["12", "34"])
     assert main(["train", "--train", str(gt), "--out", str(tmp_path / "taken" / "run")]) == 2
     assert "is a file, not a folder" in capsys.readouterr().err
+    access = os.access  # (root may write anywhere: a folder it may not write to, simulated)
+    monkeypatch.setattr(os, "access", lambda p, mode: os.fspath(p) != str(tmp_path / "ro")
+                        and access(p, mode))
+    (tmp_path / "ro").mkdir()
+    assert main(["train", "--train", str(gt), "--out", str(tmp_path / "ro" / "sub" / "run")]) == 2
+    assert capsys.readouterr().err == (f"error: --out {tmp_path / 'ro' / 'sub' / 'run'}: the "
+                                       f"folder {tmp_path / 'ro'} is not writable; give a path in "
+                                       "a folder you can write to\n")
+    assert not (tmp_path / "ro" / "sub").exists()
 
 
 def test_debug_goes_before_or_after_the_command():
@@ -416,6 +426,8 @@ def test_an_unreadable_ground_truth_folder_is_a_problem(tmp_path, monkeypatch):
     assert len(records) == 1
     assert [(p.path, p.message) for p in problems] == [(locked, "cannot read this folder "
                                                                 "(Permission denied)")]
+    from handwriting.pages import find_pages
+    assert find_pages([gt]) == ([], [f"{locked}: cannot read this folder (Permission denied)"])
 
 
 def test_train_refuses_to_write_over_a_model_directory(model_dir, tmp_path, capsys):

@@ -216,6 +216,29 @@ def test_non_finite_or_huge_coordinates_are_bad_not_a_crash(tmp_path, value):
     page = read_layout(_text(tmp_path / "w.xml", PAGE_2013.replace('imageWidth="400"',
                                                                      f'imageWidth="{value}"')))
     assert page.width == 0 and page.height == 300  # unknown width, as when it is missing
+    path = _text(tmp_path / "a.xml", ALTO_V2.replace('HPOS="5"', f'HPOS="{value}"'))
+    with pytest.raises(DataError, match="t1 HPOS/VPOS/WIDTH/HEIGHT: bad coordinates"):
+        read_layout(path)
+
+
+def test_written_here_tells_this_tools_xml_from_ground_truth(tmp_path):
+    from lxml import etree
+
+    from handwriting.groundtruth import written_here
+    page = Page(tmp_path / "p.png", 300, 100, [TextLine(
+        "l1", np.array([[5, 5], [290, 5], [290, 60], [5, 60]], np.int32), None, "text")])
+    write_alto(page, tmp_path / "new.xml")
+    write_page_xml(page, tmp_path / "page.xml")
+    tree = etree.parse(str(tmp_path / "new.xml"))  # as versions before the software name wrote it
+    for el in tree.iter("{*}Processing"):
+        el.getparent().remove(el)
+    tree.write(str(tmp_path / "old.xml"), xml_declaration=True, encoding="UTF-8")
+    assert b"softwareName" not in (tmp_path / "old.xml").read_bytes()
+    for name in ("new.xml", "page.xml", "old.xml"):
+        assert written_here(tmp_path / name), name
+    for name, text in (("v4.xml", ALTO_V4), ("v2.xml", ALTO_V2), ("p13.xml", PAGE_2013)):
+        assert not written_here(_text(tmp_path / name, text)), name
+    assert not written_here(tmp_path / "missing.xml")
 
 
 def test_read_layout_other_xml(tmp_path):

@@ -3,6 +3,7 @@ pages the tests draw themselves (ruled paper, uneven light, specks, a stamp, two
 a slight rotation)."""
 import dataclasses
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -394,6 +395,10 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
         str(tmp_path / "broken.xml"), str(tmp_path / "todo.xml")]
     assert [r["path"] for r in result["pages"]] == [str(tmp_path / "page.xml")]
     assert "no transcribed lines" in result["problems"][1]
+    write_alto(Page(tmp_path / "page.png", page.shape[1], page.shape[0], []), tmp_path / "blank.xml")
+    rows = {Path(r["path"]).name: r for r in evaluate_pages(recognizer, [tmp_path])["pages"]}
+    assert rows["blank.xml"]["gt_lines"] == 0  # a page without lines is scored: what is found
+    assert rows["blank.xml"]["pred_lines"] == len(boxes)  # on it counts against precision
     with pytest.raises(HandwritingError, match="no ALTO/PAGE.*nowhere: directory not found"):
         evaluate_pages(recognizer, [tmp_path / "nowhere"])
 

@@ -89,7 +89,10 @@ def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path
     (ck / state["optimizer"]).rename(ck / "optimizer.npz")
     (ck / "state.json").write_text(json.dumps(
         {k: v for k, v in state.items() if k not in ("weights", "optimizer")}))
+    hist = json.loads((out / "history.json").read_text())  # a row whose checkpoint was not
+    (out / "history.json").write_text(json.dumps(hist + [{**hist[0], "epoch": 2}]))  # committed
     assert train([d], [], out, epochs=2, resume=True, progress=False)["epochs"] == 2
+    assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2]
     assert sorted(p.name for p in ck.iterdir()) == [
         "epoch-0002.optimizer.npz", "epoch-0002.weights.h5", "state.json"]
 
