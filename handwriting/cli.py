@@ -463,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Character and word error rates (percent) per folder and overall.")
     e.add_argument("dirs", nargs="+", metavar="DIR",
                    help="ground-truth folders (line pairs and/or ALTO/PAGE XML); one row each")
-    e.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, else saved_models/default)")
+    e.add_argument("--model", help="model directory or .tflite file (default: "
+                    "$HANDWRITING_MODEL, else saved_models/default)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
@@ -478,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "page CER (percent).")
     ep.add_argument("dirs", nargs="+", metavar="DIR",
                     help="folders of page images with their ALTO/PAGE XML")
-    ep.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, else saved_models/default)")
+    ep.add_argument("--model", help="model directory or .tflite file (default: "
+                    "$HANDWRITING_MODEL, else saved_models/default)")
     ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.add_argument("--use-layout", action="store_true",
                     help="read the ground-truth lines instead of segmenting (recognition only)")
@@ -518,7 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One figure aligned to the line's columns: the preprocessed "
                        "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.")
     i.add_argument("image", metavar="IMAGE", help="one line image")
-    i.add_argument("--model", help="model directory (default: $HANDWRITING_MODEL, else saved_models/default)")
+    i.add_argument("--model", help="model directory (default: $HANDWRITING_MODEL, else "
+                   "saved_models/default)")
     i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
     i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
     i.add_argument("--units", type=int, default=16, help="cell-state units to show")

@@ -208,11 +208,14 @@ def _read_run_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise HandwritingError(f"{path}: damaged ({exc}); the run cannot be resumed from it: "
-                               "start a new run (or --from-model its best model)") from None
+        raise _damaged(path, exc) from None
 
 
 def _damaged(path: Path, reason) -> HandwritingError:
+    """The error for a run file that cannot be read; ``reason``: its first line (or type)."""
+    if isinstance(reason, BaseException):
+        text = str(reason).strip()
+        reason = text.splitlines()[0][:160] if text else type(reason).__name__
     return HandwritingError(f"{path}: damaged ({reason}); the run cannot be resumed from it: "
                             "start a new run (or --from-model its best model)")
 
@@ -237,16 +240,14 @@ def _restore(ck: Path, files: dict, model, trainer) -> None:
     try:
         model.load_weights(str(weights))
     except Exception as exc:  # noqa: BLE001 - h5py / Keras: missing, truncated, wrong shapes
-        raise _damaged(weights, str(exc).strip().splitlines()[0][:160] if str(exc).strip()
-                       else type(exc).__name__) from None
+        raise _damaged(weights, exc) from None
     trainer.optimizer.build(trainer.trainable_variables)
     try:
         with np.load(opt) as saved:
             for i, v in enumerate(trainer.optimizer.variables):
                 v.assign(saved[f"v{i}"])
     except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
-        raise _damaged(opt, str(exc).strip().splitlines()[0][:160] if str(exc).strip()
-                       else type(exc).__name__) from None
+        raise _damaged(opt, exc) from None
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
