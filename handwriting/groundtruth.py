@@ -89,15 +89,16 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
     unlabelled: list[Path] = []
     page_images: set[str] = set()
     broken: set[str] = set()  # XML files that could not be read: their image is not unlabelled
+
+    def unreadable(exc: OSError) -> None:  # os.walk would pass such a folder over silently
+        problems.append(Problem(Path(exc.filename), f"cannot read this folder ({exc.strerror})"))
+
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
             problems.append(Problem(d, "directory not found" if not d.exists()
                                     else "not a directory"))
             continue
-        def unreadable(exc: OSError) -> None:  # os.walk would pass such a folder over silently
-            problems.append(Problem(Path(exc.filename), f"cannot read this folder ({exc.strerror})"))
-
         for folder, _, names in os.walk(d, onerror=unreadable):
             folder = Path(folder)
             images: dict[str, Path] = {}
