@@ -276,7 +276,7 @@ def cmd_train(args) -> int:
         config = config.replace(train=config.train.replace(**overrides))
     summary = train(args.train, args.val, args.out, config, epochs=args.epochs, resume=args.resume,
                     from_model=args.from_model, progress=True,
-                    max_seconds=(args.max_minutes or 0) * 60)
+                    max_seconds=(args.max_minutes or 0) * 60, max_lines=args.max_lines or 0)
     best, loss = summary.get("best_val_cer"), summary.get("best_loss")
     how = (f"best val CER {best:.2f} %" if best is not None else
            f"no val lines: lowest training loss {loss:.3f}" if loss is not None else "best: n/a")
@@ -342,11 +342,14 @@ def cmd_inspect(args) -> int:
 
 # ---------------------------------------------------------------- synth
 def cmd_synth(args) -> int:
-    from .synth import find_fonts, generate
-    fonts = args.fonts or find_fonts()
+    from .synth import expand_fonts, find_fonts, generate
+    fonts = expand_fonts(args.fonts) if args.fonts else find_fonts()
     paths = generate(args.out, args.count, seed=args.seed, text=args.text, fonts=fonts,
-                     digits=args.digits, height=args.height, progress=sys.stderr.isatty())
-    print(f"{len(paths)} lines written to {args.out} (fonts: {', '.join(Path(f).name for f in fonts)})")
+                     digits=args.digits, letters=args.letters, height=args.height,
+                     progress=sys.stderr.isatty())
+    names = ", ".join(Path(f).stem for f in fonts[:8]) + (f", ... ({len(fonts)} in all)"
+                                                          if len(fonts) > 8 else "")
+    print(f"{len(paths)} lines written to {args.out} (fonts: {names})")
     return 0
 
 
@@ -505,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: the config's, 42)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--from-model", help="fine-tune this model directory (charset is extended)")
+    t.add_argument("--max-lines", type=int, help="use at most this many lines of --train and "
+                   "of --val, evenly spread over them (default: all)")
     t.add_argument("--max-minutes", type=float, help="stop at the end of an epoch when the next "
                    "one would end after this many minutes (continue later with --resume)")
     t.add_argument("--plot", action="store_true", help="write training.png (loss, CER, WER)")
@@ -560,15 +565,21 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="render synthetic training lines from handwriting fonts",
                        description="Render seeded synthetic lines (<id>.png + <id>.gt.txt) from "
                        "handwriting fonts (default: the Debian fonts-dancingscript, fonts-sjfonts, "
-                       "fonts-kristi and fonts-breip files found on this machine).")
+                       "fonts-kristi and fonts-breip files found on this machine; "
+                       "`python scripts/fetch_fonts.py DIR` fetches 160+ more).")
     s.add_argument("--out", required=True, help="folder for the lines (created)")
     s.add_argument("--count", type=int, default=1000, help="lines to render (default 1000)")
-    s.add_argument("--text", help="UTF-8 text file, one sentence per line (default: built-in)")
-    s.add_argument("--fonts", nargs="+", metavar="FONT", help=".ttf/.otf files")
+    s.add_argument("--text", nargs="+", metavar="TEXT", help="UTF-8 text files (one sentence "
+                   "per line) and/or ground-truth folders (default: built-in sentences)")
+    s.add_argument("--fonts", nargs="+", metavar="FONT", help=".ttf/.otf files and/or folders "
+                   "of them (such as the cache of scripts/fetch_fonts.py)")
     s.add_argument("--seed", type=int, default=0, help="seed of texts, fonts and distortions "
                    "(default 0)")
     s.add_argument("--digits", type=float, default=0.0, help="fraction of digit-string lines")
-    s.add_argument("--height", type=int, default=64, help="height of the written images")
+    s.add_argument("--letters", type=float, default=0.15, help="fraction of letter-form lines: "
+                   "salutations, dates, addresses, closings (default 0.15)")
+    s.add_argument("--height", type=int, help="height of every image (default: drawn per line "
+                   "from 40-110 px)")
     s.set_defaults(func=cmd_synth)
 
     x = sub.add_parser("export", help="convert a model directory to TFLite",
@@ -599,9 +610,10 @@ KERAS_COMMANDS = ("recognize", "evaluate", "evaluate-pages", "train", "inspect",
 # error before any work starts
 _RANGES = {"batch_size": (1, None), "threads": (1, None), "beam": (0, None), "report": (0, None),
            "epochs": (1, None), "seed": (0, None), "max_minutes": (0, None), "layer": (0, None),
-           "units": (1, None), "lines": (1, None), "words": (1, None), "min_count": (1, None),
+           "units": (1, None), "lines": (1, None), "max_lines": (1, None), "words": (1, None), "min_count": (1, None),
            "order": (1, 12), "weight": (0, None), "lm_weight": (0, None), "count": (1, None),
-           "digits": (0, 1), "height": (8, 1024), "calibration_lines": (1, None)}
+           "digits": (0, 1), "letters": (0, 1), "height": (8, 1024),
+           "calibration_lines": (1, None)}
 
 
 def _check_ranges(args) -> None:

@@ -8,6 +8,7 @@ wrong. Output follows the line ground-truth convention: ``<id>.png`` + ``<id>.gt
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -18,6 +19,8 @@ import numpy as np
 from .charset import normalize_text
 from .errors import HandwritingError
 from .fileio import write_atomic
+
+log = logging.getLogger(__name__)
 
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
 # (file name, Debian package, licence)
@@ -47,7 +50,75 @@ Où est passé le chat ? Il dort sans doute sous l'escalier.
 Total: 1 250 francs, payé le 7 juin, reçu n° 58.
 Dear Sir, I enclose the seeds you asked for, with my best wishes.
 The committee agreed to meet again in October, weather permitting.
+It was with deep sorrow that we heard the news of her death last week.
+Her kindness to the students will be remembered by all who knew her.
+We shall always think of her with gratitude and the warmest affection.
+Will you kindly convey to the family my heartfelt sympathy in their loss?
+The University has lost a true friend, and the State a noble woman.
+I write to thank you for your very kind letter, which reached me yesterday.
+My wife joins me in sending our love to you and to your dear mother.
+He could not come to the meeting, being detained by the business of the bank.
+The trustees met on Monday at four o'clock in the office of the President.
+We hope to see you in the spring, when the roads are open again.
+Enclosed please find a cheque for $25.00, the amount of my subscription.
+Your faithful friend, who thinks of you often, and prays for your welfare.
+There is no one who can fill the place she held in our hearts.
+Quick brown foxes jump over the lazy dog; vexing zebras quiz jolly wizards.
+JUST KEEP EXAMINING EVERY LOW BID QUOTED FOR ZINC ETCHINGS.
+Portez ce vieux whisky au juge blond qui fume : Zoé, Ève et Œdipe.
+L'été dernier, nous étions à Nîmes, à Besançon et à Épinal avec François.
+Je vous prie d'agréer, Monsieur, l'expression de mes sentiments distingués.
+Ma chère maman, je t'écris ces quelques mots pour te dire que je vais bien.
+Nous partirons demain à l'aube ; ne t'inquiète pas, je t'écrirai bientôt.
+« Voilà le cœur de l'affaire », dit-il, « et il n'y a rien à ajouter. »
+Reçu de M. Dupuis la somme de 300 francs (trois cents francs) le 12/03/1915.
 """
+
+# Letter forms: salutations, dates, places, closings (English and French), filled in at random.
+_FIRST = ("Mary Jane John William Henry Elizabeth Margaret Charles George Anna Emily Thomas Edward "
+          "Louise Alice Frederick Arthur Helen Grace Walter Marie Pierre Jeanne Louis Henri "
+          "Germaine Marcel Suzanne").split()
+_LAST = ("Stanford Lathrop Smith Brown Jordan Wilson Taylor Clark Lewis Walker Hall Allen Young "
+         "King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter "
+         "Phillips Evans Turner Dupont Martin Bernard Durand Lefèvre Moreau Girard").split()
+_PLACES = ("San Francisco, Cal.|Palo Alto, California|New York|Boston, Mass.|Washington, D.C.|"
+           "Chicago, Ill.|Philadelphia|Berkeley|Sacramento|London|Oxford|Honolulu|Paris|Lyon|"
+           "Bordeaux|Marseille|Lille|Verdun").split("|")
+_MONTHS_EN = ("January February March April May June July August September October November "
+              "December Jan. Feb. Mar. Apr. Aug. Sept. Oct. Nov. Dec.").split()
+_MONTHS_FR = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
+_STREETS = ("Street|Avenue|St.|Ave.|Place|Road|rue de la Paix|boulevard Voltaire|"
+            "rue des Écoles").split("|")
+_SALUTE_EN = ("Dear {f},|My dear {f},|Dear Mrs. {l},|My dear Mrs. {l}:|Dear Mr. {l}:|"
+              "Dear Sir,|Dear Madam,|Gentlemen:|My dear Dr. {l},|Dear Miss {l},|"
+              "My dear Friend,").split("|")
+_SALUTE_FR = "Cher {f},|Chère {f},|Monsieur,|Madame,|Mon cher ami,|Chère Madame {l},".split("|")
+_CLOSE_EN = ("Yours sincerely,|Very sincerely yours,|Yours very truly,|Faithfully yours,|"
+             "With kind regards,|Ever affectionately yours,|Believe me, yours most cordially,|"
+             "Your loving friend,|Respectfully yours,|Cordially yours,").split("|")
+_CLOSE_FR = ("Bien à vous,|Affectueusement,|Je t'embrasse bien fort,|Votre dévoué,|"
+             "Recevez mes salutations respectueuses.").split("|")
+
+
+def letter_form(rng: np.random.Generator) -> str:
+    """One line of a letter's frame: a salutation, a date, a place and date, an address or a
+    closing, in English (three times in four) or French, with names and numbers drawn at random."""
+    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+    f, l = pick(_FIRST), pick(_LAST)
+    day, year = int(rng.integers(1, 32)), int(rng.integers(1850, 2030))
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    if rng.random() < 0.75:
+        forms = [pick(_SALUTE_EN).format(f=f, l=l), pick(_CLOSE_EN),
+                 f"{pick(_MONTHS_EN)} {day}{pick(['', suffix, ','])} {year}",
+                 f"{pick(_PLACES)}, {pick(_MONTHS_EN)} {day}, {year}.",
+                 f"{int(rng.integers(1, 3000))} {pick(_LAST)} {pick(_STREETS[:5])}",
+                 f"{day}/{int(rng.integers(1, 13))}/{year % 100:02d}", f"{f} {l}",
+                 f"{f[0]}. {l}", f"Mrs. {f} {l}"]
+    else:
+        forms = [pick(_SALUTE_FR).format(f=f, l=l), pick(_CLOSE_FR),
+                 f"le {day} {pick(_MONTHS_FR)} {year}", f"{pick(_PLACES)}, le {day} {pick(_MONTHS_FR)}",
+                 f"{int(rng.integers(1, 200))}, {pick(_STREETS[5:])}", f"{f} {l}"]
+    return normalize_text(pick(forms))
 
 
 MAX_TRIES = 200
@@ -65,6 +136,24 @@ def find_fonts(names=None) -> list[Path]:
     return [found[f] for f in sorted(found)]
 
 
+def expand_fonts(paths) -> list[Path]:
+    """Font files from files and folders (a folder gives its ``.ttf``/``.otf`` files, such as
+    the cache ``scripts/fetch_fonts.py`` fills); a clear error for a path that is neither."""
+    fonts: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in (".ttf", ".otf"))
+            if not found:
+                raise HandwritingError(f"{p}: no .ttf or .otf fonts in this folder; fill it with "
+                                       "`python scripts/fetch_fonts.py` or give font files")
+            fonts += found
+        elif p.exists():
+            fonts.append(p)
+        else:
+            raise HandwritingError(f"{p}: cannot load font (no such file or folder)")
+    return fonts
+
+
 def font_chars(font: str | Path) -> frozenset[str]:
     """The characters the font has glyphs for (its best Unicode cmap)."""
     from fontTools.ttLib import TTFont
@@ -75,54 +164,182 @@ def font_chars(font: str | Path) -> frozenset[str]:
         raise HandwritingError(f"{font}: cannot load font ({exc})") from None
 
 
-def text_pool(path: str | Path | None = None) -> list[str]:
-    """Sentences to draw from: the lines of a UTF-8 text file (or the transcriptions of a
-    ground-truth folder), else the built-in ones; a clear error if there are none."""
+def _glyph_image(pil_font, ch: str):
+    left, top, right, bottom = pil_font.getbbox(ch)
+    if right <= left or bottom <= top:
+        return None
+    from PIL import Image, ImageDraw
+    img = Image.new("L", (right - left + 4, bottom - top + 4), 0)
+    ImageDraw.Draw(img).text((2 - left, 2 - top), ch, font=pil_font, fill=255)
+    a = cv2.resize(np.asarray(img, np.float32), (24, 24), interpolation=cv2.INTER_AREA)
+    return a - a.mean()
+
+
+def caps_only(font: str | Path) -> bool:
+    """Whether the font draws lower case as (small) capitals, as Permanent Marker does: such
+    a font would show ``A`` under a label ``a``. Told by the correlation of the shapes of
+    letters whose two cases differ in ordinary hands (median over 16 letters above 0.9)."""
+    from PIL import ImageFont
+    try:
+        pil_font = ImageFont.truetype(str(font), 64)
+    except OSError as exc:
+        raise HandwritingError(f"{font}: cannot load font ({exc})") from None
+    scores = []
+    for lower in "abdefghijlmnqrty":
+        a, b = _glyph_image(pil_font, lower), _glyph_image(pil_font, lower.upper())
+        if a is not None and b is not None:
+            scores.append(float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-6)))
+    return bool(scores) and float(np.median(scores)) > 0.9
+
+
+def text_pool(path=None) -> list[str]:
+    """Sentences to draw from: the lines of UTF-8 text files and the transcriptions of
+    ground-truth folders (one path or a list), else the built-in ones; a clear error if there
+    are none."""
     if path:
         from .lm import read_texts
-        return read_texts([path])
+        return read_texts([path] if isinstance(path, (str, Path)) else list(path))
     return [normalize_text(l) for l in SENTENCES.splitlines() if l.strip()]
 
 
 def sample_text(pool: list[str], rng: np.random.Generator, digits: float = 0.0,
-                words: tuple[int, int] = (3, 9)) -> str:
-    """A span of consecutive words from a random sentence, or a digit string."""
-    if rng.random() < digits:
+                words: tuple[int, int] = (3, 9), letters: float = 0.0) -> str:
+    """A span of consecutive words from a random sentence, a letter form
+    (:func:`letter_form`, with probability ``letters``) or a digit string (``digits``)."""
+    r = rng.random()
+    if r < digits:
         n = int(rng.integers(4, 12))
         s = "".join(rng.choice(list("0123456789 .,/-:"), size=n)).strip()
         return normalize_text(s) or "0"
+    if r < digits + letters:
+        return letter_form(rng)
     ws = pool[int(rng.integers(len(pool)))].split()
     n = int(rng.integers(words[0], words[1] + 1))
     start = int(rng.integers(0, max(1, len(ws) - n + 1)))
     return " ".join(ws[start:start + n])
 
 
+def _glyph_ink(text: str, pil_font, size: int, rng: np.random.Generator,
+               jitter: float) -> np.ndarray:
+    """Ink coverage (float 0..1) of ``text`` drawn glyph by glyph, each with its own scale,
+    baseline shift and rotation (``jitter`` scales them; 0: the font's own layout, kerning and
+    joins kept) and a varying gap after it."""
+    from PIL import Image, ImageDraw
+    if jitter <= 0:
+        left, top, right, bottom = pil_font.getbbox(text, anchor="ls")
+        img = Image.new("L", (right - left + 2, bottom - top + 2), 0)
+        ImageDraw.Draw(img).text((-left + 1, -top + 1), text, font=pil_font, fill=255, anchor="ls")
+        return np.asarray(img, np.float32) / 255.0
+    ascent, descent = pil_font.getmetrics()
+    h = int((ascent + descent) * 1.6) + 4
+    base = int(ascent * 1.3) + 2
+    width = int(pil_font.getlength(text) * 1.3 + size * (2 + 0.15 * len(text)))
+    cov = np.zeros((h, width), np.float32)
+    x = float(size // 4)
+    word_gap = rng.uniform(-0.15, 0.5) * size * 0.3  # this writer's spacing of words
+    for ch in text:
+        adv = pil_font.getlength(ch)
+        if ch == " ":
+            x += adv + word_gap + rng.normal(0, 0.05 * size)
+            continue
+        left, top, right, bottom = pil_font.getbbox(ch, anchor="ls")
+        pad = size // 4
+        gw, gh = right - left + 2 * pad, bottom - top + 2 * pad
+        if gw <= 2 * pad or gh <= 2 * pad:
+            x += adv
+            continue
+        g = Image.new("L", (gw, gh), 0)
+        ImageDraw.Draw(g).text((pad - left, pad - top), ch, font=pil_font, fill=255, anchor="ls")
+        a = np.asarray(g, np.float32) / 255.0
+        scale = float(np.clip(rng.normal(1.0, 0.06 * jitter), 0.8, 1.2))
+        angle = rng.normal(0, 4.0 * jitter)
+        ox, oy = pad - left, pad - top  # the glyph's origin (baseline, left) in ``a``
+        m = cv2.getRotationMatrix2D((ox, oy), angle, scale)
+        a = cv2.warpAffine(a, m, (gw, gh), flags=cv2.INTER_LINEAR, borderValue=0)
+        dy = rng.normal(0, 0.035 * size * jitter)
+        y0, x0 = int(round(base + dy - oy)), int(round(x - ox))
+        y1, x1 = max(y0, 0), max(x0, 0)
+        y2, x2 = min(y0 + gh, h), min(x0 + gw, width)
+        if y2 > y1 and x2 > x1:
+            region = cov[y1:y2, x1:x2]
+            np.maximum(region, a[y1 - y0:y2 - y0, x1 - x0:x2 - x0], out=region)
+        x += adv * scale + rng.normal(0, 0.025 * size * jitter)
+    return cov
+
+
+def _crop_ink(cov: np.ndarray, margin: int) -> np.ndarray:
+    ys, xs = np.nonzero(cov > 0.05)
+    if not len(ys):
+        return np.zeros((2 * margin + 8, 2 * margin + 8), np.float32)
+    c = cov[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    return np.pad(c, margin)
+
+
+def _smooth_noise(shape, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Zero-mean, unit-range noise that varies over about ``scale`` pixels."""
+    small = rng.normal(0, 1, (max(2, int(shape[0] / scale) + 2), max(2, int(shape[1] / scale) + 2)))
+    big = cv2.resize(small.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    return big / (np.abs(big).max() + 1e-6)
+
+
 def render_text(text: str, font: str | Path, rng: np.random.Generator, size: int = 48,
-                height: int | None = None) -> np.ndarray:
-    """Render one line as uint8 grayscale: ink on paper, slight rotation, blur and noise."""
-    from PIL import Image, ImageDraw, ImageFont
+                height: int | None = None, jitter: float | None = None) -> np.ndarray:
+    """Render one line as uint8 grayscale that looks written rather than typeset.
+
+    The glyphs are placed one by one with their own size, baseline and rotation (``jitter``,
+    drawn at random when None; 0 keeps the font's layout), then the line is slanted, its
+    strokes thickened or thinned, its ink varied along the line (pressure), laid on paper with
+    texture, stains and uneven light, blurred, given noise and JPEG artefacts. All of it is
+    drawn from ``rng``. ``height``: resize the result to this height (aspect ratio kept).
+    """
+    from PIL import ImageFont
     try:
         pil_font = ImageFont.truetype(str(font), size)
     except OSError as exc:
         raise HandwritingError(f"{font}: cannot load font ({exc})") from None
-    left, top, right, bottom = pil_font.getbbox(text)
-    margin = size // 3
-    w, h = right - left + 2 * margin, bottom - top + 2 * margin
-    paper = int(rng.integers(200, 250))
-    ink = int(rng.integers(10, 90))
-    img = Image.new("L", (max(w, 8), max(h, 8)), paper)
-    ImageDraw.Draw(img).text((margin - left, margin - top), text, font=pil_font, fill=ink)
-    a = np.asarray(img).astype(np.float32)
-    angle = rng.uniform(-1.5, 1.5)
-    m = cv2.getRotationMatrix2D((a.shape[1] / 2, a.shape[0] / 2), angle, 1.0)
-    a = cv2.warpAffine(a, m, (a.shape[1], a.shape[0]), borderValue=paper)
+    if jitter is None:
+        jitter = 0.0 if rng.random() < 0.3 else rng.uniform(0.3, 1.2)
+    cov = _crop_ink(_glyph_ink(text, pil_font, size, rng, jitter), size // 3)
+    # slant (shear about the middle row) and a slight rotation of the whole line
+    h, w = cov.shape
+    shear = rng.uniform(-0.35, 0.35) if rng.random() < 0.7 else 0.0
+    extra = int(abs(shear) * h) + 2
+    m = np.float32([[1, -shear, extra + shear * h / 2], [0, 1, 0]])
+    cov = cv2.warpAffine(cov, m, (w + 2 * extra, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    angle = rng.uniform(-2.0, 2.0)
+    h, w = cov.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cov = cv2.warpAffine(cov, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    # stroke width: a pen broader or finer than the font's
+    r = rng.random()
+    k = max(2, size // 24)
+    if r < 0.3:
+        cov = cv2.dilate(cov, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    elif r < 0.45:
+        cov = cv2.erode(cov, np.ones((2, 2), np.uint8))
+    # ink: colour, intensity and pressure varying along the line
+    pressure = 1.0 - rng.uniform(0, 0.45) * (0.5 + 0.5 * _smooth_noise(cov.shape, rng, size * 2))
+    strength = np.clip(cov * rng.uniform(0.75, 1.0) * pressure, 0, 1)
+    # paper: tone, texture, stains and light falling off to one side
+    paper = rng.uniform(175, 250) + rng.uniform(0, 12) * _smooth_noise(cov.shape, rng, size / 3)
+    if rng.random() < 0.25:
+        stain = np.clip(_smooth_noise(cov.shape, rng, size * 1.5), 0, 1)
+        paper = paper - rng.uniform(15, 60) * stain
     if rng.random() < 0.5:
-        a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 1.0))
-    a = a + rng.normal(0, rng.uniform(1, 6), a.shape)
+        grad = np.linspace(0, 1, cov.shape[1])[None, :]
+        paper = paper * (1 - rng.uniform(0, 0.25) * (grad if rng.random() < 0.5 else 1 - grad))
+    ink = rng.uniform(5, 110)
+    a = paper * (1 - strength) + ink * strength
+    if rng.random() < 0.5:
+        a = cv2.GaussianBlur(a, (0, 0), rng.uniform(0.3, 1.2))
+    a = a + rng.normal(0, rng.uniform(1, 8), a.shape)
     out = np.clip(a, 0, 255).astype(np.uint8)
     if height:
         out = cv2.resize(out, (max(1, round(out.shape[1] * height / out.shape[0])), height),
                          interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.4:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return out
 
 
@@ -150,19 +367,41 @@ def _check_text_kept(text, out, prefix: str) -> None:
                                "keep the text elsewhere")
 
 
-def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None = None,
-             fonts=None, digits: float = 0.0, height: int = 64, prefix: str = "synth",
-             progress: bool = True) -> list[Path]:
-    """Write ``count`` synthetic line pairs to ``out``; returns the image paths."""
+def generate(out: str | Path, count: int, seed: int = 0, text=None, fonts=None,
+             digits: float = 0.0, height: int | None = None, prefix: str = "synth",
+             progress: bool = True, letters: float = 0.0,
+             words: tuple[int, int] = (3, 9)) -> list[Path]:
+    """Write ``count`` synthetic line pairs to ``out``; returns the image paths.
+
+    Args:
+        text: a UTF-8 text file or ground-truth folder, or a list of them (default: the
+            built-in sentences).
+        fonts: font files and/or folders of them (default: :data:`DEFAULT_FONTS` found here).
+        digits: fraction of lines that are digit strings.
+        letters: fraction of lines that are letter forms (:func:`letter_form`).
+        height: height of every image; None draws it per line from 40-110 px, as scanned
+            lines vary.
+        words: the range of the number of words of a line taken from a sentence.
+    """
     from tqdm.auto import tqdm
     if Path(out).exists() and not Path(out).is_dir():
         raise HandwritingError(f"--out {out} is a file; give a folder for the line pairs")
-    _check_text_kept(text, out, prefix)
-    fonts = [Path(f) for f in fonts] if fonts else find_fonts()
+    for source in ([] if text is None else [text] if isinstance(text, (str, Path)) else text):
+        _check_text_kept(source, out, prefix)
+    fonts = expand_fonts(fonts) if fonts else find_fonts()
     if not fonts:
         raise HandwritingError("no handwriting fonts found; install e.g. `apt-get install "
-                               "fonts-dancingscript fonts-sjfonts fonts-kristi fonts-breip` "
-                               "or pass --fonts FILE.ttf")
+                               "fonts-dancingscript fonts-sjfonts fonts-kristi fonts-breip`, "
+                               "fetch some with `python scripts/fetch_fonts.py DIR` and pass "
+                               "--fonts DIR, or pass --fonts FILE.ttf")
+    caps = [f for f in fonts if caps_only(f)]
+    if caps:
+        log.warning("left out %d font(s) that draw lower case as capitals: %s", len(caps),
+                    ", ".join(Path(f).name for f in caps))
+        fonts = [f for f in fonts if f not in caps]
+        if not fonts:
+            raise HandwritingError("every font given draws lower case as capitals; give "
+                                   "handwriting fonts with real lower case")
     covers = [font_chars(f) for f in fonts]
     pool = text_pool(text)
     rng = np.random.default_rng(seed)
@@ -170,7 +409,7 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
     paths = []
     for i in tqdm(range(count), desc="rendering", disable=not progress, unit="line"):
         for _ in range(MAX_TRIES):  # a font without a glyph would draw a box: label wrong
-            line = sample_text(pool, rng, digits)
+            line = sample_text(pool, rng, digits, words, letters)
             usable = [f for f, c in zip(fonts, covers) if set(line) - {" "} <= c]
             if usable:
                 break
@@ -178,7 +417,8 @@ def generate(out: str | Path, count: int, seed: int = 0, text: str | Path | None
             raise HandwritingError(f"none of the fonts has glyphs for the text drawn {MAX_TRIES} "
                                    f"times in a row (last: {line!r}); use other fonts or text")
         font = usable[int(rng.integers(len(usable)))]
-        img = render_text(line, font, rng, size=int(rng.integers(40, 60)), height=height)
+        h = height or int(rng.integers(40, 111))
+        img = render_text(line, font, rng, size=int(rng.integers(40, 64)), height=h)
         # (--out is made by the first write: text no font can draw leaves no empty folder)
         paths.append(_write_pair(out, f"{prefix}_{i:06d}", img, line))
     return paths
@@ -188,7 +428,7 @@ def render_page(lines: list[str], font: str | Path, seed: int = 0, size: int = 4
                 width: int = 1200) -> np.ndarray:
     """A simple page: the given lines rendered one under the other on one sheet."""
     rng = np.random.default_rng(seed)
-    rendered = [render_text(l, font, rng, size=size) for l in lines]
+    rendered = [render_text(l, font, rng, size=size, jitter=0.0) for l in lines]
     paper = 235
     gap = size // 2
     h = sum(r.shape[0] for r in rendered) + gap * (len(rendered) + 3)

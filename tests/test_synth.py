@@ -1,6 +1,9 @@
+import re
 from pathlib import Path
 
+import cv2
 import matplotlib
+import numpy as np
 import pytest
 
 from handwriting.cli import main
@@ -68,3 +71,77 @@ def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):
     generate(out, 4, text=out / "old" / label.name, fonts=[FONT], prefix="lines", progress=False)
     assert (out / "old" / label.name).read_text() == "one two three four\n"
     assert len(list(out.glob("lines_*.gt.txt"))) == 4
+
+
+def test_letter_forms_are_english_and_french_frames_of_a_letter():
+    from handwriting.synth import letter_form
+    rng = np.random.default_rng(0)
+    forms = [letter_form(rng) for _ in range(400)]
+    assert all(f and f == f.strip() for f in forms)
+    assert any(f.startswith(("Dear", "My dear")) for f in forms)  # salutations
+    assert any(f.startswith(("Cher", "Chère", "Madame", "Monsieur")) for f in forms)
+    assert any(re.search(r"\b1[89]\d\d\b|\b20\d\d\b", f) for f in forms)  # dates with years
+    assert any(f.endswith(",") and "yours" in f.lower() for f in forms)  # closings
+    assert len(set(forms)) > 200  # names, days and numbers drawn, not a fixed list
+
+
+def test_lines_are_drawn_glyph_by_glyph_with_jitter():
+    from handwriting.synth import render_text
+    typeset = render_text("minimum", FONT, np.random.default_rng(5), size=48, jitter=0.0)
+    written = [render_text("minimum", FONT, np.random.default_rng(5), size=48, jitter=1.0)
+               for _ in range(2)]
+    assert np.array_equal(written[0], written[1])  # seeded
+    other = render_text("minimum", FONT, np.random.default_rng(6), size=48, jitter=1.0)
+    assert written[0].shape != other.shape or not np.array_equal(written[0], other)
+    for img in (typeset, written[0]):  # dark ink on lighter paper, a line's proportions
+        assert img.dtype == np.uint8 and img.shape[1] > 3 * img.shape[0]
+        assert np.percentile(img, 2) < np.median(img) - 60
+    # the glyphs are placed one by one: the ink's columns differ from the font's own layout
+    a = cv2.resize(typeset, (200, 40)).astype(float)
+    b = cv2.resize(written[0], (200, 40)).astype(float)
+    assert np.abs(a - b).mean() > 5
+
+
+def _caps_only_copy(tmp_path: Path) -> Path:
+    """DejaVu Sans with every lower-case letter mapped to its capital's glyph."""
+    from fontTools.ttLib import TTFont
+    font = TTFont(str(FONT))
+    for table in font["cmap"].tables:
+        if table.isUnicode():
+            for c in range(ord("a"), ord("z") + 1):
+                if ord(chr(c).upper()) in table.cmap:
+                    table.cmap[c] = table.cmap[ord(chr(c).upper())]
+    path = tmp_path / "Caps.ttf"
+    font.save(str(path))
+    return path
+
+
+def test_fonts_that_draw_lower_case_as_capitals_are_left_out(tmp_path, caplog):
+    from handwriting.synth import caps_only
+    caps = _caps_only_copy(tmp_path)
+    assert caps_only(caps) and not caps_only(FONT)
+    paths = generate(tmp_path / "out", 3, fonts=[FONT, caps], progress=False)
+    assert len(paths) == 3 and "Caps.ttf" in caplog.text
+    with pytest.raises(HandwritingError, match="lower case as capitals"):
+        generate(tmp_path / "none", 1, fonts=[caps], progress=False)
+
+
+def test_font_folders_several_texts_and_varied_heights(tmp_path):
+    from handwriting.synth import expand_fonts
+    fonts = tmp_path / "fonts"
+    (fonts / "sub").mkdir(parents=True)
+    (fonts / "sub" / "a.ttf").write_bytes(FONT.read_bytes())
+    (fonts / "notes.txt").write_text("not a font")
+    assert expand_fonts([fonts]) == [fonts / "sub" / "a.ttf"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HandwritingError, match="no .ttf or .otf fonts"):
+        expand_fonts([tmp_path / "empty"])
+    en, fr = tmp_path / "en.txt", tmp_path / "fr.txt"
+    en.write_text("alpha beta gamma delta\n")
+    fr.write_text("un deux trois quatre\n")
+    paths = generate(tmp_path / "s", 40, seed=2, text=[en, fr], fonts=[fonts], progress=False)
+    records, _ = scan_line_dirs([tmp_path / "s"])
+    words = {w for r in records for w in r.text.split()}
+    assert words & {"alpha", "beta", "gamma", "delta"} and words & {"un", "deux", "trois", "quatre"}
+    heights = {cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).shape[0] for p in paths}
+    assert min(heights) >= 40 and max(heights) <= 110 and len(heights) > 10
