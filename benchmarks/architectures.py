@@ -1,9 +1,11 @@
-"""Val CER per CPU time of candidate front ends, each trained from scratch on this machine.
+"""Val CER per CPU time of candidate architectures, each trained from scratch on this machine.
 
-    KERAS_BACKEND=jax python benchmarks/architectures.py [--minutes 28] [--max-lines 3000]
+    KERAS_BACKEND=jax python benchmarks/architectures.py --data LINES [--minutes 28] [--max-lines 3000]
+                                                         [--only NAME...]
 
-Every candidate trains with the same seed, optimizer (Adam 1e-3, batch 16, augmentation) and
-the same evenly spread ``--max-lines`` training lines of ../shared/data/lines/*/train, for a
+LINES holds line ground truth as ``LINES/<source>/train`` and ``LINES/<source>/val``. Every
+candidate trains with the same seed, optimizer (Adam 1e-3, batch 16, augmentation) and
+the same evenly spread ``--max-lines`` training lines of LINES/*/train, for a
 wall-clock budget of ``--minutes`` (stopping at the last epoch boundary that fits), and is scored
 on the same ``--val-limit`` val lines after every epoch. Prints one row per candidate: parameters,
 training lines/s, epochs, minutes used, and val CER after each epoch.
@@ -27,21 +29,28 @@ CANDIDATES = {
     "H40 separable": {"preprocess": {"height": 40}, "model": {**H40, "separable": True}},
     "H32 3-block": {"preprocess": {"height": 32},
                     "model": {"conv_filters": [32, 64, 128], "pools": [[2, 2], [2, 2], [2, 1]]}},
+    # Retsinas et al. (DAS 2022): the height pooled by max, and a CTC shortcut head
+    "H40 max column pool": {"preprocess": {"height": 40}, "model": {**H40, "column_pool": "max"}},
+    "H40 CTC shortcut": {"preprocess": {"height": 40}, "model": {**H40, "shortcut": 0.1}},
+    "H40 max + shortcut": {"preprocess": {"height": 40},
+                           "model": {**H40, "column_pool": "max", "shortcut": 0.1}},
 }
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", required=True, type=Path,
+                    help="folder of line ground truth: DATA/<source>/train and DATA/<source>/val")
     ap.add_argument("--minutes", type=float, default=28)
     ap.add_argument("--max-lines", type=int, default=3000)
     ap.add_argument("--val-limit", type=int, default=400)
     ap.add_argument("--out", default="runs/architectures")
     ap.add_argument("--only", nargs="*", help="candidate names to run (default: all)")
     args = ap.parse_args()
-    root = Path(__file__).resolve().parents[2] / "shared/data/lines"
+    root = args.data
     train_dirs, val_dirs = sorted(glob.glob(str(root / "*/train"))), sorted(glob.glob(str(root / "*/val")))
     if not train_dirs:
-        sys.exit(f"no training lines under {root}: this benchmark needs ../shared/data/lines")
+        sys.exit(f"error: {root}: no <source>/train folders of line ground truth")
     results = []
     for name, spec in CANDIDATES.items():
         if args.only and name not in args.only:

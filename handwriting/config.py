@@ -106,6 +106,12 @@ class ModelConfig(_Config):
         lstm_units: units per direction of each bidirectional LSTM layer.
         lstm_layers: number of stacked bidirectional LSTM layers.
         dropout: dropout rate before each LSTM layer and the classifier.
+        column_pool: how a column's feature map becomes one vector: ``"flatten"`` (height x
+            filters values) or ``"max"`` (the largest value of each filter over the height, as
+            in Retsinas et al., DAS 2022).
+        shortcut: weight of a second CTC loss, read from the CNN columns by a 1-D convolution
+            during training only (the "CTC shortcut" of Retsinas et al.); 0: none. The head is
+            not part of the saved model.
     """
 
     conv_filters: tuple[int, ...] = (32, 64, 128, 128)
@@ -115,8 +121,13 @@ class ModelConfig(_Config):
     lstm_units: int = 256
     lstm_layers: int = 3
     dropout: float = 0.25
+    column_pool: str = "flatten"
+    shortcut: float = 0.0
 
     def __post_init__(self):
+        _check(self.column_pool in ("flatten", "max"),
+               f"model.column_pool must be \"flatten\" or \"max\", got {self.column_pool!r}")
+        _check(self.shortcut >= 0, f"model.shortcut must be >= 0 (0: none), got {self.shortcut}")
         _check(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
         _check(all(_positive_int(f) for f in self.conv_filters),
                f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}")

@@ -44,6 +44,9 @@ def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model
             h //= pool[0]
     if h < 1:
         raise ValueError(f"the pools reduce height {height} below 1 pixel")
+    if config.column_pool == "max":  # (B, h, W', C) -> (B, 1, W', C): the height's maximum
+        x = layers.MaxPooling2D((h, 1), name="height_max")(x)
+        h = 1
     # (B, h, W', C) -> (B, W', h * C): one feature vector per column
     x = layers.Permute((2, 1, 3), name="columns")(x)
     x = layers.Reshape((-1, h * config.conv_filters[-1]), name="collapse")(x)
@@ -60,9 +63,25 @@ def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model
     return keras.Model(inputs, probs, name="handwriting")
 
 
-def logits_model(model: keras.Model) -> keras.Model:
-    """The training view of ``model``: same weights, pre-softmax output."""
-    return keras.Model(model.input, model.get_layer("logits").output, name="handwriting_logits")
+SHORTCUT = "shortcut"
+
+
+def logits_model(model: keras.Model, shortcut: bool = False) -> keras.Model:
+    """The training view of ``model``: same weights, pre-softmax output.
+
+    With ``shortcut``, a 1-D convolution (kernel 3, layer ``"shortcut"``) also reads the
+    CNN columns (layer ``"collapse"``) into class scores, and the output is the main logits and
+    the shortcut's concatenated on the last axis (``2 * n_classes``), for
+    :func:`make_ctc_loss`. The shortcut's weights belong to this view only.
+    """
+    logits = model.get_layer("logits").output
+    if not shortcut:
+        return keras.Model(model.input, logits, name="handwriting_logits")
+    n_classes = logits.shape[-1]
+    side = layers.Conv1D(n_classes, 3, padding="same", name=SHORTCUT)(
+        model.get_layer("collapse").output)
+    both = layers.Concatenate(name="logits_and_shortcut")([logits, side])
+    return keras.Model(model.input, both, name="handwriting_logits_shortcut")
 
 
 def ctc_loss(y_true, y_pred):
@@ -73,6 +92,18 @@ def ctc_loss(y_true, y_pred):
     labels = y_true[:, 1:]
     label_lengths = ops.sum(ops.cast(labels > 0, "int32"), axis=1)
     return ops.ctc_loss(labels, y_pred, label_lengths, frames, mask_index=0)
+
+
+def make_ctc_loss(shortcut: float = 0.0):
+    """The loss for a :func:`logits_model` view: :func:`ctc_loss`, plus ``shortcut`` times
+    the CTC loss of the shortcut head when the view has one (its output is twice as wide)."""
+    if not shortcut:
+        return ctc_loss
+
+    def ctc_with_shortcut(y_true, y_pred):
+        main, side = ops.split(y_pred, 2, axis=-1)
+        return ctc_loss(y_true, main) + shortcut * ctc_loss(y_true, side)
+    return ctc_with_shortcut
 
 
 def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: int,

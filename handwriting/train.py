@@ -36,7 +36,7 @@ from .decode import Prediction, cer, predict_lines, wer
 from .errors import DataError, HandwritingError
 from .fileio import check_writable, write_atomic, write_json_atomic
 from .groundtruth import Problem, no_lines_error, scan_line_dirs
-from .model import build_model, ctc_loss, logits_model
+from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class TrainingRun:
         self.started = time.time()
         self.stop = False
         self.data: dict = {}
+        self.trainer = None
 
     def evaluate(self) -> dict:
         samples = self.val_samples
@@ -150,6 +151,11 @@ class TrainingRun:
         artifacts.save(self.out, self.model, self.charset, self.config.preprocess,
                        self.config.model, training=self.summary(), metrics=metrics)
 
+    def shortcut_weights(self) -> list:
+        """The weights of the training-only shortcut head (none without one)."""
+        names = {layer.name for layer in self.trainer.layers} if self.trainer else set()
+        return self.trainer.get_layer(SHORTCUT).get_weights() if SHORTCUT in names else []
+
     def checkpoint(self) -> None:
         """Save weights and optimizer state under this epoch's names, then ``state.json``,
         which names them: the checkpoint changes as one unit when that file is replaced, so a
@@ -164,6 +170,8 @@ class TrainingRun:
             self.model.save_weights(str(tmp_w))
             opt = {f"v{i}": keras.ops.convert_to_numpy(v)
                    for i, v in enumerate(self.optimizer.variables)}
+            # a training-only head (model.shortcut) is not in the model's weights file
+            opt.update({f"{SHORTCUT}{i}": w for i, w in enumerate(self.shortcut_weights())})
             with open(tmp_o, "wb") as f:
                 np.savez(f, **opt)
                 f.flush()
@@ -246,6 +254,9 @@ def _restore(ck: Path, files: dict, model, trainer) -> None:
         with np.load(opt) as saved:
             for i, v in enumerate(trainer.optimizer.variables):
                 v.assign(saved[f"v{i}"])
+            if SHORTCUT in {layer.name for layer in trainer.layers}:
+                head = trainer.get_layer(SHORTCUT)
+                head.set_weights([saved[f"{SHORTCUT}{i}"] for i in range(len(head.weights))])
     except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
         raise _damaged(opt, exc) from None
 
@@ -353,8 +364,10 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     model = build_model(config.model, charset.n_classes, config.preprocess.height)
     if base is not None:
         _transfer(base.model, model)
-    trainer = logits_model(model)
-    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=ctc_loss)
+    shortcut = config.model.shortcut
+    trainer = logits_model(model, shortcut=bool(shortcut))
+    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0),
+                    loss=make_ctc_loss(shortcut))
     history: list[dict] = []
     if resume:
         _restore(ck, saved, model, trainer)
@@ -373,6 +386,7 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     run = TrainingRun(out, config, train_samples, val_samples, charset, model, history, state,
                       trainer.optimizer, progress)
     run.batches = batches
+    run.trainer = trainer
     run.data = {k: invocation[k] for k in ("train", "val", "from_model")}
     run.max_seconds = max_seconds
     feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches

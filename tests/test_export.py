@@ -186,3 +186,15 @@ def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
     assert text == Recognizer(path).recognize([image])[0].prediction.text
     with pytest.raises(HandwritingError, match="threads must be an integer >= 1"):
         runtime.read_line(image, path, threads=0)
+
+
+def test_max_column_pool_exports_with_builtins_and_parity(tmp_path):
+    mc = MC.replace(column_pool="max")
+    model_dir = artifacts.save(tmp_path / "model", build_model(mc, CS.n_classes, PC.height),
+                               CS, PC, mc)
+    lite = export(model_dir, tmp_path / "max.tflite", quantize="none")
+    s = op_summary(lite)
+    assert not s["flex"] and s["fused_lstm"] == 2 * mc.lstm_layers, s
+    line = np.random.default_rng(4).random((PC.height, 96)).astype("float32")
+    ref = Recognizer(model_dir).probabilities(line)
+    assert np.abs(Recognizer(lite).probabilities(line) - ref).max() < 1e-4

@@ -167,3 +167,35 @@ def test_cli_training_on_the_jax_backend_resumes_and_loads_under_tensorflow(digi
     best = artifacts.load(out).meta["metrics"]["val_cer"]
     assert best == pytest.approx(min(h["val_cer"] for h in hist))
     assert evaluate([va], model=out, progress=False)["overall"]["cer"] == pytest.approx(best, abs=2.0)
+
+
+@pytest.mark.slow
+def test_max_column_pool_and_ctc_shortcut_train_and_resume(digits, tmp_path):
+    """The recipe options of Retsinas et al.: the height pooled by max, and a training-only
+    CTC head on the CNN columns whose weights travel with the checkpoint, not the model."""
+    tr, va = digits
+    out = tmp_path / "run"
+    spec = json.loads(json.dumps(TINY))
+    spec["model"].update(column_pool="max", shortcut=0.1)
+    train([tr], [va], out, Config.from_dict(spec), epochs=1, progress=False)
+    ck = out / "checkpoint"
+    state = json.loads((ck / "state.json").read_text())
+    with np.load(ck / state["optimizer"]) as saved:
+        head = [saved[k] for k in ("shortcut0", "shortcut1")]
+    assert head[0].shape[0] == 3  # kernel 3 over the columns
+    art = artifacts.load(out)  # the saved model has neither the head nor a flattened height
+    names = {layer.name for layer in art.model.layers}
+    assert "shortcut" not in names and "height_max" in names
+    assert art.model.get_layer("collapse").output.shape[-1] == spec["model"]["conv_filters"][-1]
+    s = train([tr], [va], out, epochs=10, resume=True, progress=False)
+    first = json.loads((out / "history.json").read_text())[0]["val_cer"]
+    assert s["best_val_cer"] < first - 30, (first, s["best_val_cer"])
+    with np.load(ck / json.loads((ck / "state.json").read_text())["optimizer"]) as saved:
+        assert not np.array_equal(saved["shortcut0"], head[0])  # the head trained on
+
+
+def test_recipe_options_are_checked():
+    with pytest.raises(HandwritingError, match="column_pool"):
+        Config.from_dict({"model": {"column_pool": "mean"}})
+    with pytest.raises(HandwritingError, match="shortcut"):
+        Config.from_dict({"model": {"shortcut": -1.0}})
