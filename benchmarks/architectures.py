@@ -1,12 +1,13 @@
 """Val CER per CPU time of candidate architectures, each trained from scratch on this machine.
 
-    KERAS_BACKEND=jax python benchmarks/architectures.py --data LINES [--minutes 28] [--max-lines 3000]
-                                                         [--only NAME...]
+    KERAS_BACKEND=jax python benchmarks/architectures.py --data LINES [--minutes 28 | --epochs N]
+                                                         [--max-lines 3000] [--only NAME...]
 
 LINES holds line ground truth as ``LINES/<source>/train`` and ``LINES/<source>/val``. Every
 candidate trains with the same seed, optimizer (Adam 1e-3, batch 16, augmentation) and
 the same evenly spread ``--max-lines`` training lines of LINES/*/train, for a
-wall-clock budget of ``--minutes`` (stopping at the last epoch boundary that fits), and is scored
+wall-clock budget of ``--minutes`` (stopping at the last epoch boundary that fits) or for
+``--epochs`` epochs, and is scored
 on the same ``--val-limit`` val lines after every epoch. Prints one row per candidate: parameters,
 training lines/s, epochs, minutes used, and val CER after each epoch.
 """
@@ -41,7 +42,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", required=True, type=Path,
                     help="folder of line ground truth: DATA/<source>/train and DATA/<source>/val")
-    ap.add_argument("--minutes", type=float, default=28)
+    ap.add_argument("--minutes", type=float, default=28,
+                    help="wall-clock budget per candidate (ignored with --epochs)")
+    ap.add_argument("--epochs", type=int,
+                    help="train each candidate for exactly this many epochs instead of --minutes")
     ap.add_argument("--max-lines", type=int, default=3000)
     ap.add_argument("--val-limit", type=int, default=400)
     ap.add_argument("--out", default="runs/architectures")
@@ -56,12 +60,12 @@ def main():
         if args.only and name not in args.only:
             continue
         config = Config.from_dict({**spec, "train": {
-            "batch_size": 16, "epochs": 100, "learning_rate": 1e-3, "lr_patience": 0,
+            "batch_size": 16, "epochs": args.epochs or 100, "learning_rate": 1e-3, "lr_patience": 0,
             "early_stopping": 0, "augment": True, "seed": 42, "bucket_width": 256,
             "val_limit": args.val_limit}})
         out = Path(args.out) / name.split(" (")[0].replace(" ", "-")
         s = train(train_dirs, val_dirs, out, config, progress=False,
-                  max_seconds=args.minutes * 60, max_lines=args.max_lines)
+                  max_seconds=0 if args.epochs else args.minutes * 60, max_lines=args.max_lines)
         hist = json.loads((out / "history.json").read_text(encoding="utf-8"))
         minutes, elapsed = [], 0.0
         for h in hist:

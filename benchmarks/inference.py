@@ -1,6 +1,6 @@
 """Inference speed of the Keras model and its TFLite exports, on the same lines.
 
-    python benchmarks/inference.py [--model saved_models/default] [--lines 30]
+    python benchmarks/inference.py [--model default] [--data DIR...] [--lines 30]
         [--widths 256 512 1024] [--threads 1 2] [--tflite-dir DIR] [--calibration DIR]
 
 For each width W, the ``--lines`` val lines whose preprocessed width is closest to W are
@@ -13,11 +13,11 @@ cropped or zero-padded to exactly W columns, so every backend reads the same inp
 
 Prints one markdown table: file size, lines/s and p50/p95 per-line latency (ms) per width,
 then the fused/WHILE latency ratio. The .tflite files are exported into ``--tflite-dir``
-(a temporary folder by default; existing files there are reused). Lines come from
-``../shared/data/lines/*/val`` when present, else are rendered with OpenCV.
+(a temporary folder by default; existing files there are reused). Lines come from the line
+ground truth in ``--data`` (for example ``LINES/*/val``), else are rendered with OpenCV; the
+int8 row needs ``--calibration`` (training lines).
 """
 import argparse
-import glob
 import os
 import tempfile
 import time
@@ -31,21 +31,22 @@ import numpy as np
 from handwriting.recognize import Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "lines"
 MODES = [("float", "none", True), ("float16", "float16", True), ("dynamic", "dynamic", True),
          ("int8", "int8", True), ("float, WHILE loops", "none", False),
          ("dynamic, WHILE loops", "dynamic", False)]
 
 
-def source_lines(limit: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """``limit`` (transcription, image) pairs: val lines, or rendered lines without ../shared."""
+def source_lines(limit: int, seed: int = 0, data=None) -> list[tuple[str, np.ndarray]]:
+    """``limit`` (transcription, image) pairs drawn from the line ground-truth folders
+    ``data``, or (without ``data``) rendered with OpenCV."""
     from handwriting.groundtruth import load_line_image, scan_line_dirs
-    dirs = sorted(glob.glob(str(SHARED / "*" / "val")))
-    if dirs:
-        records, _ = scan_line_dirs(dirs)
+    if data:
+        records, _ = scan_line_dirs(data)
+        if not records:
+            raise SystemExit(f"error: no labelled lines in {', '.join(map(str, data))}")
         pick = np.random.default_rng(seed).choice(len(records), min(limit, len(records)), replace=False)
         return [(records[i].text, load_line_image(records[i])) for i in sorted(pick)]
-    rng = np.random.default_rng(seed)  # no shared data: rendered lines of varied length
+    rng = np.random.default_rng(seed)  # no data: rendered lines of varied length
     words = "the quick brown fox jumps over a lazy dog while seven wizards quietly hex".split()
     pairs = []
     for _ in range(limit):
@@ -57,8 +58,8 @@ def source_lines(limit: int, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     return pairs
 
 
-def source_images(limit: int, seed: int = 0) -> list[np.ndarray]:
-    return [image for _, image in source_lines(limit, seed)]
+def source_images(limit: int, seed: int = 0, data=None) -> list[np.ndarray]:
+    return [image for _, image in source_lines(limit, seed, data)]
 
 
 def fit(line: np.ndarray, width: int) -> np.ndarray:
@@ -99,20 +100,21 @@ def time_batched(predict, lines: list[np.ndarray], batch: int = 16) -> tuple[flo
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=str(ROOT / "saved_models" / "default"))
+    ap.add_argument("--model", default="default", help="model directory (default: the shipped one)")
+    ap.add_argument("--data", nargs="+", metavar="DIR", help="line ground truth to read "
+                    "(default: lines rendered with OpenCV)")
     ap.add_argument("--lines", type=int, default=30, help="lines per width")
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--tflite-dir", help="where the exports are written / reused (default: temporary)")
-    ap.add_argument("--calibration", default=str(SHARED / "copiste" / "train"),
-                    help="int8 calibration lines (the int8 row is skipped if absent)")
+    ap.add_argument("--calibration", help="int8 calibration lines (without: no int8 row)")
     args = ap.parse_args()
 
     from handwriting.export import export
     from handwriting.runtime import LiteBackend
 
-    keras_rec = Recognizer(args.model)
-    images = source_images(max(200, 4 * args.lines))
+    keras_rec = Recognizer(args.model, backend="keras")
+    images = source_images(max(200, 4 * args.lines), data=args.data)
     pre = [keras_rec.preprocess(im) for im in images]
     inputs = {}
     for w in args.widths:  # the lines closest to this width, cut or padded to it
@@ -129,8 +131,8 @@ def main():
     files = {}
     for label, quantize, fused in MODES:
         path = out_dir / f"{quantize}{'' if fused else '-while'}.tflite"
-        if quantize == "int8" and not Path(args.calibration).is_dir() and not path.exists():
-            print(f"(skipping int8: no calibration lines at {args.calibration})")
+        if quantize == "int8" and not args.calibration and not path.exists():
+            print("(skipping int8: no --calibration lines)")
             continue
         if not path.exists():
             t = time.perf_counter()
@@ -139,7 +141,7 @@ def main():
             print(f"exported {label}: {time.perf_counter() - t:.0f} s")
         files[label] = path
 
-    weights = Path(args.model) / "model.weights.h5"
+    weights = keras_rec.path / "model.weights.h5"
     print(f"\nmodel: {args.model}  ({keras_rec.backend.model.count_params():,} parameters, "
           f"height {keras_rec.preprocess_config.height}); {args.lines} lines per width; "
           f"{os.cpu_count()} CPU cores\n")

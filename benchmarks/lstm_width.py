@@ -1,5 +1,5 @@
 """Time one Keras BiLSTM layer at several widths on this machine (why the default model's LSTMs
-have 264 units, not 256: see saved_models/default/README.md, "LSTM width and CPU speed").
+have 264 units, not 256: see handwriting/models/default/README.md, "LSTM width and CPU speed").
 
     python benchmarks/lstm_width.py [--units 240 256 264 272 288 320] [--batch 16] [--steps 150]
 """

@@ -2,10 +2,10 @@
 IoU >= 0.5 on line boxes) and the reading-order-independent page CER, per page and per
 folder (``handwriting.pages.evaluate_pages``).
 
-    python benchmarks/pages.py [DIR ...] [--model DIR] [--layout] [--draw DIR] [--json]
-                               [--photo | --fine-pen]
+    python benchmarks/pages.py DIR... [--model default] [--layout] [--draw DIR] [--json]
+                                      [--photo | --fine-pen]
 
-DIRs default to ../shared/data/pages/alto and ../shared/data/pages/page. ``--layout`` adds a
+DIRs are folders of page images with their ALTO/PAGE XML. ``--layout`` adds a
 column with the CER of the same pages read along their ground-truth lines (so the
 difference is what segmentation costs); ``--draw DIR`` saves each page with its detected
 lines: red polygons, blue baselines, green reading-order numbers, thin grey boxes for the
@@ -34,9 +34,6 @@ from handwriting.preprocessing import load_image
 from handwriting.recognize import Recognizer
 from handwriting.segment import draw_lines, segment_page
 from handwriting.synth import photograph
-
-PAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "pages"
-
 
 def draw(dirs, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
@@ -83,8 +80,13 @@ def row(name: str, r: dict, ref: dict | None) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dirs", nargs="*", default=[str(PAGES / "alto"), str(PAGES / "page")])
-    ap.add_argument("--model", default=None, help="model directory (default: the default model)")
+    ap.add_argument("dirs", nargs="+", metavar="DIR",
+                    help="folders of page images with their ALTO/PAGE XML")
+    ap.add_argument("--model", default=None, help="model directory or .tflite file (default: "
+                    "the default model)")
+    ap.add_argument("--backend", default="auto", choices=["auto", "litert", "keras"],
+                    help="as `handwriting recognize --backend` (default auto: LiteRT for the "
+                    "default model)")
     ap.add_argument("--layout", action="store_true",
                     help="also report the CER along the ground-truth lines")
     ap.add_argument("--draw", metavar="DIR", help="save pictures of the segmented pages here")
@@ -99,7 +101,7 @@ def main():
     variant = "--photo" if args.photo else "--fine-pen" if args.fine_pen else None
     if variant and (args.layout or args.draw or args.json):
         ap.error(f"{variant} prints its own table: it cannot be combined with --layout, --draw or --json")
-    rec = Recognizer(args.model)
+    rec = Recognizer(args.model, backend=args.backend)
     if args.photo:
         variant_pages(rec, args.dirs, photographed, "photographed page")
         return

@@ -1,11 +1,19 @@
-"""Training and batched inference throughput on this machine (lines/s), and parameter count.
+"""Inference throughput of the reading backends side by side, and training throughput
+(lines/s on this machine).
 
-    python benchmarks/throughput.py [--model saved_models/default] [--lines 200] [--config FILE]
-                                    [--batch-size 16] [--lm FILE.lm.json.gz]
+    python benchmarks/throughput.py [--model default] [--data DIR...] [--lines 200]
+                                    [--backends keras litert] [--threads N] [--batch-size 16]
+                                    [--train-batches 6] [--config FILE] [--lm FILE.lm.json.gz]
 
-``--model`` may also be a ``.tflite`` file (read with LiteRT; training is then not timed).
+One row per backend, all in this process on the same lines: Keras (the model directory's
+weights, batches of ``--batch-size``) and LiteRT (the directory's ``.tflite`` export, or
+``--model FILE.tflite``; one interpreter per thread, ``--threads`` of them, default: the
+cores available). Each row: preprocessing, model + decoding, and end-to-end lines/s
+(``Recognizer.recognize`` on image arrays). With a model directory, training is then timed
+for ``--train-batches`` batches (0: not timed).
 
-Lines come from ../shared/data/lines/*/val when present, else are rendered with OpenCV.
+Lines come from the line ground truth in ``--data`` (for example ``LINES/*/val``), else are
+rendered with OpenCV.
 """
 import argparse
 import os
@@ -15,37 +23,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras
 import numpy as np
 
-from handwriting.config import Config, ModelConfig
-from handwriting.data import LineBatches, Sample
-from handwriting.model import build_model, ctc_loss, logits_model
-from handwriting.preprocessing import preprocess
-from handwriting.recognize import KerasBackend, Recognizer
+from handwriting.recognize import Recognizer
+from handwriting.runtime import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inference import source_lines  # noqa: E402
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--lines", type=int, default=200)
-    ap.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
-    ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
-    ap.add_argument("--config", help="training config to time (default: the model's own)")
-    ap.add_argument("--lm", help="also time beam search (width 10) with this language model")
-    args = ap.parse_args()
-    texts, images = map(list, zip(*source_lines(args.lines)))
-    rec = Recognizer(args.model, batch_size=args.batch_size)
-    keras_model = rec.backend.model if isinstance(rec.backend, KerasBackend) else None  # .tflite
-    size = (f"parameters: {keras_model.count_params():,}" if keras_model is not None else
-            f"size: {rec.path.stat().st_size / 1e6:.2f} MB")
-    print(f"model: {rec.path}  {size}  height: {rec.preprocess_config.height}  "
-          f"threads: {os.cpu_count()}  backend: {type(rec.backend).__name__}"
-          f"{'/' + keras.backend.backend() if keras_model is not None else ''}")
-    rec.recognize(images[:16])  # warm-up (graph tracing)
+def time_reading(rec: Recognizer, images: list) -> tuple[float, float, float]:
+    """Lines/s of preprocessing, of model + decoding, and end to end."""
+    rec.recognize(images[:16])  # warm-up (graph tracing, tensor allocation)
     t = time.perf_counter()
     pre = [rec.preprocess(im) for im in images]
     t_pre = time.perf_counter() - t
@@ -56,33 +45,26 @@ def main():
     rec.recognize(images)
     t_all = time.perf_counter() - t
     n = len(images)
-    print(f"inference, {n} lines, batch {args.batch_size}: preprocessing {n / t_pre:.1f} lines/s, "
-          f"model+decode {n / t_model:.1f} lines/s, end to end {n / t_all:.1f} lines/s")
-    if args.lm:
-        from handwriting.lm import load_fusion
-        rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars, model=rec.path)
-        t = time.perf_counter()
-        rec.recognize(images)
-        t_lm = time.perf_counter() - t
-        print(f"with the LM (beam 10): end to end {n / t_lm:.1f} lines/s")
-    if args.train_batches < 1:
-        return
-    if keras_model is None:
-        print("training: not timed (a .tflite file cannot be trained; give a model directory)")
-        return
+    return n / t_pre, n / t_model, n / t_all
 
-    cfg = Config.from_file(args.config) if args.config else Config(
+
+def time_training(rec: Recognizer, texts, images, config_file, train_batches: int) -> None:
+    from handwriting._keras import keras
+    from handwriting.config import Config, ModelConfig
+    from handwriting.data import LineBatches, Sample
+    from handwriting.model import build_model, ctc_loss, logits_model
+    from handwriting.preprocessing import preprocess
+    cfg = Config.from_file(config_file) if config_file else Config(
         preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
-    if cfg.preprocess != rec.preprocess_config:  # the candidate reads its own preprocessing
-        pre = [preprocess(im, cfg.preprocess) for im in images]
-    samples = [Sample(str(i), (p * 255).astype(np.uint8), t, "") for i, (t, p) in enumerate(zip(texts, pre))]
+    pre = [preprocess(im, cfg.preprocess) for im in images]
+    samples = [Sample(str(i), (p * 255).astype(np.uint8), t, "")
+               for i, (t, p) in enumerate(zip(texts, pre)) if not rec.charset.unknown(t)]
     model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
     trainer = logits_model(model)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=ctc_loss)
-    samples = [s for s in samples if not rec.charset.unknown(s.text)]
     seq = LineBatches(samples, rec.charset, cfg.train.batch_size, cfg.model.downsample,
                       cfg.train.bucket_width, augment=True, seed=0)
-    batches = [seq[i] for i in range(min(len(seq), args.train_batches + 1))]
+    batches = [seq[i] for i in range(min(len(seq), train_batches + 1))]
     for x, y in batches:  # first pass: graph tracing for each shape
         trainer.train_on_batch(x, y)
     t = time.perf_counter()
@@ -92,9 +74,55 @@ def main():
         count += len(x)
     dt = time.perf_counter() - t
     widths = np.mean([x.shape[2] for x, _ in batches[1:]])
-    print(f"training, height {cfg.preprocess.height}, {model.count_params():,} parameters, "
-          f"batch {cfg.train.batch_size}, mean padded width {widths:.0f}: "
-          f"{count / dt:.1f} lines/s (augmentation and graph tracing excluded)")
+    print(f"training ({keras.backend.backend()}), height {cfg.preprocess.height}, "
+          f"{model.count_params():,} parameters, batch {cfg.train.batch_size}, mean padded "
+          f"width {widths:.0f}: {count / dt:.1f} lines/s (augmentation and tracing excluded)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="default", help="model directory or .tflite file")
+    ap.add_argument("--data", nargs="+", metavar="DIR", help="line ground truth to read "
+                    "(default: lines rendered with OpenCV)")
+    ap.add_argument("--lines", type=int, default=200)
+    ap.add_argument("--backends", nargs="+", choices=["keras", "litert"],
+                    default=["keras", "litert"])
+    ap.add_argument("--threads", type=int, help="LiteRT interpreters (default: the cores available)")
+    ap.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
+    ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
+    ap.add_argument("--config", help="training config to time (default: the model's own)")
+    ap.add_argument("--lm", help="also time beam search (width 10) with this language model")
+    args = ap.parse_args()
+    texts, images = map(list, zip(*source_lines(args.lines, data=args.data)))
+    if str(args.model).endswith(".tflite"):
+        args.backends = ["litert"]
+    print(f"{len(images)} lines; {available_cores()} CPU cores available\n")
+    print("| backend | model | batch / threads | preprocessing | model + decode | end to end |"
+          + (" with LM, beam 10 |" if args.lm else ""))
+    print("|---|---|---|---:|---:|---:|" + ("---:|" if args.lm else ""))
+    keras_rec = None
+    for backend in args.backends:
+        rec = Recognizer(args.model, batch_size=args.batch_size, threads=args.threads,
+                         backend=backend)
+        if backend == "keras":
+            from handwriting._keras import keras
+            keras_rec, how = rec, f"batch {args.batch_size}"
+            name = f"Keras ({keras.backend.backend()})"
+        else:
+            name, how = "LiteRT", f"{rec.backend.threads} thread(s)"
+        pre, model, total = time_reading(rec, images)
+        cells = (f"| {name} | {rec.path.name} | {how} | {pre:.1f} | {model:.1f} | "
+                 f"{total:.1f} |")
+        if args.lm:
+            from handwriting.lm import load_fusion
+            rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars, model=rec.path)
+            t = time.perf_counter()
+            rec.recognize(images)
+            cells += f" {len(images) / (time.perf_counter() - t):.1f} |"
+        print(cells, flush=True)
+    if args.train_batches > 0 and keras_rec is not None:
+        print()
+        time_training(keras_rec, texts, images, args.config, args.train_batches)
 
 
 if __name__ == "__main__":

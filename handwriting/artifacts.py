@@ -5,6 +5,11 @@ Layout::
     MODEL_DIR/
       handwriting.json     format_version, charset, preprocess, model, training summary, metrics
       model.weights.h5     Keras weights (backend-independent)
+      *.tflite             optional: its export for LiteRT (``handwriting export``)
+      lm.json.gz           optional: its character language model (``--lm model``)
+
+The default model is such a directory inside the package (:data:`DEFAULT_MODEL_DIR`); the
+name ``"default"`` stands for it wherever a model is asked for (:func:`resolve`).
 """
 from __future__ import annotations
 
@@ -26,6 +31,45 @@ from .fileio import write_json_atomic
 FORMAT_VERSION = 1
 META_FILE = "handwriting.json"
 WEIGHTS_FILE = "model.weights.h5"
+DEFAULT_NAME = "default"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / DEFAULT_NAME
+DEFAULT_TFLITE = "default.tflite"
+
+
+def resolve(model: str | Path | None = None) -> Path:
+    """The path a model argument stands for: ``None`` means ``$HANDWRITING_MODEL`` if it is
+    set, else ``"default"``; ``"default"`` means :data:`DEFAULT_MODEL_DIR` (the model shipped
+    in the package); anything else is a path (a model directory or a ``.tflite`` file).
+    The path is not checked here."""
+    if model is None:
+        model = os.environ.get("HANDWRITING_MODEL") or DEFAULT_NAME
+    if isinstance(model, str) and model == DEFAULT_NAME:
+        return DEFAULT_MODEL_DIR
+    return Path(model)
+
+
+def is_default(model: str | Path | None) -> bool:
+    """Whether a model argument names the packaged default model (see :func:`resolve`)."""
+    path = resolve(model)
+    try:
+        return path.resolve() == DEFAULT_MODEL_DIR
+    except OSError:
+        return False
+
+
+def find_tflite(path: str | Path) -> Path:
+    """The ``.tflite`` export inside a model directory (the packaged default's is
+    ``default.tflite``); an :class:`ArtifactError` when it has none or several."""
+    path = Path(path)
+    found = sorted(p for p in path.glob("*.tflite") if p.is_file())
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ArtifactError(f"{path}: no .tflite file in this model directory; export one with "
+                            f"`handwriting export {path} --out {path / 'model.tflite'}`, or read "
+                            "it with --backend keras")
+    raise ArtifactError(f"{path}: holds {len(found)} .tflite files "
+                        f"({', '.join(p.name for p in found)}); name one with --model FILE.tflite")
 
 
 @dataclass
@@ -77,8 +121,9 @@ def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig
 
 
 def read_meta(path: str | Path) -> dict:
-    """Read and validate ``handwriting.json`` without building the model."""
-    path = Path(path)
+    """Read and validate ``handwriting.json`` of a model directory (or ``"default"``)
+    without building the model."""
+    path = resolve(path)
     if not path.exists():
         raise ArtifactError(f"{path}: model directory not found")
     if not path.is_dir():
@@ -103,8 +148,9 @@ def read_meta(path: str | Path) -> dict:
 
 
 def load(path: str | Path) -> Artifact:
-    """Rebuild the recognizer from its directory: architecture, weights, charset, preprocessing."""
-    path = Path(path)
+    """Rebuild the recognizer from its directory (or ``"default"``): architecture, weights,
+    charset, preprocessing. Needs Keras (the ``[train]`` extra)."""
+    path = resolve(path)
     meta = read_meta(path)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():

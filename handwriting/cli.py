@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import HandwritingError
+from .errors import HandwritingError, missing_extra
 from .lm import BEAM, BONUS, WEIGHT
 
 log = logging.getLogger("handwriting")
@@ -117,7 +117,8 @@ def cmd_recognize(args) -> int:
         from .fileio import make_dir
         make_dir(args.out)
     rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads,
-                     lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+                     lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus,
+                     backend=args.backend)
     results: list[Result] = []
     pages: dict[int, object] = {}
     line_idx, line_imgs, shapes = [], [], {}
@@ -154,7 +155,7 @@ def cmd_recognize(args) -> int:
         if not r.ok:
             json_items.append(r.to_dict())
             if not out_dir and args.format == "text":
-                print("")
+                print(f"{r.source}\t" if len(args.images) > 1 else "")
             continue
         try:
             _emit(args, r, pages.get(k), shapes.get(k), out_dir, suffix, json_items)
@@ -179,11 +180,13 @@ def _emit(args, r, page, shape, out_dir, suffix, json_items) -> None:
         if target:
             _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "text":
-        text = "\n".join(l.text or "" for l in page.lines) if page else r.prediction.text
+        texts = [l.text or "" for l in page.lines] if page else [r.prediction.text]
         if target:
-            _write_text(target, text + "\n")
-        else:  # with several inputs a page ends with a form feed (as Tesseract's do)
-            print(text + ("\n\f" if page and len(args.images) > 1 else ""))
+            _write_text(target, "\n".join(texts) + "\n")
+        elif len(args.images) > 1:  # each line led by its input's name and a tab
+            print("\n".join(f"{r.source}\t{t}" for t in texts or [""]))
+        else:
+            print("\n".join(texts))
     else:
         page = page or _line_as_page(r, shape)
         if target is None:
@@ -229,7 +232,7 @@ def cmd_evaluate(args) -> int:
     progress = not args.json and sys.stderr.isatty()
     result = evaluate(args.dirs, args.model, args.beam, args.batch_size, progress=progress,
                       report=args.report, lm=args.lm, lm_weight=args.lm_weight,
-                      lm_bonus=args.lm_bonus)
+                      lm_bonus=args.lm_bonus, backend=args.backend, threads=args.threads)
     if args.json:
         _print_json(result)
     else:
@@ -332,9 +335,9 @@ def cmd_inspect(args) -> int:
     if is_page(gray):
         raise HandwritingError(f"{args.image}: looks like a page; inspect shows one line: crop a "
                                "line first (e.g. from `recognize --format json`'s polygons)")
-    rec = Recognizer(args.model)
-    if rec.path.suffix == ".tflite":
+    if str(args.model or "").lower().endswith(".tflite"):
         raise HandwritingError("inspect needs a Keras model directory, not a .tflite file")
+    rec = Recognizer(args.model, backend="keras")
     out = inspect_figure(rec, gray, args.out, layer=args.layer, units=args.units)
     print(f"figure written to {out}")
     return 0
@@ -380,6 +383,15 @@ def cmd_lm(args) -> int:
     return 0
 
 
+def _add_backend_args(p) -> None:
+    p.add_argument("--backend", choices=["auto", "litert", "keras"], default="auto",
+                   help="auto (default): LiteRT for a .tflite file and the default model, Keras "
+                   "for other model directories; litert: a model directory's .tflite export; "
+                   "keras: a model directory's weights (needs the [train] extra)")
+    p.add_argument("--threads", type=int, help="LiteRT: lines read in parallel, one CPU thread "
+                   "each (default: the cores available, at most 8)")
+
+
 def _add_lm_args(p) -> None:
     p.add_argument("--lm", metavar="model|FILE", help="character language model (`handwriting lm`) "
                    f"for beam search (the beam is then {BEAM} unless --beam N > 1 says "
@@ -398,7 +410,8 @@ def cmd_evaluate_pages(args) -> int:
     from .pages import evaluate_pages
     from .recognize import Recognizer
     rec = Recognizer(args.model, batch_size=args.batch_size, lm=args.lm,
-                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus)
+                     lm_weight=args.lm_weight, lm_bonus=args.lm_bonus, backend=args.backend,
+                     threads=args.threads)
     res = evaluate_pages(rec, args.dirs, use_layout=args.use_layout)
     if args.json:
         _print_json(res)
@@ -435,13 +448,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("recognize", help="read line or page images",
                        description="Read line images and whole pages (line vs page is decided from "
-                       "the image; --page / --line force it). Text mode prints one line of text per "
-                       "line image (empty for an input that failed) and all lines of a page (with "
-                       "several inputs, a line holding a form feed ends each page).")
+                       "the image; --page / --line force it). Text mode prints the text of a line "
+                       "image, or the lines of a page; with several inputs every output line is "
+                       "NAME<tab>TEXT, in input order (an input that failed or holds no text: "
+                       "NAME<tab> alone).")
     r.add_argument("images", nargs="+", metavar="IMAGE",
                    help="line or page images, or directories (their images, sorted)")
-    r.add_argument("--model", help="model directory or .tflite file (default: $HANDWRITING_MODEL, "
-                   "else saved_models/default)")
+    r.add_argument("--model", help="a .tflite file, a model directory, or default (the "
+                   "model shipped in the package; the default unless $HANDWRITING_MODEL names "
+                   "another)")
     r.add_argument("--format", choices=["text", "json", "alto", "page", "hocr"], default="text",
                    help="text, JSON (per line image: text, confidence, chars, words with boxes; "
                    "per page: lines with polygon, baseline, text, confidence, words), ALTO v4, "
@@ -458,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "read those lines instead of segmenting (one IMAGE)")
     r.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     r.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
-    r.add_argument("--threads", type=int, help="CPU threads of a .tflite model (default 1)")
+    _add_backend_args(r)
     _add_lm_args(r)
     r.set_defaults(func=cmd_recognize)
 
@@ -466,13 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Character and word error rates (percent) per folder and overall.")
     e.add_argument("dirs", nargs="+", metavar="DIR",
                    help="ground-truth folders (line pairs and/or ALTO/PAGE XML); one row each")
-    e.add_argument("--model", help="model directory or .tflite file (default: "
-                    "$HANDWRITING_MODEL, else saved_models/default)")
+    e.add_argument("--model", help="a .tflite file, a model directory, or default (the "
+                   "model shipped in the package; the default unless $HANDWRITING_MODEL names "
+                   "another)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     e.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
     e.add_argument("--report", type=int, default=0, metavar="N",
                    help="also show the N most frequent character errors and the N worst lines")
+    _add_backend_args(e)
     _add_lm_args(e)
     e.set_defaults(func=cmd_evaluate)
 
@@ -482,12 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "page CER (percent).")
     ep.add_argument("dirs", nargs="+", metavar="DIR",
                     help="folders of page images with their ALTO/PAGE XML")
-    ep.add_argument("--model", help="model directory or .tflite file (default: "
-                    "$HANDWRITING_MODEL, else saved_models/default)")
+    ep.add_argument("--model", help="a .tflite file, a model directory, or default (the "
+                   "model shipped in the package; the default unless $HANDWRITING_MODEL names "
+                   "another)")
     ep.add_argument("--json", action="store_true", help="print one JSON object")
     ep.add_argument("--use-layout", action="store_true",
                     help="read the ground-truth lines instead of segmenting (recognition only)")
     ep.add_argument("--batch-size", type=int, default=16, help="lines per predicted batch (default 16)")
+    _add_backend_args(ep)
     _add_lm_args(ep)
     ep.set_defaults(func=cmd_evaluate_pages)
 
@@ -507,7 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="seed of shuffling, augmentation and initialization "
                    "(default: the config's, 42)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
-    t.add_argument("--from-model", help="fine-tune this model directory (charset is extended)")
+    t.add_argument("--from-model", help="fine-tune this model directory, or default (the "
+                   "shipped model); the charset is extended with new characters")
     t.add_argument("--max-lines", type=int, help="use at most this many lines of --train and "
                    "of --val, evenly spread over them (default: all)")
     t.add_argument("--max-minutes", type=float, help="stop at the end of an epoch when the next "
@@ -525,8 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One figure aligned to the line's columns: the preprocessed "
                        "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.")
     i.add_argument("image", metavar="IMAGE", help="one line image")
-    i.add_argument("--model", help="model directory (default: $HANDWRITING_MODEL, else "
-                   "saved_models/default)")
+    i.add_argument("--model", help="model directory, or default (its Keras weights; "
+                   "the default unless $HANDWRITING_MODEL names another)")
     i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
     i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
     i.add_argument("--units", type=int, default=16, help="cell-state units to show")
@@ -586,11 +606,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Write one self-describing .tflite file (builtin ops only; "
                        "charset and preprocessing inside) for `recognize --model FILE.tflite` "
                        "and on-device use (handwriting.runtime).")
-    x.add_argument("model_dir", metavar="MODEL_DIR", help="model directory to convert")
+    x.add_argument("model_dir", metavar="MODEL_DIR", help="model directory to convert, or "
+                   "default (the shipped model)")
     x.add_argument("--out", required=True, help="the .tflite file to write")
-    x.add_argument("--quantize", choices=["none", "float16", "dynamic", "int8"], default="none",
-                   help="none: float32; float16: half-size weights; dynamic: int8 weights; "
-                   "int8: int8 weights and activations (needs --calibration)")
+    x.add_argument("--quantize", choices=["none", "float16", "dynamic", "int8"], default="dynamic",
+                   help="dynamic (default, as the shipped model): int8 weights, a quarter of the "
+                   "size at the same CER; none: float32; float16: half-size weights; int8: int8 "
+                   "weights and activations (needs --calibration)")
     x.add_argument("--calibration", nargs="+", metavar="DIR",
                    help="line ground truth for int8 calibration (e.g. training lines)")
     x.add_argument("--calibration-lines", type=int, default=100,
@@ -604,14 +626,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-KERAS_COMMANDS = ("recognize", "evaluate", "evaluate-pages", "train", "inspect", "export")
-
 # the range of each numeric option (by its dest; None: unbounded): below or above it, a one-line
 # error before any work starts
 _RANGES = {"batch_size": (1, None), "threads": (1, None), "beam": (0, None), "report": (0, None),
            "epochs": (1, None), "seed": (0, None), "max_minutes": (0, None), "layer": (0, None),
-           "units": (1, None), "lines": (1, None), "max_lines": (1, None), "words": (1, None), "min_count": (1, None),
-           "order": (1, 12), "weight": (0, None), "lm_weight": (0, None), "count": (1, None),
+           "units": (1, None), "lines": (1, None), "max_lines": (1, None), "words": (1, None),
+           "min_count": (1, None), "order": (1, 12), "weight": (0, None), "lm_weight": (0, None), "count": (1, None),
            "digits": (0, 1), "letters": (0, 1), "height": (8, 1024),
            "calibration_lines": (1, None)}
 
@@ -629,20 +649,6 @@ def _check_ranges(args) -> None:
             raise HandwritingError(f"--{name.replace('_', '-')} must be {bounds}, got {value}")
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow without the INFO lines its native libraries print at import time
-    (TF_CPP_MIN_LOG_LEVEL does not silence them in TF 2.21). A failed import is left to the
-    command's own import, which then shows the error."""
-    from .runtime import native_stderr_closed
-    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
-        return
-    with native_stderr_closed():
-        try:
-            import tensorflow  # noqa: F401
-        except Exception:  # noqa: BLE001
-            pass
-
-
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.debug else "3")
@@ -653,9 +659,6 @@ def main(argv=None) -> int:
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
     log.propagate = False
-    model = str(getattr(args, "model", None) or "")
-    if not args.debug and args.command in KERAS_COMMANDS and not model.endswith(".tflite"):
-        _import_tensorflow_quietly()
     try:
         _check_ranges(args)
         return args.func(args)
@@ -669,6 +672,12 @@ def main(argv=None) -> int:
             raise
         print(f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}",
               file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a package of the [train] extra: say how to install it
+        error = missing_extra(exc)
+        if args.debug or error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

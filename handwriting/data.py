@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 from tqdm.auto import tqdm
 
+from ._keras import keras
 from .augment import augment
 from .charset import Charset
 from .config import PreprocessConfig
@@ -172,7 +172,8 @@ class LineBatches(keras.utils.PyDataset):
     def tf_dataset(self, parallel: int | None = None):
         """The same batches as a ``tf.data`` pipeline (TensorFlow backend): the batch plan of
         the current epoch, prepared in parallel, order kept, prefetched."""
-        import tensorflow as tf
+        from ._keras import tensorflow
+        tf = tensorflow()
         h = self.samples[0].line.shape[0]
 
         def load(i):

@@ -32,3 +32,28 @@ def check_format_version(path, version, supported: int, what: str, redo: str) ->
             f"{path}: {what} format version {version!r} is not supported by this handwriting "
             f"(which reads version {supported}); "
             + ("upgrade handwriting (pip install -U handwriting)" if newer else redo))
+
+
+# the optional packages, by the extra that installs them, and what needs them
+EXTRAS = {"tensorflow": ("train", "training, export, inspect, plots and --backend keras"),
+          "keras": ("train", "training, export, inspect, plots and --backend keras"),
+          "matplotlib": ("train", "plots and inspect figures"),
+          "jax": ("jax", "KERAS_BACKEND=jax"),
+          "fontTools": ("synth", "synth")}
+
+
+class MissingExtraError(HandwritingError):
+    """A feature needs a package of an optional extra (``[train]``: TensorFlow, Keras,
+    matplotlib; ``[synth]``: fontTools) that this install lacks; reading never does."""
+
+
+def missing_extra(exc: ModuleNotFoundError) -> MissingExtraError | None:
+    """The :class:`MissingExtraError` that ``exc`` means, or None when ``exc`` is about a
+    module outside the optional extras."""
+    name = (exc.name or "").split(".")[0]
+    if name not in EXTRAS:
+        return None
+    extra, users = EXTRAS[name]
+    return MissingExtraError(
+        f"this needs {name}, which is not installed ({users} use the [{extra}] extra): "
+        f'pip install "handwriting[{extra}]" (from a checkout: pip install -e ".[{extra}]")')

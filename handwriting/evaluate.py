@@ -57,19 +57,21 @@ def _warn_unknown(charset, refs: list[str]) -> None:
 
 def evaluate(dirs, model=None, beam: int = 0, batch_size: int = 16, progress: bool = True,
              report: int = 0, lm=None, lm_weight: float | None = None,
-             lm_bonus: float | None = None) -> dict:
+             lm_bonus: float | None = None, backend: str = "auto",
+             threads: int | None = None) -> dict:
     """CER/WER (percent) per ground-truth directory and overall; a directory without readable
     labelled lines gets ``None`` rates, none at all is a :class:`DataError`. What was skipped
     (unreadable images, missing labels, empty folders) is listed in ``problems``.
     ``report`` > 0 adds that many most frequent character confusions (``confusions``)
     and worst lines (``worst``: path, truth, prediction, CER). ``lm``: a character language
     model for beam search (see :class:`~handwriting.recognize.Recognizer`); ``decoding``
-    says how the lines were decoded."""
+    says how the lines were decoded. ``model``, ``backend`` and ``threads`` choose the model
+    and how it runs (see :class:`~handwriting.recognize.Recognizer`)."""
     from .decode import cer, confusions, wer
     from .groundtruth import no_lines_error
     from .recognize import Recognizer
     rec = Recognizer(model, batch_size=batch_size, beam=beam, lm=lm, lm_weight=lm_weight,
-                     lm_bonus=lm_bonus)
+                     lm_bonus=lm_bonus, backend=backend, threads=threads)
     sets, all_refs, all_hyps, paths, problems = [], [], [], [], []
     for d in dirs:
         records, lines, probs = read_lines(rec, [d], progress)

@@ -67,7 +67,7 @@ def lstm_traces(model, line: np.ndarray, frames: int | None = None
 
     Returns ``{(layer_index, "forward"|"backward"): LSTMTrace}``.
     """
-    import keras
+    from ._keras import keras
     bidis = lstm_layers(model)
     probe = keras.Model(model.input, [b.input for b in bidis])
     inputs = probe(line[None, :, :, None].astype(np.float32), training=False)
@@ -89,7 +89,7 @@ def lstm_traces(model, line: np.ndarray, frames: int | None = None
 
 def layer_outputs(model, line: np.ndarray) -> list[np.ndarray]:
     """Keras' own outputs of the Bidirectional layers for one line (T, 2 * units) each."""
-    import keras
+    from ._keras import keras
     bidis = lstm_layers(model)
     probe = keras.Model(model.input, [b.output for b in bidis])
     outs = probe(line[None, :, :, None].astype(np.float32), training=False)

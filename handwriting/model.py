@@ -5,10 +5,10 @@ load by name under another (TensorFlow on a CPU).
 """
 from __future__ import annotations
 
-import keras
-from keras import layers, ops
-
+from ._keras import keras
 from .config import ModelConfig
+
+layers, ops = keras.layers, keras.ops
 
 
 def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model:

@@ -1,17 +1,18 @@
 """``Recognizer``: the one inference path (image -> shared preprocessing -> model -> shared decode).
 
-Backends: a Keras model directory, or a ``.tflite`` file run by LiteRT. Both read their
-preprocessing parameters from the model, never from a constant.
+Backends: a ``.tflite`` file run by LiteRT (the default model's, and any export), or a Keras
+model directory (the ``[train]`` extra). Both read their preprocessing parameters from the
+model, never from a constant.
 """
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import artifacts
 from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
 from .groundtruth import Word
@@ -19,12 +20,35 @@ from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_ex
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "saved_models" / "default"
+BACKENDS = ("auto", "litert", "keras")
 
 
-def default_model_path() -> Path:
-    """``$HANDWRITING_MODEL`` if set, else ``saved_models/default`` of this checkout."""
-    return Path(os.environ.get("HANDWRITING_MODEL", DEFAULT_MODEL))
+def model_source(model: str | Path | None = None, backend: str = "auto") -> tuple[Path, str]:
+    """The file or directory a model argument is read from, and by which backend.
+
+    ``model``: a model directory, a ``.tflite`` file, ``"default"`` or None (see
+    :func:`handwriting.artifacts.resolve`). ``backend``: ``"litert"`` reads a ``.tflite``
+    file (a directory's own export), ``"keras"`` a model directory's weights, and ``"auto"``
+    LiteRT for a ``.tflite`` file and for the default model, Keras for other directories.
+    Raises :class:`ArtifactError` when the model is not there.
+    """
+    if backend not in BACKENDS:
+        raise HandwritingError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    path = artifacts.resolve(model)
+    if not path.exists():
+        hint = (" (from $HANDWRITING_MODEL)" if model is None and path != artifacts.DEFAULT_MODEL_DIR
+                else " (the default model ships inside the package: reinstall handwriting)"
+                if path == artifacts.DEFAULT_MODEL_DIR else "")
+        raise ArtifactError(f"{path}: model not found{hint}")
+    if path.suffix.lower() == ".tflite":
+        if backend == "keras":
+            raise HandwritingError(f"{path}: a .tflite file is read by LiteRT; --backend keras "
+                                   "needs a model directory")
+        return path, "litert"
+    if backend == "litert" or (backend == "auto" and artifacts.is_default(path)):
+        if path.is_dir():
+            return artifacts.find_tflite(path), "litert"
+    return path, "keras"
 
 
 @dataclass
@@ -58,8 +82,10 @@ def _widest_run(flags: np.ndarray) -> tuple[int, int]:
 
 
 class KerasBackend:
+    """A Keras model directory: ``predict((B, H, W, 1)) -> (B, T, C)`` probabilities, one
+    compiled forward pass per batch. Needs the ``[train]`` extra."""
+
     def __init__(self, path: Path):
-        from . import artifacts
         art = artifacts.load(path)
         self.model = art.model
         self.charset = art.charset
@@ -69,14 +95,14 @@ class KerasBackend:
         self._predict = None
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        import keras
+        from ._keras import keras
         if self._predict is None:
             self._predict = _compiled_predict(self.model)
         return keras.ops.convert_to_numpy(self._predict(batch))
 
 
 def _compiled_predict(model):
-    import keras
+    from ._keras import keras
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
         return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -92,36 +118,38 @@ class Recognizer:
     """Read line images with a trained model.
 
     Args:
-        model: a model directory or a ``.tflite`` file (default: :func:`default_model_path`).
+        model: a ``.tflite`` file, a model directory, or ``"default"`` (default:
+            ``$HANDWRITING_MODEL``, else ``"default"``, the model shipped in the package).
+        backend: ``"auto"`` (LiteRT for a ``.tflite`` file and the default model, Keras for
+            other model directories), ``"litert"`` or ``"keras"``; see :func:`model_source`.
         batch_size: lines per forward pass.
         beam: beam width for CTC decoding (0 or 1: greedy; 10 when an ``lm`` is given).
+        threads: CPU threads of LiteRT: the lines of a batch are read by this many
+            interpreters in parallel (default: the cores this process may use, at most 8).
         lm: a character language model file (``handwriting lm``) for beam search, or
             ``"model"``: the one shipped in the model directory (the default model has one).
         lm_weight, lm_bonus: each character adds ``lm_weight * log P_lm + lm_bonus``
             (default: the values recorded in the LM, else 0.3 and 1.0).
 
     Example:
-        >>> rec = Recognizer("saved_models/default")
+        >>> rec = Recognizer()  # the default model, read by LiteRT
         >>> rec.recognize(["line.png"])[0].prediction.text
     """
 
     def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
                  threads: int | None = None, lm: str | Path | None = None,
-                 lm_weight: float | None = None, lm_bonus: float | None = None):
+                 lm_weight: float | None = None, lm_bonus: float | None = None,
+                 backend: str = "auto"):
         if batch_size < 1 or beam < 0:
             raise ValueError(f"batch_size must be >= 1 and beam >= 0, got {batch_size} and {beam}")
-        path = Path(model) if model is not None else default_model_path()
-        if not path.exists():
-            hint = ((" (from $HANDWRITING_MODEL)" if "HANDWRITING_MODEL" in os.environ else
-                     " (the default model ships in saved_models/default; reinstall the project "
-                     "or give --model)") if model is None else "")
-            raise ArtifactError(f"{path}: model not found{hint}")
-        if path.suffix == ".tflite":
+        path, kind = model_source(model, backend)
+        if kind == "litert":
             from .runtime import LiteBackend
             self.backend = LiteBackend(path, threads=threads)
         else:
             self.backend = KerasBackend(path)
         self.path = path
+        self.backend_name = kind
         self.batch_size = batch_size
         self.beam = beam
         self.fusion = None
@@ -132,10 +160,11 @@ class Recognizer:
 
     @property
     def decoding(self) -> dict:
-        """How lines are decoded: the model, ``beam`` (0: greedy) and the language model
+        """How lines are decoded: the model and its backend, ``beam`` (0: greedy) and the language model
         with its weight and bonus (``lm``: None without one)."""
         fusion, beam = self.fusion, self.beam or 0
-        return {"model": str(self.path), "beam": beam if beam > 1 else 0,
+        return {"model": str(self.path), "backend": self.backend_name,
+                "beam": beam if beam > 1 else 0,
                 "lm": fusion.source if fusion else None,
                 **({"lm_weight": fusion.weight, "lm_bonus": fusion.bonus} if fusion else {})}
 

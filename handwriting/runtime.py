@@ -86,13 +86,57 @@ def native_stderr_closed():
         os.close(devnull)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the system has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class _Interpreter:
+    """One LiteRT interpreter with its tensors allocated for one line width at a time."""
+
+    def __init__(self, path: Path, height: int, xnnpack: bool):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        resolver = (OpResolverType.AUTO if xnnpack
+                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        try:
+            with native_stderr_closed():
+                self.interpreter = Interpreter(model_path=str(path), num_threads=1,
+                                               experimental_op_resolver_type=resolver)
+        except (ValueError, RuntimeError) as exc:
+            raise ArtifactError(f"{path}: LiteRT cannot load it ({exc})") from None
+        self.height = height
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+        self.width: int | None = None
+
+    def run(self, line: np.ndarray) -> np.ndarray:
+        """``(1, H, W, 1)`` float32 -> ``(1, T, C)``."""
+        width = line.shape[2]
+        if width != self.width:
+            self.interpreter.resize_tensor_input(self.input, [1, self.height, width, 1])
+            with native_stderr_closed():  # the XNNPACK delegate announces itself here
+                self.interpreter.allocate_tensors()
+            self.width = width
+        # fused LSTMs keep their final state in variable tensors: start each line from zero
+        self.interpreter.reset_all_variables()
+        self.interpreter.set_tensor(self.input, np.ascontiguousarray(line, np.float32))
+        self.interpreter.invoke()  # releases the GIL: interpreters in threads run in parallel
+        return self.interpreter.get_tensor(self.output)
+
+
 class LiteBackend:
-    """A ``.tflite`` recognizer: ``predict((B, H, W, 1)) -> (B, T, C)`` probabilities, one
-    batch-1 invocation per line (the exported graph has batch 1 and a free width).
+    """A ``.tflite`` recognizer: ``predict((B, H, W, 1)) -> (B, T, C)`` probabilities.
+
+    The exported graph has batch 1 and a free width, so the lines of a batch are split over
+    ``threads`` interpreters (one CPU thread each) that run in parallel; interpreters are
+    made when a batch first needs them.
 
     Args:
         path: the ``.tflite`` file.
-        threads: CPU threads of the interpreter (default 1).
+        threads: interpreters run in parallel (default: :func:`available_cores`, at most 8).
         xnnpack: apply LiteRT's default XNNPACK CPU delegate (as LiteRT does by default);
             False runs the builtin kernels only (for comparisons).
 
@@ -102,7 +146,6 @@ class LiteBackend:
     """
 
     def __init__(self, path: str | Path, threads: int | None = None, xnnpack: bool = True):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 1):
             raise HandwritingError(f"threads must be an integer >= 1, got {threads!r}")
@@ -114,41 +157,50 @@ class LiteBackend:
             self.downsample = int(self.meta["downsample"])
         except HandwritingError as exc:
             raise ArtifactError(f"{self.path}: {exc}") from None
-        try:
-            resolver = (OpResolverType.AUTO if xnnpack
-                        else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-            with native_stderr_closed():
-                self.interpreter = Interpreter(model_path=str(self.path), num_threads=threads,
-                                               experimental_op_resolver_type=resolver)
-        except (ValueError, RuntimeError) as exc:
-            raise ArtifactError(f"{self.path}: LiteRT cannot load it ({exc})") from None
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._width: int | None = None  # width the tensors are allocated for
+        self.threads = threads or min(8, available_cores())
+        self.xnnpack = xnnpack
+        self._interpreters = [self._new_interpreter()]  # a model LiteRT cannot load fails here
+        self._pool = None
 
-    def _allocate(self, width: int) -> None:
-        if width != self._width:
-            self.interpreter.resize_tensor_input(
-                self._input["index"], [1, self.preprocess_config.height, width, 1])
-            with native_stderr_closed():  # the XNNPACK delegate announces itself here
-                self.interpreter.allocate_tensors()
-            self._width = width
+    def _new_interpreter(self) -> _Interpreter:
+        return _Interpreter(self.path, self.preprocess_config.height, self.xnnpack)
 
     def predict_one(self, line: np.ndarray) -> np.ndarray:
         """``(1, H, W, 1)`` -> ``(1, T, C)``."""
-        self._allocate(line.shape[2])
-        # fused LSTMs keep their final state in variable tensors: start each line from zero
-        self.interpreter.reset_all_variables()
-        self.interpreter.set_tensor(self._input["index"], np.ascontiguousarray(line, np.float32))
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output["index"])
+        return self._interpreters[0].run(line)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
         if batch.ndim != 4 or batch.shape[1] != self.preprocess_config.height or batch.shape[3] != 1:
             raise HandwritingError(f"expected lines of shape (B, {self.preprocess_config.height}, "
                                    f"W, 1), got {batch.shape}")
-        return np.concatenate([self.predict_one(batch[i:i + 1]) for i in range(len(batch))])
+        n = min(self.threads, len(batch))
+        if n <= 1:
+            return np.concatenate([self.predict_one(batch[i:i + 1]) for i in range(len(batch))])
+        while len(self._interpreters) < n:
+            self._interpreters.append(self._new_interpreter())
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="litert")
+        # interpreter k reads rows k, k + n, k + 2n, ...: one thread per interpreter
+        parts = list(self._pool.map(
+            lambda k: [self._interpreters[k].run(batch[i:i + 1]) for i in range(k, len(batch), n)],
+            range(n)))
+        out = [None] * len(batch)
+        for k, rows in enumerate(parts):
+            out[k::n] = rows
+        return np.concatenate(out)
+
+    def close(self) -> None:
+        """Stop the worker threads (also done when the backend is garbage-collected)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __del__(self):
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .charset import normalize_text
-from .errors import HandwritingError
+from .errors import HandwritingError, missing_extra
 from .fileio import write_atomic
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,10 @@ def expand_fonts(paths) -> list[Path]:
 
 def font_chars(font: str | Path) -> frozenset[str]:
     """The characters the font has glyphs for (its best Unicode cmap)."""
-    from fontTools.ttLib import TTFont
+    try:
+        from fontTools.ttLib import TTFont
+    except ModuleNotFoundError as exc:  # the [synth] extra
+        raise missing_extra(exc) or exc from None
     try:
         with TTFont(str(font), lazy=True) as f:
             return frozenset(chr(c) for c in f.getBestCmap())

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from . import artifacts
+from ._keras import keras
 from .charset import Charset
 from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
@@ -285,13 +285,49 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
             run's own ``config.json`` is used.
         epochs: overrides ``config.train.epochs`` (total epochs, also when resuming).
         resume: continue from ``out/checkpoint``.
-        from_model: a model directory to fine-tune; its charset is extended with new characters.
+        from_model: a model directory (or ``"default"``) to fine-tune; its charset is extended with new characters.
         samples: already preprocessed (train, val) samples; then the dirs are not read.
         workers: threads preparing (augmenting) batches (default: the CPU count, at most 8).
         max_seconds: wall-clock budget (0: none): stop at the end of an epoch when the next
             one (estimated at 1.2 times the last) would end after it.
         max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
+
+    Progress (with ``progress``: Keras' bar and one line per epoch with the loss and val CER)
+    goes through :mod:`logging` (logger ``handwriting.train``); when logging is not configured,
+    the per-epoch lines go to stderr for the length of the run.
     """
+    with _epoch_lines_shown(progress):
+        return _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progress,
+                      samples, workers, max_seconds, max_lines)
+
+
+class _epoch_lines_shown:
+    """Show this package's INFO log lines on stderr while training, unless the caller has
+    configured logging (a handler on ``handwriting`` or above it)."""
+
+    def __init__(self, progress: bool):
+        self.progress = progress
+        self.handler = None
+
+    def __enter__(self):
+        logger = logging.getLogger("handwriting")
+        if self.progress and not logger.hasHandlers():
+            self.handler = logging.StreamHandler(sys.stderr)
+            self.handler.setFormatter(logging.Formatter("%(message)s"))
+            self.level = logger.level
+            logger.addHandler(self.handler)
+            logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handler is not None:
+            logger = logging.getLogger("handwriting")
+            logger.removeHandler(self.handler)
+            logger.setLevel(self.level)
+
+
+def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progress, samples,
+           workers, max_seconds, max_lines) -> dict:
     out = Path(out)
     ck = out / "checkpoint"
     if resume:

@@ -4,7 +4,7 @@ TensorFlow's CPU LSTM is much slower at some widths than at their neighbours (on
 2-core VM: a BiLSTM(256) step took 1.8x as long as a BiLSTM(264) one), so the default model
 ships padded from 256 to 264 units:
 
-    python scripts/widen_lstm.py saved_models/default runs/wide --units 264
+    python scripts/widen_lstm.py default runs/wide --units 264
 
 With --trainable SEED the new units get random input weights (their outputs still start at
 zero weight, so the model reads the same), and fine-tuning trains them: more capacity without

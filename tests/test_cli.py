@@ -24,7 +24,8 @@ def test_recognize_keeps_going_past_bad_inputs(model_dir, inputs, capsys):
     code = main(["recognize", *inputs, "--model", str(model_dir)])
     out, err = capsys.readouterr()
     assert code == 1
-    assert len(out.splitlines()) == 4  # one line per input, in order
+    assert [l.split("\t")[0] for l in out.splitlines()] == inputs  # one line each, in order
+    assert [l.split("\t")[1] == "" for l in out.splitlines()] == [False, True, True, True]
     for name in ("missing.jpg", "notes.txt", "broken.jpg"):
         assert sum(name in line for line in err.splitlines()) == 1
     assert "good.jpg" not in err and "Traceback" not in err
@@ -56,7 +57,8 @@ def test_evaluate_json_shape(model_dir, tmp_path, capsys):
     assert [s["lines"] for s in data["sets"]] == [2, 1]
     assert all(0 <= s["cer"] <= 100 * 10 for s in data["sets"])
     assert "confusions" not in data
-    assert data["decoding"] == {"model": str(model_dir), "beam": 0, "lm": None}  # greedy
+    assert data["decoding"] == {"model": str(model_dir), "backend": "keras", "beam": 0,
+                                "lm": None}  # greedy
     assert main(["evaluate", str(a), str(b), "--model", str(model_dir), "--json",
                  "--report", "1000"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -211,7 +213,7 @@ def test_recognize_directory_and_output_name_clash(model_dir, tmp_path, capsys):
                  "--model", str(model_dir)]) == 1
     out, err = capsys.readouterr()
     assert "empty: no images in this directory" in err and "1 of 2 inputs failed" in err
-    assert len(out.splitlines()) == 2 and out.splitlines()[0] == ""
+    assert out.splitlines()[0] == f"{tmp_path / 'empty'}\t" and len(out.splitlines()) == 2
 
 
 def test_version(capsys):
@@ -272,15 +274,15 @@ def test_an_unexpected_failure_costs_only_its_input(model_dir, tmp_path, inputs,
         main(["--debug", "recognize", str(page), "--model", str(model_dir)])
 
 
-def test_text_output_ends_each_page_with_a_form_feed(model_dir, tmp_path, inputs, capsys):
+def test_text_output_names_the_input_of_every_line(model_dir, tmp_path, inputs, capsys):
     page = _page(tmp_path, ["12", "34"])
-    assert main(["recognize", str(page), inputs[0], str(page), "--model", str(model_dir)]) == 0
-    out = capsys.readouterr().out.split("\n")
-    first = out.index("\f")  # the first page's lines, its form feed, the line, the second page
-    assert out.count("\f") == 2 and out[-2] == "\f" and out[-1] == ""
-    assert out[first + 2:-2] == out[:first]  # the same page twice, the line image between
     assert main(["recognize", str(page), "--model", str(model_dir)]) == 0
-    assert "\f" not in capsys.readouterr().out  # one page: plain text
+    alone = capsys.readouterr().out.splitlines()  # one input: its text alone
+    assert len(alone) == 2 and not any("\t" in l for l in alone)
+    assert main(["recognize", str(page), inputs[0], str(page), "--model", str(model_dir)]) == 0
+    rows = [l.split("\t") for l in capsys.readouterr().out.splitlines()]
+    assert [r[0] for r in rows] == [str(page)] * 2 + [inputs[0]] + [str(page)] * 2
+    assert [r[1] for r in rows[:2]] == alone == [r[1] for r in rows[3:]]
 
 
 @pytest.mark.parametrize("argv, message", [

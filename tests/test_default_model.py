@@ -7,7 +7,8 @@ import pytest
 
 from handwriting.decode import cer
 from handwriting.groundtruth import load_line_image, scan_line_dirs
-from handwriting.recognize import DEFAULT_MODEL, Recognizer
+from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
+from handwriting.recognize import Recognizer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -15,7 +16,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 @pytest.fixture(scope="module")
 def recognizer():
     if not (DEFAULT_MODEL / "handwriting.json").is_file():
-        pytest.skip("no default model in saved_models/default")
+        pytest.skip("no default model in handwriting/models/default")
     return Recognizer(DEFAULT_MODEL)
 
 
@@ -55,7 +56,7 @@ def test_default_model_reads_english_of_unseen_writers(recognizer, shared_data):
 @pytest.fixture(scope="module")
 def recognizer_lm(recognizer):
     if not (DEFAULT_MODEL / "lm.json.gz").is_file():
-        pytest.skip("no language model in saved_models/default")
+        pytest.skip("no language model in handwriting/models/default")
     return Recognizer(DEFAULT_MODEL, lm="model")
 
 
@@ -131,7 +132,7 @@ def test_shipped_lm_is_rebuilt_byte_for_byte(tmp_path, capsys):
     from handwriting.cli import main
     shipped = DEFAULT_MODEL / "lm.json.gz"
     if not shipped.is_file():
-        pytest.skip("no language model in saved_models/default")
+        pytest.skip("no language model in handwriting/models/default")
     out = tmp_path / "lm.json.gz"
     assert main(["lm", "--wordfreq", "en", "fr", "--min-count", "2", "--weight", "0.2",
                  "--bonus", "1.0", "--out", str(out)]) == 0

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from handwriting import artifacts
+from handwriting.artifacts import DEFAULT_MODEL_DIR
 from handwriting.charset import Charset
 from handwriting.cli import main
 from handwriting.config import ModelConfig, PreprocessConfig
@@ -145,6 +146,9 @@ def test_cli_export(exported, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in printed and "Flex ops: none" in printed
     assert "WHILE loops: 0" in printed and out.is_file()
+    assert main(["export", str(exported["keras"]), "--out", str(tmp_path / "d.tflite")]) == 0
+    assert "quantize dynamic" in capsys.readouterr().out  # the default: as the model ships
+    assert read_metadata(tmp_path / "d.tflite")["quantize"] == "dynamic"
     assert main(["export", str(exported["keras"]), "--out", str(tmp_path / "q.tflite"),
                  "--quantize", "int8"]) == 2
     err = capsys.readouterr().err
@@ -154,11 +158,11 @@ def test_cli_export(exported, tmp_path, capsys):
 
 
 def test_shipped_tflite_reads_the_samples():
-    """Regression of saved_models/default/default.tflite (skipped when not shipped)."""
+    """Regression of handwriting/models/default/default.tflite (skipped when not shipped)."""
     from handwriting.decode import cer
-    path = ROOT / "saved_models" / "default" / "default.tflite"
+    path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():
-        pytest.skip("no saved_models/default/default.tflite")
+        pytest.skip("no handwriting/models/default/default.tflite")
     samples = ROOT / "data" / "samples"
     expected = json.loads((samples / "expected.json").read_text(encoding="utf-8"))
     lines = {k: v for k, v in expected.items() if k.startswith("line")}
@@ -173,9 +177,9 @@ def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
     from handwriting import runtime
     from handwriting.decode import bucket
     from handwriting.preprocessing import load_image, preprocess
-    path = ROOT / "saved_models" / "default" / "default.tflite"
+    path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():
-        pytest.skip("no saved_models/default/default.tflite")
+        pytest.skip("no handwriting/models/default/default.tflite")
     image = ROOT / "data" / "samples" / "line3.png"
     fed, predict = [], runtime.LiteBackend.predict
     monkeypatch.setattr(runtime.LiteBackend, "predict",

@@ -6,7 +6,8 @@ from handwriting.config import ModelConfig, PreprocessConfig
 from handwriting.inspect import layer_outputs, lstm_traces
 from handwriting.model import build_model
 from handwriting.preprocessing import preprocess
-from handwriting.recognize import DEFAULT_MODEL, Recognizer
+from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
+from handwriting.recognize import Recognizer
 
 from conftest import TINY, render_line
 
@@ -35,6 +36,6 @@ def test_recomputed_states_match_random_model():
 
 def test_recomputed_states_match_trained_default_model():
     if not (DEFAULT_MODEL / "handwriting.json").is_file():
-        pytest.skip("no default model in saved_models/default")
-    rec = Recognizer(DEFAULT_MODEL)
+        pytest.skip("no default model in handwriting/models/default")
+    rec = Recognizer(DEFAULT_MODEL, backend="keras")
     _check(rec.backend.model, rec.preprocess(render_line("Merci beaucoup")))

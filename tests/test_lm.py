@@ -84,8 +84,8 @@ def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
                  "--lm-weight", "0.4"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["overall"]["lines"] == 3
-    assert result["decoding"] == {"model": str(model_dir), "beam": 10, "lm": str(out),
-                                  "lm_weight": 0.4, "lm_bonus": 1.0}
+    assert result["decoding"] == {"model": str(model_dir), "backend": "keras", "beam": 10,
+                                  "lm": str(out), "lm_weight": 0.4, "lm_bonus": 1.0}
     assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--beam", "4"]) == 0
     assert f"decoding: beam 4 with {out} (weight 0.3, bonus 1.0)" in capsys.readouterr().out
     assert main(["recognize", str(gt / "l0000.png"), "--model", str(model_dir),

@@ -5,7 +5,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from handwriting.artifacts import read_meta
+from handwriting.artifacts import DEFAULT_MODEL_DIR, read_meta
 
 from conftest import digit_texts, write_line_dir
 
@@ -27,10 +27,10 @@ def test_notebooks_are_committed_without_outputs(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("from_model", ["", "../saved_models/default"], ids=["scratch", "finetune"])
+@pytest.mark.parametrize("from_model", ["", "default"], ids=["scratch", "finetune"])
 def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
-    if from_model and not (NOTEBOOKS / from_model / "handwriting.json").is_file():
-        pytest.skip("no default model in saved_models/default")
+    if from_model and not (DEFAULT_MODEL_DIR / "handwriting.json").is_file():
+        pytest.skip("no default model in handwriting/models/default")
     tr = write_line_dir(tmp_path / "train", digit_texts(60, seed=0), scale=0.8)
     va = write_line_dir(tmp_path / "val", digit_texts(12, seed=1), scale=0.8)
     out = tmp_path / "run"
@@ -43,7 +43,7 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "TFLite reads" in text and "best val CER" in text
     units = json.loads((out / "config.json").read_text())["model"]["lstm_units"]
-    expected = read_meta(NOTEBOOKS / from_model)["model"]["lstm_units"] if from_model else 48
+    expected = read_meta(from_model)["model"]["lstm_units"] if from_model else 48
     assert units == expected  # fine-tuning keeps the default model's network
     runs = json.loads((out / "runs.json").read_text())
     assert runs[0]["from_model"] == (from_model or None)
@@ -51,8 +51,8 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
 
 @pytest.mark.slow
 def test_recognize_notebook():
-    if not (NOTEBOOKS.parent / "saved_models" / "default" / "handwriting.json").is_file():
-        pytest.skip("no default model in saved_models/default")
+    if not (DEFAULT_MODEL_DIR / "handwriting.json").is_file():
+        pytest.skip("no default model in handwriting/models/default")
     nb = run_notebook("recognize.ipynb")
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # line, page, inspect figure
