@@ -70,7 +70,7 @@ def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
 def _check_not_foreign(targets: list[Path]) -> None:
     """Refuse, before any work, to replace ALTO / PAGE / hOCR files that this tool did not
     write: beside the images they are usually ground truth or another tool's output."""
-    from .groundtruth import written_here
+    from .formats import written_here
     foreign = [t for t in targets if t.is_file() and not written_here(t)]
     if foreign:
         more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
@@ -82,8 +82,9 @@ def _check_not_foreign(targets: list[Path]) -> None:
 def cmd_recognize(args) -> int:
     from tqdm.auto import tqdm
 
-    from .groundtruth import Page
-    from .pages import SUFFIXES, recognize_page
+    from .document import Page
+    from .formats import SUFFIXES
+    from .pages import recognize_page
     from .preprocessing import load_image
     from .recognize import Recognizer, Result
     from .segment import page_lines
@@ -102,7 +103,7 @@ def cmd_recognize(args) -> int:
     if args.layout and len(args.images) != 1:
         raise HandwritingError("--layout FILE.xml describes one page: give exactly one IMAGE")
     if args.layout:
-        from .groundtruth import read_layout
+        from .formats import read_layout
         layout = read_layout(args.layout)
         if not layout.lines:
             log.warning("%s holds no text lines: there is nothing to read", args.layout)
@@ -172,10 +173,11 @@ def cmd_recognize(args) -> int:
 
 def _emit(args, r, page, shape, out_dir, suffix, json_items) -> None:
     """Print or write (``--out``) one successful result; ``page``: the input read as a page."""
-    from .pages import page_to_json, save_page
+    from .formats import serialize, to_json
+    from .pages import save_page
     target = _output_file(out_dir, r.source, suffix) if out_dir else None
     if args.format == "json":
-        item = {"source": r.source, **page_to_json(page)} if page else r.to_dict()
+        item = {"source": r.source, **to_json(page)} if page else r.to_dict()
         json_items.append(item)
         if target:
             _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
@@ -190,10 +192,9 @@ def _emit(args, r, page, shape, out_dir, suffix, json_items) -> None:
     else:
         page = page or _line_as_page(r, shape)
         if target is None:
-            import tempfile
-            with tempfile.TemporaryDirectory() as tmp:
-                print(save_page(page, Path(tmp) / "out.xml", args.format, Path(r.source).name)
-                      .read_text(encoding="utf-8"), end="")
+            sys.stdout.flush()
+            sys.stdout.buffer.write(serialize(page, args.format, Path(r.source).name))
+            sys.stdout.buffer.flush()
         else:
             save_page(page, target, args.format, Path(r.source).name)
 
@@ -202,7 +203,7 @@ def _line_as_page(result, shape):
     """A line image as a one-line page (for ALTO / PAGE / hOCR output)."""
     import numpy as np
 
-    from .groundtruth import Page, TextLine
+    from .document import Page, TextLine
     h, w = shape
     poly = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.int32)
     base = np.array([[0, int(h * 0.75)], [w - 1, int(h * 0.75)]], np.int32)

@@ -22,7 +22,8 @@ from .augment import augment
 from .charset import Charset
 from .config import PreprocessConfig
 from .fileio import write_atomic
-from .groundtruth import LineRecord, Problem, prepare_line
+from .document import Problem
+from .groundtruth import LineRecord, prepare_line
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Whole pages: segment (or take a given ALTO/PAGE layout), crop, recognize in one batch,
-write ALTO / PAGE XML / JSON, and evaluate line detection and page CER against ground truth.
+save in a document format, and evaluate line detection and page CER against ground truth.
 
 Example:
     >>> rec = Recognizer()
     >>> page = recognize_page(rec, "letter.jpg")
-    >>> write_alto(page, "letter.xml")
+    >>> save_page(page, "letter.xml", "alto")
 """
 from __future__ import annotations
 
@@ -17,17 +17,14 @@ from rapidfuzz.distance import Levenshtein
 
 from .charset import normalize_text
 from .errors import DataError, HandwritingError
-from .fileio import write_json_atomic
-from .groundtruth import (Page, TextLine, Word, crop_line, crop_origin, first_problem,
-                          read_layout, write_alto, write_hocr, write_page_xml)
-from .preprocessing import load_image, to_gray
+from .document import Page, TextLine, Word
+from .fileio import write_atomic
+from .formats import FORMATS, read_layout, serialize
+from .groundtruth import first_problem
+from .preprocessing import crop_line, crop_origin, load_image, to_gray
 from .segment import SegmentConfig, segment_page
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("alto", "page", "hocr", "json")
-SUFFIXES = {"alto": ".xml", "page": ".xml", "hocr": ".hocr", "json": ".json"}
-
 
 # ---------------------------------------------------------------- recognition
 
@@ -36,7 +33,7 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
                    config: SegmentConfig | None = None) -> Page:
     """Read a whole page: its lines (found by :func:`~handwriting.segment.segment_page`, or
     those of an ALTO/PAGE ``layout`` file), each cropped as ground-truth lines are
-    (:func:`~handwriting.groundtruth.crop_line`) and all recognized in one batched call.
+    (:func:`~handwriting.preprocessing.crop_line`) and all recognized in one batched call.
 
     Args:
         recognizer: a :class:`~handwriting.recognize.Recognizer`.
@@ -49,7 +46,7 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
         config: segmentation tunables (ignored with ``layout``).
 
     Returns:
-        A :class:`~handwriting.groundtruth.Page` in image coordinates whose lines carry
+        A :class:`~handwriting.document.Page` in image coordinates whose lines carry
         ``text`` and ``confidence`` (a line that cannot be cropped gets ``""`` and 0.0).
     """
     given = read_layout(layout) if isinstance(layout, (str, Path)) else layout
@@ -116,24 +113,6 @@ def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
     return [TextLine(ln.id, fit(ln.polygon), fit(ln.baseline)) for ln in page.lines]
 
 
-def page_to_json(page: Page) -> dict:
-    """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence
-    and, for lines read here, words (text, box ``[x0, y0, x1, y1]``, confidence)."""
-    def pts(a):
-        return None if a is None else [[int(x), int(y)] for x, y in np.asarray(a)]
-
-    def line(ln):
-        out = {"id": ln.id, "polygon": pts(ln.polygon), "baseline": pts(ln.baseline),
-               "text": ln.text,
-               "confidence": None if ln.confidence is None else round(ln.confidence, 4)}
-        if ln.words is not None:
-            out["words"] = [w.to_dict() for w in ln.words]
-        return out
-
-    return {"image": str(page.image) if page.image is not None else None,
-            "width": page.width, "height": page.height, "lines": [line(ln) for ln in page.lines]}
-
-
 def save_page(page: Page, path: str | Path, fmt: str = "alto",
               image_name: str | None = None) -> Path:
     """Write ``page`` as ``alto``, ``page`` (PAGE XML), ``hocr`` or ``json``; atomic. Returns
@@ -141,14 +120,7 @@ def save_page(page: Page, path: str | Path, fmt: str = "alto",
     if fmt not in FORMATS:
         raise HandwritingError(f"unknown page format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
-    if fmt == "alto":
-        write_alto(page, path, image_name)
-    elif fmt == "page":
-        write_page_xml(page, path, image_name)
-    elif fmt == "hocr":
-        write_hocr(page, path, image_name)
-    else:
-        write_json_atomic(path, page_to_json(page))
+    write_atomic(path, serialize(page, fmt, image_name))
     return path
 
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .config import PreprocessConfig
-from .errors import ImageError
+from .errors import DataError, ImageError
 
 try:  # a bad image is reported by us, in one line; OpenCV's own warnings would repeat it
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
@@ -362,3 +362,63 @@ def to_columns(line: np.ndarray) -> np.ndarray:
 def to_uint8(line: np.ndarray) -> np.ndarray:
     """Compact storage of a normalized line (for caches and figures)."""
     return np.round(np.clip(line, 0, 1) * 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- line crops from pages
+
+CROP_DILATE = 2  # px the polygon mask grows by in crop_line
+
+
+def check_polygon(polygon: np.ndarray) -> np.ndarray:
+    """``polygon`` as ``(N, 2)`` int32; a :class:`DataError` when it cannot hold a line."""
+    poly = np.asarray(polygon)
+    if poly.ndim != 2 or poly.shape[1] != 2 or len(poly) < 3:
+        raise DataError(f"degenerate line polygon: {len(poly)} points, need at least 3")
+    w, h = poly.max(0) - poly.min(0)
+    if w < 2 or h < 2:
+        raise DataError(f"degenerate line polygon: {w} x {h} px")
+    return poly.astype(np.int32)
+
+
+
+def crop_origin(polygon: np.ndarray, pad: int = 4) -> tuple[int, int]:
+    """Where :func:`crop_line`'s crop of ``polygon`` starts in the page (x, y)."""
+    x0, y0 = np.maximum(np.asarray(polygon).min(0) - pad, 0)
+    return int(x0), int(y0)
+
+
+def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray:
+    """Crop a line polygon's box (+ pad) from a gray page, the paper's colour (as lit there)
+    outside the polygon."""
+    page = np.asarray(page)
+    if page.ndim != 2:
+        raise DataError(f"crop_line needs a 2-D gray page, got shape {page.shape}")
+    poly = check_polygon(polygon)
+    h, w = page.shape
+    x0, y0 = crop_origin(poly, pad)
+    x1, y1 = np.minimum(poly.max(0) + pad + 1, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        raise DataError(f"line polygon lies outside the {w} x {h} page")
+    crop = page[y0:y1, x0:x1].copy()
+    mask = np.zeros(crop.shape, np.uint8)
+    cv2.fillPoly(mask, [poly - (x0, y0)], 255)
+    under = crop[mask > 0]
+    if under.size == 0:
+        raise DataError(f"line polygon lies outside the {w} x {h} page")
+    thr, _ = cv2.threshold(under.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    k = 2 * CROP_DILATE + 1
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    # the paper as lit along the line: brightest nearby pixel (smoothed), scaled so that on
+    # the paper under the polygon it matches the pixels; a page lit from one side gets no
+    # edge where the fill meets the paper, and a flat scan gets its paper colour
+    s = max(3, (min(crop.shape) // 2) | 1)
+    local = cv2.dilate(cv2.GaussianBlur(crop, (0, 0), 1.5),
+                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s)))
+    local = cv2.blur(local.astype(np.float32), (s, s))
+    light = (mask > 0) & (crop > thr)  # paper pixels under the (dilated) polygon
+    ratio = (float(np.median(crop[light])) / max(float(np.median(local[light])), 1.0)
+             if light.any() else 1.0)
+    fill = np.clip(local * ratio, 0, 255).round().astype(np.uint8)
+    crop[mask == 0] = fill[mask == 0]
+    return crop
+

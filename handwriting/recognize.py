@@ -15,7 +15,7 @@ import numpy as np
 from . import artifacts
 from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
 from .errors import ArtifactError, HandwritingError
-from .groundtruth import Word
+from .document import Word
 from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)

@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from .config import _check, _Config
-from .groundtruth import TextLine
+from .document import TextLine
 from .preprocessing import dark_ground, ink_map, to_gray
 
 

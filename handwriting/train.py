@@ -35,7 +35,8 @@ from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, cer, predict_lines, wer
 from .errors import DataError, HandwritingError
 from .fileio import check_writable, write_atomic, write_json_atomic
-from .groundtruth import Problem, no_lines_error, scan_line_dirs
+from .document import Problem
+from .groundtruth import no_lines_error, scan_line_dirs
 from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
 
 log = logging.getLogger(__name__)

@@ -63,3 +63,21 @@ def model_dir(tmp_path_factory):
     mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
     artifacts.save(path, build_model(mc, cs.n_classes, pc.height), cs, pc, mc)
     return path
+
+
+def write_alto(page, path, image_name=None):
+    """Save ``page`` as ALTO at ``path`` (test fixtures of page ground truth)."""
+    from handwriting.pages import save_page
+    return save_page(page, path, "alto", image_name)
+
+
+def write_page_xml(page, path, image_name=None):
+    """Save ``page`` as PAGE XML at ``path``."""
+    from handwriting.pages import save_page
+    return save_page(page, path, "page", image_name)
+
+
+def write_hocr(page, path, image_name=None):
+    """Save ``page`` as hOCR at ``path``."""
+    from handwriting.pages import save_page
+    return save_page(page, path, "hocr", image_name)

@@ -97,7 +97,8 @@ def test_data_report(tmp_path, capsys):
 
 def test_data_checks_the_page_image_of_a_layout_once(tmp_path, capsys):
     import numpy as np
-    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    from handwriting.document import Page, TextLine
+    from conftest import write_page_xml
     lines = [TextLine(f"l{k}", np.array([[10, 10 + 50 * k], [390, 10 + 50 * k], [390, 50 + 50 * k],
                                          [10, 50 + 50 * k]], np.int32), None, "12") for k in range(3)]
     write_page_xml(Page(tmp_path / "scan.png", 400, 160, lines), tmp_path / "scan.xml")
@@ -140,7 +141,7 @@ def _page(tmp_path, texts):
 def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):
     from lxml import etree
 
-    from handwriting.groundtruth import read_alto
+    from handwriting.formats import read_alto
     page = _page(tmp_path, ["12345 678", "90 1234", "5678 90"])
     out = tmp_path / "out"
     assert main(["recognize", str(page), "--model", str(model_dir), "--format", "alto",
@@ -325,7 +326,7 @@ def test_an_output_never_replaces_an_input(model_dir, tmp_path, capsys):
 def test_recognize_keeps_xml_it_did_not_write_unless_told(model_dir, tmp_path, capsys):
     """Ground truth beside its image (as eScriptorium and Transkribus export it) is not
     replaced by a reading; the tool's own ALTO / PAGE / hOCR output is."""
-    from handwriting.groundtruth import written_here
+    from handwriting.formats import written_here
     img = tmp_path / "p.png"
     cv2.imwrite(str(img), render_line("123"))
     gt = tmp_path / "p.xml"
@@ -463,7 +464,8 @@ def test_a_file_system_refusal_is_one_line(tmp_path, capsys):
 
 def test_a_layout_of_another_image_is_read_with_a_warning(model_dir, tmp_path, capsys):
     import numpy as np
-    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    from handwriting.document import Page, TextLine
+    from conftest import write_page_xml
     img = tmp_path / "scan2.png"
     cv2.imwrite(str(img), np.full((120, 400), 255, np.uint8))
     line = TextLine("l1", np.array([[10, 10], [390, 10], [390, 60], [10, 60]], np.int32), None, "1")

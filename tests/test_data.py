@@ -99,7 +99,8 @@ def test_lines_of_xml_pages_load_each_page_once_in_threads(tmp_path, monkeypatch
     import cv2
 
     from handwriting import groundtruth
-    from handwriting.groundtruth import Page, TextLine, write_page_xml
+    from handwriting.document import Page, TextLine
+    from conftest import write_page_xml
     from conftest import render_line
     for p in range(3):
         page = np.full((60 * 30, 300), 255, np.uint8)

@@ -75,3 +75,10 @@ def test_tolerance_catches_real_changes():
     for changed in ("conf 0.95 box 10 20", "conf 0.91 box 14 20", "conf 0.91 box 10 20 x"):
         with pytest.raises(AssertionError):
             assert_close(changed, "conf 0.91 box 10 20", "changed")
+
+
+@pytest.mark.parametrize("fmt,suffix", [("alto", ".xml"), ("page", ".xml"), ("hocr", ".hocr")])
+def test_printed_xml_is_the_written_file(fmt, suffix, capsys):
+    """One input without --out: the document is printed, the same bytes --out writes."""
+    assert main(["recognize", str(SAMPLES / "page1.png"), "--format", fmt]) == 0
+    check(f"{fmt}/page1{suffix}", capsys.readouterr().out)

@@ -5,10 +5,13 @@ import cv2
 import numpy as np
 import pytest
 
+from handwriting.document import Page, TextLine
 from handwriting.errors import DataError, HandwritingError
-from handwriting.groundtruth import (Page, TextLine, crop_line, load_line_image, read_alto,
-                                     read_layout, read_page_xml, scan_line_dirs, write_alto,
-                                     write_page_xml)
+from handwriting.formats import read_alto, read_layout, read_page_xml, to_json
+from handwriting.groundtruth import load_line_image, scan_line_dirs
+from handwriting.preprocessing import crop_line
+
+from conftest import write_alto, write_hocr, write_page_xml
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -224,7 +227,7 @@ def test_non_finite_or_huge_coordinates_are_bad_not_a_crash(tmp_path, value):
 def test_written_here_tells_this_tools_xml_from_ground_truth(tmp_path):
     from lxml import etree
 
-    from handwriting.groundtruth import written_here
+    from handwriting.formats import written_here
     page = Page(tmp_path / "p.png", 300, 100, [TextLine(
         "l1", np.array([[5, 5], [290, 5], [290, 60], [5, 60]], np.int32), None, "text")])
     write_alto(page, tmp_path / "new.xml")
@@ -356,8 +359,7 @@ def test_writers_keep_word_boxes(tmp_path):
     Words with Coords and a TextEquiv; the line text read back is unchanged."""
     from lxml import etree
 
-    from handwriting.groundtruth import Word
-    from handwriting.pages import page_to_json
+    from handwriting.document import Word
     page = _page()
     page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
                            Word("Zeile", (160, 72, 290, 118), 0.5)]
@@ -377,9 +379,9 @@ def test_writers_keep_word_boxes(tmp_path):
     for read in (read_alto, read_page_xml):
         back = read(tmp_path / ("a.xml" if read is read_alto else "p.xml"))
         assert [ln.text for ln in back.lines] == ["Grüße aus Köln", "zweite Zeile", None]
-    assert page_to_json(page)["lines"][1]["words"][0] == {
+    assert to_json(page)["lines"][1]["words"][0] == {
         "text": "zweite", "box": [12, 75, 140, 115], "confidence": 0.9123}
-    assert "words" not in page_to_json(page)["lines"][0]  # not read here: no word boxes
+    assert "words" not in to_json(page)["lines"][0]  # not read here: no word boxes
 
 
 def test_writers_drop_words_that_do_not_spell_the_line(tmp_path):
@@ -387,7 +389,7 @@ def test_writers_drop_words_that_do_not_spell_the_line(tmp_path):
     written: ALTO and hOCR split the new text, PAGE keeps the line's TextEquiv only."""
     from lxml import etree
 
-    from handwriting.groundtruth import Word, write_hocr
+    from handwriting.document import Word
     page = _page()
     page.lines[1].words = [Word("zwiete", (12, 75, 140, 115), 0.9)]  # stale: text is "zweite Zeile"
     write_alto(page, tmp_path / "a.xml")
@@ -406,7 +408,7 @@ def test_write_hocr(tmp_path):
     bbox; word boxes and confidences where the words were read here, text either way."""
     from lxml import etree
 
-    from handwriting.groundtruth import Word, write_hocr
+    from handwriting.document import Word
     page = _page()
     page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
                            Word("Zeile", (160, 72, 290, 118), 0.5)]

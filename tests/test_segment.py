@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from handwriting.errors import HandwritingError
-from handwriting.groundtruth import (Page, TextLine, read_alto, read_page_xml, write_alto,
-                                     write_page_xml)
-from handwriting.pages import (_box, _iou, evaluate_pages, page_to_json, rates,
+from handwriting.document import Page, TextLine
+from handwriting.formats import read_alto, read_page_xml, to_json
+from handwriting.pages import (_box, _iou, evaluate_pages, rates,
                                recognize_page, save_page, score_page)
 from handwriting.preprocessing import load_image
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 from handwriting.synth import photograph
 
-from conftest import render_line
+from conftest import render_line, write_alto, write_page_xml
 
 WORDS = ("the garden at Kew 1847 letters herbarium plants Ceylon Flora with many thanks "
          "your friend Hooker seeds arrived 23 boxes").split()
@@ -265,7 +265,7 @@ def test_two_pages_photographed_side_by_side():
 def test_crop_fill_follows_the_light():
     """Outside its polygon a line crop is filled with the paper as lit there, so a page lit
     from one side gets no edge where the fill meets the paper."""
-    from handwriting.groundtruth import crop_line
+    from handwriting.preprocessing import crop_line
     h, w = 120, 900
     paper = (110 + 130 * np.linspace(0, 1, w))[None, :].repeat(h, 0)  # dark left, light right
     page = paper.astype(np.uint8)
@@ -328,7 +328,7 @@ def test_recognize_page_reads_every_line(ruled, recognizer, tmp_path):
     for line in result.lines:
         assert isinstance(line.text, str) and set(line.text) <= set("0123456789 ")
         assert 0.0 <= line.confidence <= 1.0
-    data = page_to_json(result)
+    data = to_json(result)
     assert set(data["lines"][0]) == {"id", "polygon", "baseline", "text", "confidence", "words"}
     assert len(data["lines"]) == len(boxes)
 
@@ -404,7 +404,7 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
 
 
 def test_word_boxes_are_clipped_to_their_line():
-    from handwriting.groundtruth import Word
+    from handwriting.document import Word
     from handwriting.pages import _inside
     poly = np.array([[100, 50], [300, 50], [300, 90], [100, 90]])
     assert _inside(Word("a", (98, 48, 150, 93), 0.9), poly) == Word("a", (100, 50, 150, 91), 0.9)
