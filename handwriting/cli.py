@@ -80,14 +80,10 @@ def _check_not_foreign(targets: list[Path]) -> None:
 
 
 def cmd_recognize(args) -> int:
-    from tqdm.auto import tqdm
 
-    from .document import Page
     from .formats import SUFFIXES
-    from .pages import recognize_page
-    from .preprocessing import load_image
-    from .recognize import Recognizer, Result
-    from .segment import page_lines
+    from .reading import Reading, read
+    from .recognize import Recognizer
     args.images, empty_dirs = _expand_inputs(args.images)
     suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
@@ -120,46 +116,17 @@ def cmd_recognize(args) -> int:
     rec = Recognizer(args.model, batch_size=args.batch_size, beam=args.beam, threads=args.threads,
                      lm=args.lm, lm_weight=args.lm_weight, lm_bonus=args.lm_bonus,
                      backend=args.backend)
-    results: list[Result] = []
-    pages: dict[int, object] = {}
-    line_idx, line_imgs, shapes = [], [], {}
-    progress = len(args.images) > 1 and sys.stderr.isatty()
-    for k, name in enumerate(tqdm(args.images, desc="reading", unit="image", disable=not progress)):
-        try:
-            if name in empty_dirs:
-                raise HandwritingError(empty_dirs[name])
-            gray = load_image(name)
-            found = None if args.layout or args.page or args.line else page_lines(gray)
-            if args.layout or args.page or found is not None:
-                # along the layout (named in warnings), or the lines that made it a page: the
-                # page is not segmented twice
-                layout = args.layout if found is None else Page(None, *gray.shape[::-1], found)
-                pages[k] = recognize_page(rec, gray, layout=layout)
-                pages[k].image = Path(name)
-            else:
-                line_idx.append(k)
-                line_imgs.append(gray)
-                shapes[k] = gray.shape
-            results.append(Result(str(name)))
-        except HandwritingError as exc:
-            results.append(Result(str(name), error=str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a bug must not cost the rest of the batch
-            if args.debug:
-                raise
-            results.append(Result(str(name), error=f"{name}: internal error ({exc!r}); please "
-                                  "report it (--debug shows the traceback)"))
-    for k, r in zip(line_idx, rec.recognize(line_imgs, progress) if line_imgs else []):
-        results[k].prediction, results[k].error, results[k].words = r.prediction, r.error, r.words
+    mode = "page" if args.page else "line" if args.line else "auto"
+    readable = [n for n in args.images if n not in empty_dirs]
+    got = iter(read(rec, readable, mode, args.layout, progress=len(args.images) > 1
+                    and sys.stderr.isatty(), raise_internal=args.debug) if readable else [])
+    readings = [Reading(n, error=empty_dirs[n]) if n in empty_dirs else next(got)
+                for n in args.images]
     out_dir = Path(args.out) if args.out else None
     json_items = []
-    for k, r in enumerate(results):
-        if not r.ok:
-            json_items.append(r.to_dict())
-            if not out_dir and args.format == "text":
-                print(f"{r.source}\t" if len(args.images) > 1 else "")
-            continue
+    for r in readings:
         try:
-            _emit(args, r, pages.get(k), shapes.get(k), out_dir, suffix, json_items)
+            _emit(args, r, out_dir, suffix, json_items)
         except HandwritingError as exc:  # an output that cannot be written: report, go on
             r.error = str(exc)
         except UnicodeError:
@@ -167,49 +134,43 @@ def cmd_recognize(args) -> int:
     if args.format == "json" and not out_dir:
         _print_json(json_items)
     if out_dir:
-        print(f"{sum(r.ok for r in results)} result file(s) written to {out_dir}", file=sys.stderr)
-    return _report_failures(results, len(args.images))
+        print(f"{sum(r.ok for r in readings)} result file(s) written to {out_dir}", file=sys.stderr)
+    return _report_failures(readings, len(args.images))
 
 
-def _emit(args, r, page, shape, out_dir, suffix, json_items) -> None:
-    """Print or write (``--out``) one successful result; ``page``: the input read as a page."""
-    from .formats import serialize, to_json
-    from .pages import save_page
+def _emit(args, r, out_dir, suffix, json_items) -> None:
+    """Print or write (``--out``) one reading: a failed one is a JSON item and, printed as
+    text, an empty line (``NAME<tab>`` with several inputs)."""
+    from .formats import serialize
+    several = len(args.images) > 1
+    if not r.ok:
+        json_items.append(r.to_dict())
+        if not out_dir and args.format == "text":
+            print(f"{r.source}\t" if several else "")
+        return
     target = _output_file(out_dir, r.source, suffix) if out_dir else None
     if args.format == "json":
-        item = {"source": r.source, **to_json(page)} if page else r.to_dict()
+        item = r.to_dict()
         json_items.append(item)
         if target:
             _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
     elif args.format == "text":
-        texts = [l.text or "" for l in page.lines] if page else [r.prediction.text]
+        texts = [ln.text or "" for ln in r.page.lines]
         if target:
             _write_text(target, "\n".join(texts) + "\n")
-        elif len(args.images) > 1:  # each line led by its input's name and a tab
+        elif several:  # each line led by its input's name and a tab
             print("\n".join(f"{r.source}\t{t}" for t in texts or [""]))
         else:
             print("\n".join(texts))
     else:
-        page = page or _line_as_page(r, shape)
+        data = serialize(r.page, args.format, Path(r.source).name)
         if target is None:
             sys.stdout.flush()
-            sys.stdout.buffer.write(serialize(page, args.format, Path(r.source).name))
+            sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
         else:
-            save_page(page, target, args.format, Path(r.source).name)
-
-
-def _line_as_page(result, shape):
-    """A line image as a one-line page (for ALTO / PAGE / hOCR output)."""
-    import numpy as np
-
-    from .document import Page, TextLine
-    h, w = shape
-    poly = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], np.int32)
-    base = np.array([[0, int(h * 0.75)], [w - 1, int(h * 0.75)]], np.int32)
-    line = TextLine("l1", poly, base, result.prediction.text, float(result.prediction.confidence),
-                    result.words)
-    return Page(Path(result.source), w, h, [line])
+            from .fileio import write_atomic
+            write_atomic(target, data)
 
 
 def _write_text(path: Path, text: str) -> None:

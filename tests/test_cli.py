@@ -37,14 +37,20 @@ def test_recognize_json(model_dir, inputs, capsys):
                  "--beam", "3"])
     data = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert set(data[0]) == {"source", "text", "confidence", "chars", "words"}
-    assert 0 <= data[0]["confidence"] <= 1
-    assert len(data[0]["chars"]) == len(data[0]["text"])
-    assert [w["text"] for w in data[0]["words"]] == data[0]["text"].split()
+    # one schema for lines and pages: a line image is a one-line page
+    assert set(data[0]) == {"version", "source", "kind", "text", "image", "width", "height",
+                            "lines"}
+    assert data[0]["version"] == 1 and data[0]["kind"] == "line"
+    (line,) = data[0]["lines"]
+    assert set(line) == {"id", "polygon", "baseline", "text", "confidence", "words", "chars"}
+    assert line["text"] == data[0]["text"] and 0 <= line["confidence"] <= 1
+    assert len(line["chars"]) == len(line["text"])
+    assert [w["text"] for w in line["words"]] == line["text"].split()
     h, w = cv2.imread(str(inputs[0]), cv2.IMREAD_GRAYSCALE).shape
+    assert (data[0]["width"], data[0]["height"]) == (w, h)
     assert all(0 <= b["box"][0] < b["box"][2] <= w and 0 <= b["box"][1] < b["box"][3] <= h
-               for b in data[0]["words"])
-    assert "not found" in data[1]["error"]
+               for b in line["words"])
+    assert set(data[1]) == {"version", "source", "error"} and "not found" in data[1]["error"]
 
 
 def test_evaluate_json_shape(model_dir, tmp_path, capsys):
@@ -184,7 +190,8 @@ def test_recognize_segments_a_page_once(model_dir, tmp_path, capsys, monkeypatch
 def test_recognize_line_forced_and_layout_needs_one_image(model_dir, tmp_path, capsys):
     page = _page(tmp_path, ["12", "34"])
     assert main(["recognize", str(page), "--line", "--model", str(model_dir), "--format", "json"]) == 0
-    assert "chars" in json.loads(capsys.readouterr().out)[0]  # read as one line, not a page
+    item = json.loads(capsys.readouterr().out)[0]
+    assert item["kind"] == "line" and "chars" in item["lines"][0]  # one line, not a page
     assert main(["recognize", str(page), str(page), "--layout", "x.xml", "--model", str(model_dir)]) == 2
     assert "exactly one IMAGE" in capsys.readouterr().err
 
