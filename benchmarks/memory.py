@@ -19,6 +19,7 @@ one interpreter thread and with one per core (the default), with ``--float`` a f
 model's language model (``lm="model"``, beam 10; its file size is then the .tflite's plus
 the LM's). Prints one markdown table.
 """
+
 import argparse
 import json
 import os
@@ -60,8 +61,13 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
 def measure(model: str, backend: str, threads: int, lm: str, paths: list[str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, model, backend, str(threads), lm, *paths],
-                         capture_output=True, text=True, env=ENV, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, model, backend, str(threads), lm, *paths],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=ROOT,
+    )
     if out.returncode:
         sys.exit(f"{model}: the measuring process failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -69,8 +75,17 @@ def measure(model: str, backend: str, threads: int, lm: str, paths: list[str]) -
 
 def one_line_cli(model: str, backend: str, threads: int, path: str) -> float:
     """Wall seconds of `handwriting recognize PATH` in a fresh process (best of 3)."""
-    cmd = [sys.executable, "-m", "handwriting.cli", "recognize", path, "--model", model,
-           "--backend", backend] + (["--threads", str(threads)] if threads else [])
+    cmd = [
+        sys.executable,
+        "-m",
+        "handwriting.cli",
+        "recognize",
+        path,
+        "--model",
+        model,
+        "--backend",
+        backend,
+    ] + (["--threads", str(threads)] if threads else [])
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
@@ -80,13 +95,18 @@ def one_line_cli(model: str, backend: str, threads: int, path: str) -> float:
 
 
 def main() -> None:
+    from handwriting.recognize import model_source
+
     from inference import source_images
 
-    from handwriting.recognize import model_source
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default", help="model directory with a .tflite export")
-    ap.add_argument("--data", nargs="+", metavar="DIR", help="line ground truth to read "
-                    "(default: lines rendered with OpenCV)")
+    ap.add_argument(
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        help="line ground truth to read (default: lines rendered with OpenCV)",
+    )
     ap.add_argument("--lines", type=int, default=200)
     ap.add_argument("--float", action="store_true", help="also a float32 .tflite export")
     ap.add_argument("--lm", action="store_true", help="also LiteRT with the model's LM")
@@ -97,31 +117,59 @@ def main() -> None:
         for i, img in enumerate(source_images(args.lines, data=args.data)):
             paths.append(str(Path(tmp) / f"{i:04d}.png"))
             cv2.imwrite(paths[-1], img)
-        rows = [("Keras (TensorFlow backend), batch 16", str(weights), "keras", 0, ""),
-                ("LiteRT dynamic, 1 thread", str(tflite), "litert", 1, ""),
-                ("LiteRT dynamic, threads: all cores (default)", str(tflite), "litert", 0, "")]
+        rows = [
+            ("Keras (TensorFlow backend), batch 16", str(weights), "keras", 0, ""),
+            ("LiteRT dynamic, 1 thread", str(tflite), "litert", 1, ""),
+            ("LiteRT dynamic, threads: all cores (default)", str(tflite), "litert", 0, ""),
+        ]
         if args.float:
             flt = str(Path(tmp) / "float.tflite")
-            subprocess.run([sys.executable, "-m", "handwriting.cli", "export", str(weights),
-                            "--out", flt, "--quantize", "none"], check=True, cwd=ROOT, env=ENV)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "handwriting.cli",
+                    "export",
+                    str(weights),
+                    "--out",
+                    flt,
+                    "--quantize",
+                    "none",
+                ],
+                check=True,
+                cwd=ROOT,
+                env=ENV,
+            )
             rows.append(("LiteRT float32, all cores", flt, "litert", 0, ""))
         if args.lm:
-            rows.append(("LiteRT dynamic + LM, beam 10, all cores", str(tflite), "litert", 0, "model"))
-        print(f"{len(paths)} lines, batch 16, one fresh process per row (RSS in MiB); "
-              f"{os.cpu_count()} CPU cores\n")
-        print("| backend | file MB | one line, CLI s | start-up s | after imports | after load "
-              "| peak | lines/s | TensorFlow imported |")
+            rows.append(
+                ("LiteRT dynamic + LM, beam 10, all cores", str(tflite), "litert", 0, "model")
+            )
+        print(
+            f"{len(paths)} lines, batch 16, one fresh process per row (RSS in MiB); "
+            f"{os.cpu_count()} CPU cores\n"
+        )
+        print(
+            "| backend | file MB | one line, CLI s | start-up s | after imports | after load "
+            "| peak | lines/s | TensorFlow imported |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for name, model, backend, threads, lm in rows:
             m = measure(model, backend, threads, lm, paths)
             one = one_line_cli(model, backend, threads, paths[0]) if not lm else float("nan")
-            size = (sum(f.stat().st_size for f in Path(model).glob("*.h5"))
-                    if Path(model).is_dir() else Path(model).stat().st_size) / 1e6
+            size = (
+                sum(f.stat().st_size for f in Path(model).glob("*.h5"))
+                if Path(model).is_dir()
+                else Path(model).stat().st_size
+            ) / 1e6
             if lm:
                 size += (Path(model).parent / "lm.json.gz").stat().st_size / 1e6
-            print(f"| {name} | {size:.1f} | {one:.2f} | {m['startup']:.2f} | {m['imports']:.0f} | "
-                  f"{m['load']:.0f} | {m['peak']:.0f} | {m['lines_per_s']:.1f} | "
-                  f"{'yes' if m['tensorflow'] else 'no'} |", flush=True)
+            print(
+                f"| {name} | {size:.1f} | {one:.2f} | {m['startup']:.2f} | {m['imports']:.0f} | "
+                f"{m['load']:.0f} | {m['peak']:.0f} | {m['lines_per_s']:.1f} | "
+                f"{'yes' if m['tensorflow'] else 'no'} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ falling off to one side (ground-truth lines moved with it); it prints one row pe
 5000 px high) with every stroke 6 px thinner (a 7 x 7 maximum filter), so the ink is
 2-3 px wide; one row per page.
 """
+
 import argparse
 import dataclasses
 import json
@@ -34,6 +35,7 @@ from handwriting.preprocessing import load_image
 from handwriting.recognize import Recognizer
 from handwriting.segment import draw_lines, segment_page
 from handwriting.synth import photograph
+
 
 def draw(dirs, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
@@ -72,35 +74,52 @@ def variant_pages(rec, dirs, make, title) -> None:
 
 
 def row(name: str, r: dict, ref: dict | None) -> str:
-    line = (f"{name[-44:]:44s} {r['gt_lines']:4d} {r['pred_lines']:4d} {r['precision']:6.1f} "
-            f"{r['recall']:6.1f} {r['cer']:6.2f}")
+    line = (
+        f"{name[-44:]:44s} {r['gt_lines']:4d} {r['pred_lines']:4d} {r['precision']:6.1f} "
+        f"{r['recall']:6.1f} {r['cer']:6.2f}"
+    )
     return line + (f" {ref['cer']:9.2f}" if ref else "")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("dirs", nargs="+", metavar="DIR",
-                    help="folders of page images with their ALTO/PAGE XML")
-    ap.add_argument("--model", default=None, help="model directory or .tflite file (default: "
-                    "the default model)")
-    ap.add_argument("--backend", default="auto", choices=["auto", "litert", "keras"],
-                    help="as `handwriting recognize --backend` (default auto: LiteRT for the "
-                    "default model)")
-    ap.add_argument("--layout", action="store_true",
-                    help="also report the CER along the ground-truth lines")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "dirs", nargs="+", metavar="DIR", help="folders of page images with their ALTO/PAGE XML"
+    )
+    ap.add_argument(
+        "--model", default=None, help="model directory or .tflite file (default: the default model)"
+    )
+    ap.add_argument(
+        "--backend",
+        default="auto",
+        choices=["auto", "litert", "keras"],
+        help="as `handwriting recognize --backend` (default auto: LiteRT for the default model)",
+    )
+    ap.add_argument(
+        "--layout", action="store_true", help="also report the CER along the ground-truth lines"
+    )
     ap.add_argument("--draw", metavar="DIR", help="save pictures of the segmented pages here")
     ap.add_argument("--json", action="store_true", help="print the result dicts as JSON")
-    ap.add_argument("--photo", action="store_true",
-                    help="read the pages as if photographed on a dark table (see above)")
-    ap.add_argument("--fine-pen", action="store_true",
-                    help="read the pages as large scans of a fine pen (see above)")
+    ap.add_argument(
+        "--photo",
+        action="store_true",
+        help="read the pages as if photographed on a dark table (see above)",
+    )
+    ap.add_argument(
+        "--fine-pen",
+        action="store_true",
+        help="read the pages as large scans of a fine pen (see above)",
+    )
     args = ap.parse_args()
     if args.photo and args.fine_pen:
         ap.error("choose one of --photo and --fine-pen")
     variant = "--photo" if args.photo else "--fine-pen" if args.fine_pen else None
     if variant and (args.layout or args.draw or args.json):
-        ap.error(f"{variant} prints its own table: it cannot be combined with --layout, --draw or --json")
+        ap.error(
+            f"{variant} prints its own table: it cannot be combined with --layout, --draw or --json"
+        )
     rec = Recognizer(args.model, backend=args.backend)
     if args.photo:
         variant_pages(rec, args.dirs, photographed, "photographed page")
@@ -118,16 +137,20 @@ def main():
         print(json.dumps({"segmented": result, "layout": ref}, indent=2, ensure_ascii=False))
     else:
         refs = {r["path"]: r for r in ref["pages"] + ref["sets"]} if ref else {}
-        print(f"{'page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}"
-              + (f" {'GT-lines':>9s}" if ref else ""))
+        print(
+            f"{'page':44s} {'gt':>4s} {'pred':>4s} {'P %':>6s} {'R %':>6s} {'CER %':>6s}"
+            + (f" {'GT-lines':>9s}" if ref else "")
+        )
         for group in result["sets"]:
             for r in result["pages"]:
                 if Path(r["path"]).parent == Path(group["path"]):
                     print(row(Path(r["path"]).name, r, refs.get(r["path"])))
             print(row(f"{group['path']} (all)", group, refs.get(group["path"])))
         print(row("overall", result["overall"], ref["overall"] if ref else None))
-        print(f"{result['overall']['pages']} pages in {seconds:.1f} s "
-              f"(segmentation + recognition, {os.cpu_count()} CPU threads)")
+        print(
+            f"{result['overall']['pages']} pages in {seconds:.1f} s "
+            f"(segmentation + recognition, {os.cpu_count()} CPU threads)"
+        )
     if args.draw:
         draw(args.dirs, Path(args.draw))
 

@@ -15,6 +15,7 @@ for ``--train-batches`` batches (0: not timed).
 Lines come from the line ground truth in ``--data`` (for example ``LINES/*/val``), else are
 rendered with OpenCV.
 """
+
 import argparse
 import os
 import sys
@@ -54,16 +55,32 @@ def time_training(rec: Recognizer, texts, images, config_file, train_batches: in
     from handwriting.data import LineBatches, Sample
     from handwriting.model import build_model, ctc_loss, logits_model
     from handwriting.preprocessing import preprocess
-    cfg = Config.from_file(config_file) if config_file else Config(
-        preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"]))
+
+    cfg = (
+        Config.from_file(config_file)
+        if config_file
+        else Config(
+            preprocess=rec.preprocess_config, model=ModelConfig.from_dict(rec.backend.meta["model"])
+        )
+    )
     pre = [preprocess(im, cfg.preprocess) for im in images]
-    samples = [Sample(str(i), (p * 255).astype(np.uint8), t, "")
-               for i, (t, p) in enumerate(zip(texts, pre)) if not rec.charset.unknown(t)]
+    samples = [
+        Sample(str(i), (p * 255).astype(np.uint8), t, "")
+        for i, (t, p) in enumerate(zip(texts, pre))
+        if not rec.charset.unknown(t)
+    ]
     model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
     trainer = logits_model(model)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=ctc_loss)
-    seq = LineBatches(samples, rec.charset, cfg.train.batch_size, cfg.model.downsample,
-                      cfg.train.bucket_width, augment=True, seed=0)
+    seq = LineBatches(
+        samples,
+        rec.charset,
+        cfg.train.batch_size,
+        cfg.model.downsample,
+        cfg.train.bucket_width,
+        augment=True,
+        seed=0,
+    )
     batches = [seq[i] for i in range(min(len(seq), train_batches + 1))]
     for x, y in batches:  # first pass: graph tracing for each shape
         trainer.train_on_batch(x, y)
@@ -74,20 +91,31 @@ def time_training(rec: Recognizer, texts, images, config_file, train_batches: in
         count += len(x)
     dt = time.perf_counter() - t
     widths = np.mean([x.shape[2] for x, _ in batches[1:]])
-    print(f"training ({keras.backend.backend()}), height {cfg.preprocess.height}, "
-          f"{model.count_params():,} parameters, batch {cfg.train.batch_size}, mean padded "
-          f"width {widths:.0f}: {count / dt:.1f} lines/s (augmentation and tracing excluded)")
+    print(
+        f"training ({keras.backend.backend()}), height {cfg.preprocess.height}, "
+        f"{model.count_params():,} parameters, batch {cfg.train.batch_size}, mean padded "
+        f"width {widths:.0f}: {count / dt:.1f} lines/s (augmentation and tracing excluded)"
+    )
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--model", default="default", help="model directory or .tflite file")
-    ap.add_argument("--data", nargs="+", metavar="DIR", help="line ground truth to read "
-                    "(default: lines rendered with OpenCV)")
+    ap.add_argument(
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        help="line ground truth to read (default: lines rendered with OpenCV)",
+    )
     ap.add_argument("--lines", type=int, default=200)
-    ap.add_argument("--backends", nargs="+", choices=["keras", "litert"],
-                    default=["keras", "litert"])
-    ap.add_argument("--threads", type=int, help="LiteRT interpreters (default: the cores available)")
+    ap.add_argument(
+        "--backends", nargs="+", choices=["keras", "litert"], default=["keras", "litert"]
+    )
+    ap.add_argument(
+        "--threads", type=int, help="LiteRT interpreters (default: the cores available)"
+    )
     ap.add_argument("--batch-size", type=int, default=16, help="lines per forward pass")
     ap.add_argument("--train-batches", type=int, default=6, help="0: inference only")
     ap.add_argument("--config", help="training config to time (default: the model's own)")
@@ -97,24 +125,28 @@ def main():
     if str(args.model).endswith(".tflite"):
         args.backends = ["litert"]
     print(f"{len(images)} lines; {available_cores()} CPU cores available\n")
-    print("| backend | model | batch / threads | preprocessing | model + decode | end to end |"
-          + (" with LM, beam 10 |" if args.lm else ""))
+    print(
+        "| backend | model | batch / threads | preprocessing | model + decode | end to end |"
+        + (" with LM, beam 10 |" if args.lm else "")
+    )
     print("|---|---|---|---:|---:|---:|" + ("---:|" if args.lm else ""))
     keras_rec = None
     for backend in args.backends:
-        rec = Recognizer(args.model, batch_size=args.batch_size, threads=args.threads,
-                         backend=backend)
+        rec = Recognizer(
+            args.model, batch_size=args.batch_size, threads=args.threads, backend=backend
+        )
         if backend == "keras":
             from handwriting._keras import keras
+
             keras_rec, how = rec, f"batch {args.batch_size}"
             name = f"Keras ({keras.backend.backend()})"
         else:
             name, how = "LiteRT", f"{rec.backend.threads} thread(s)"
         pre, model, total = time_reading(rec, images)
-        cells = (f"| {name} | {rec.path.name} | {how} | {pre:.1f} | {model:.1f} | "
-                 f"{total:.1f} |")
+        cells = f"| {name} | {rec.path.name} | {how} | {pre:.1f} | {model:.1f} | {total:.1f} |"
         if args.lm:
             from handwriting.lm import load_fusion
+
             rec.fusion, rec.beam = load_fusion(args.lm, rec.charset.chars, model=rec.path)
             t = time.perf_counter()
             rec.recognize(images)

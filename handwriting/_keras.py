@@ -6,6 +6,7 @@ TensorFlow's native libraries print while they load, which that variable does no
 Without the ``[train]`` extra it raises :class:`~handwriting.errors.MissingExtraError`
 (one line with the install command). Reading with a ``.tflite`` model never imports it.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,6 +17,7 @@ from .runtime import native_stderr_closed
 
 def _import_quietly(name: str):
     import importlib
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         with native_stderr_closed():
@@ -34,6 +36,7 @@ def tensorflow():
 
 def _tensorflow_installed() -> bool:
     import importlib.util
+
     try:
         return importlib.util.find_spec("tensorflow") is not None
     except (ImportError, ValueError):

@@ -11,6 +11,7 @@ Layout::
 The default model is such a directory inside the package (:data:`DEFAULT_MODEL_DIR`); the
 name ``"default"`` stands for it wherever a model is asked for (:func:`resolve`).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -65,11 +66,15 @@ def find_tflite(path: str | Path) -> Path:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise ArtifactError(f"{path}: no .tflite file in this model directory; export one with "
-                            f"`handwriting export {path} --out {path / 'model.tflite'}`, or read "
-                            "it with --backend keras")
-    raise ArtifactError(f"{path}: holds {len(found)} .tflite files "
-                        f"({', '.join(p.name for p in found)}); name one with --model FILE.tflite")
+        raise ArtifactError(
+            f"{path}: no .tflite file in this model directory; export one with "
+            f"`handwriting export {path} --out {path / 'model.tflite'}`, or read "
+            "it with --backend keras"
+        )
+    raise ArtifactError(
+        f"{path}: holds {len(found)} .tflite files "
+        f"({', '.join(p.name for p in found)}); name one with --model FILE.tflite"
+    )
 
 
 @dataclass
@@ -84,9 +89,15 @@ class Artifact:
     path: Path | None = None
 
 
-def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig,
-         model_config: ModelConfig, training: dict | None = None,
-         metrics: dict | None = None) -> Path:
+def save(
+    path: str | Path,
+    model,
+    charset: Charset,
+    preprocess: PreprocessConfig,
+    model_config: ModelConfig,
+    training: dict | None = None,
+    metrics: dict | None = None,
+) -> Path:
     """Write the model directory atomically (a complete new directory replaces the old one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,10 +106,11 @@ def save(path: str | Path, model, charset: Charset, preprocess: PreprocessConfig
     try:
         model.save_weights(str(tmp / WEIGHTS_FILE))
         from . import __version__
+
         meta = {
             "format_version": FORMAT_VERSION,
             "handwriting_version": __version__,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "charset": charset.to_list(),
             "preprocess": preprocess.to_dict(),
             "model": model_config.to_dict(),
@@ -128,22 +140,29 @@ def read_meta(path: str | Path) -> dict:
         raise ArtifactError(f"{path}: model directory not found")
     if not path.is_dir():
         what = "a .tflite file" if path.suffix.lower() == ".tflite" else "not a model directory"
-        raise ArtifactError(f"{path}: {what}; this needs a model directory (a folder with "
-                            f"{META_FILE} and {WEIGHTS_FILE})")
+        raise ArtifactError(
+            f"{path}: {what}; this needs a model directory (a folder with "
+            f"{META_FILE} and {WEIGHTS_FILE})"
+        )
     meta_file = path / META_FILE
     if not meta_file.is_file():
         raise ArtifactError(f"{path}: no {META_FILE}; not a handwriting model directory")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{meta_file}: unreadable ({exc}); the model directory is damaged") from None
+        raise ArtifactError(
+            f"{meta_file}: unreadable ({exc}); the model directory is damaged"
+        ) from None
     if not isinstance(meta, dict):
         raise ArtifactError(f"{meta_file}: not a JSON object; the model directory is damaged")
-    check_format_version(path, meta.get("format_version"), FORMAT_VERSION, "model",
-                         "re-train or re-export the model")
+    check_format_version(
+        path, meta.get("format_version"), FORMAT_VERSION, "model", "re-train or re-export the model"
+    )
     missing = [k for k in ("charset", "preprocess", "model") if k not in meta]
     if missing:
-        raise ArtifactError(f"{meta_file}: missing {', '.join(missing)}; the model directory is damaged")
+        raise ArtifactError(
+            f"{meta_file}: missing {', '.join(missing)}; the model directory is damaged"
+        )
     return meta
 
 
@@ -157,8 +176,10 @@ def load(path: str | Path) -> Artifact:
         raise ArtifactError(f"{path}: {WEIGHTS_FILE} is missing; the model directory is incomplete")
     with open(weights, "rb") as f:  # (an HDF5 file starts with its signature)
         if f.read(8) != b"\x89HDF\r\n\x1a\n":
-            raise ArtifactError(f"{weights}: not a weights file (no HDF5 signature): the model "
-                                "directory is damaged; copy or download it again")
+            raise ArtifactError(
+                f"{weights}: not a weights file (no HDF5 signature): the model "
+                "directory is damaged; copy or download it again"
+            )
     try:
         charset = Charset.from_list(meta["charset"])
         preprocess = PreprocessConfig.from_dict(meta["preprocess"])
@@ -166,9 +187,12 @@ def load(path: str | Path) -> Artifact:
     except HandwritingError as exc:
         raise ArtifactError(f"{path}: {exc}") from None
     except (TypeError, ValueError, AttributeError):
-        raise ArtifactError(f"{path / META_FILE}: charset, preprocess or model has the wrong form; "
-                            "the model directory is damaged") from None
+        raise ArtifactError(
+            f"{path / META_FILE}: charset, preprocess or model has the wrong form; "
+            "the model directory is damaged"
+        ) from None
     from .model import build_model
+
     model = build_model(model_config, charset.n_classes, preprocess.height)
     try:
         with warnings.catch_warnings():  # Keras warns, then raises, on a mismatch: one message
@@ -176,7 +200,9 @@ def load(path: str | Path) -> Artifact:
             model.load_weights(str(weights))
     except Exception as exc:  # h5py / shape mismatch: the file does not fit the description
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ArtifactError(f"{weights}: unreadable, or does not fit the model {META_FILE} "
-                            f"describes (its {charset.n_classes - 1} characters and architecture): "
-                            f"{reason}") from None
+        raise ArtifactError(
+            f"{weights}: unreadable, or does not fit the model {META_FILE} "
+            f"describes (its {charset.n_classes - 1} characters and architecture): "
+            f"{reason}"
+        ) from None
     return Artifact(model, charset, preprocess, model_config, meta, path)

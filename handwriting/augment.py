@@ -3,36 +3,51 @@
 Every function takes an explicit ``np.random.Generator``; the height of the line never changes,
 so augmentation can follow the shared preprocessing without touching it.
 """
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
 
-def affine(line: np.ndarray, rng: np.random.Generator, rotate: float = 1.5,
-           shear: float = 0.3, stretch: tuple[float, float] = (0.8, 1.2)) -> np.ndarray:
+def affine(
+    line: np.ndarray,
+    rng: np.random.Generator,
+    rotate: float = 1.5,
+    shear: float = 0.3,
+    stretch: tuple[float, float] = (0.8, 1.2),
+) -> np.ndarray:
     """Small rotation, slant and horizontal stretch; output keeps the input height."""
     h, w = line.shape
     sx = rng.uniform(*stretch)
     sh = rng.uniform(-shear, shear)
     a = np.deg2rad(rng.uniform(-rotate, rotate))
-    m = np.array([[sx * np.cos(a), -np.sin(a) + sh, 0.0],
-                  [np.sin(a), np.cos(a), 0.0]], np.float32)
+    m = np.array([[sx * np.cos(a), -np.sin(a) + sh, 0.0], [np.sin(a), np.cos(a), 0.0]], np.float32)
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float32) @ m.T
     (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
     m[0, 2], m[1, 2] = -x0, -y0
-    out = cv2.warpAffine(line, m, (int(np.ceil(x1 - x0)) + 1, int(np.ceil(y1 - y0)) + 1),
-                         flags=cv2.INTER_LINEAR, borderValue=0)
+    out = cv2.warpAffine(
+        line,
+        m,
+        (int(np.ceil(x1 - x0)) + 1, int(np.ceil(y1 - y0)) + 1),
+        flags=cv2.INTER_LINEAR,
+        borderValue=0,
+    )
     return cv2.resize(out, (max(4, out.shape[1]), h), interpolation=cv2.INTER_AREA)
 
 
-def elastic(line: np.ndarray, rng: np.random.Generator, alpha: float = 1.5,
-            grid: int = 12) -> np.ndarray:
+def elastic(
+    line: np.ndarray, rng: np.random.Generator, alpha: float = 1.5, grid: int = 12
+) -> np.ndarray:
     """Smooth random displacement field (coarse grid noise, upsampled), ``alpha`` pixels."""
     h, w = line.shape
     gh, gw = max(2, h // grid), max(2, w // grid)
-    dx = cv2.resize(rng.normal(0, alpha, (gh, gw)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    dy = cv2.resize(rng.normal(0, alpha, (gh, gw)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    dx = cv2.resize(
+        rng.normal(0, alpha, (gh, gw)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+    )
+    dy = cv2.resize(
+        rng.normal(0, alpha, (gh, gw)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
+    )
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(line, xs + dx, ys + dy, cv2.INTER_LINEAR, borderValue=0)
 

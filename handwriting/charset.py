@@ -1,4 +1,5 @@
 """The character set: CTC blank at index 0, characters from 1."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -36,7 +37,7 @@ class Charset:
         self._index = {c: i + 1 for i, c in enumerate(chars)}
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> "Charset":
+    def from_texts(cls, texts: Iterable[str]) -> Charset:
         return cls(sorted({c for t in texts for c in t}))
 
     def __len__(self) -> int:
@@ -67,7 +68,7 @@ class Charset:
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.chars[i - 1] for i in ids if 0 < i <= len(self.chars))
 
-    def extend(self, texts: Iterable[str]) -> "Charset":
+    def extend(self, texts: Iterable[str]) -> Charset:
         """A charset with the same indices for known characters and new ones appended."""
         new = sorted({c for t in texts for c in t} - set(self.chars))
         return Charset(self.chars + new)
@@ -76,5 +77,5 @@ class Charset:
         return list(self.chars)
 
     @classmethod
-    def from_list(cls, chars: Sequence[str]) -> "Charset":
+    def from_list(cls, chars: Sequence[str]) -> Charset:
         return cls(chars)

@@ -4,6 +4,7 @@ Every config converts to and from a plain ``dict`` (JSON-ready), so a run writes
 configuration next to its checkpoints and a model directory carries the preprocessing that
 inference must repeat.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,10 +32,12 @@ def _plain(v):
 
 
 # the type of an option's default -> what its value must be (JSON/TOML types)
-_KINDS = {bool: ("true or false", lambda v: isinstance(v, bool)),
-          int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-          float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-          tuple: ("a list", lambda v: isinstance(v, (list, tuple)))}
+_KINDS = {
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+    tuple: ("a list", lambda v: isinstance(v, (list, tuple))),
+}
 
 
 class _Config:
@@ -45,17 +48,23 @@ class _Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None):
-        _check(data is None or isinstance(data, dict),
-               f"{cls.__name__}: expected a table of options, got {data!r}")
+        _check(
+            data is None or isinstance(data, dict),
+            f"{cls.__name__}: expected a table of options, got {data!r}",
+        )
         data = dict(data or {})
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
-        _check(not unknown, f"unknown {cls.__name__} option(s): {', '.join(unknown)}; "
-                            f"known: {', '.join(names)}")
+        _check(
+            not unknown,
+            f"unknown {cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(names)}",
+        )
         for name, value in data.items():
             kind = _KINDS.get(type(names[name].default))
             if kind:
-                _check(kind[1](value), f"{cls.__name__} option {name} must be {kind[0]}, got {value!r}")
+                _check(
+                    kind[1](value), f"{cls.__name__} option {name} must be {kind[0]}, got {value!r}"
+                )
             if isinstance(value, list):  # JSON has no tuples
                 data[name] = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         return cls(**data)
@@ -125,19 +134,31 @@ class ModelConfig(_Config):
     shortcut: float = 0.0
 
     def __post_init__(self):
-        _check(self.column_pool in ("flatten", "max"),
-               f"model.column_pool must be \"flatten\" or \"max\", got {self.column_pool!r}")
+        _check(
+            self.column_pool in ("flatten", "max"),
+            f'model.column_pool must be "flatten" or "max", got {self.column_pool!r}',
+        )
         _check(self.shortcut >= 0, f"model.shortcut must be >= 0 (0: none), got {self.shortcut}")
         _check(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
-        _check(all(_positive_int(f) for f in self.conv_filters),
-               f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}")
-        _check(all(isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_positive_int, p))
-                   for p in self.pools),
-               f"model.pools must be (height, width) pairs of whole numbers >= 1, e.g. "
-               f"[[2, 2], [2, 2], [2, 1], [1, 1]]; got {_plain(self.pools)}")
-        _check(len(self.pools) == len(self.conv_filters),
-               "model.pools needs one (height, width) pair per convolution block")
-        _check(self.projection >= 0, f"model.projection must be >= 0 (0: none), got {self.projection}")
+        _check(
+            all(_positive_int(f) for f in self.conv_filters),
+            f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}",
+        )
+        _check(
+            all(
+                isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_positive_int, p))
+                for p in self.pools
+            ),
+            f"model.pools must be (height, width) pairs of whole numbers >= 1, e.g. "
+            f"[[2, 2], [2, 2], [2, 1], [1, 1]]; got {_plain(self.pools)}",
+        )
+        _check(
+            len(self.pools) == len(self.conv_filters),
+            "model.pools needs one (height, width) pair per convolution block",
+        )
+        _check(
+            self.projection >= 0, f"model.projection must be >= 0 (0: none), got {self.projection}"
+        )
         _check(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
         _check(self.lstm_units >= 1, "model.lstm_units must be >= 1")
         _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
@@ -199,26 +220,35 @@ class Config(_Config):
     train: TrainConfig = field(default_factory=TrainConfig)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "Config":
-        _check(data is None or isinstance(data, dict),
-               f"a config is a table of sections (preprocess, model, train), got {data!r}")
+    def from_dict(cls, data: dict[str, Any] | None) -> Config:
+        _check(
+            data is None or isinstance(data, dict),
+            f"a config is a table of sections (preprocess, model, train), got {data!r}",
+        )
         data = dict(data or {})
         unknown = sorted(set(data) - {"preprocess", "model", "train"})
-        _check(not unknown, f"unknown config section(s): {', '.join(unknown)}; "
-                            "known: preprocess, model, train")
-        return cls(preprocess=PreprocessConfig.from_dict(data.get("preprocess")),
-                   model=ModelConfig.from_dict(data.get("model")),
-                   train=TrainConfig.from_dict(data.get("train")))
+        _check(
+            not unknown,
+            f"unknown config section(s): {', '.join(unknown)}; known: preprocess, model, train",
+        )
+        return cls(
+            preprocess=PreprocessConfig.from_dict(data.get("preprocess")),
+            model=ModelConfig.from_dict(data.get("model")),
+            train=TrainConfig.from_dict(data.get("train")),
+        )
 
     def __post_init__(self):
         h = self.preprocess.height
         for ph, _ in self.model.pools:
             h //= ph
-        _check(h >= 1, f"model.pools divide the height by more than preprocess.height "
-                       f"({self.preprocess.height}): lower the pools' heights or raise the height")
+        _check(
+            h >= 1,
+            f"model.pools divide the height by more than preprocess.height "
+            f"({self.preprocess.height}): lower the pools' heights or raise the height",
+        )
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Config":
+    def from_file(cls, path: str | Path) -> Config:
         """Read a ``.json`` or ``.toml`` file with optional sections preprocess/model/train."""
         path = Path(path)
         if not path.is_file():

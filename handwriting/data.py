@@ -4,6 +4,7 @@ Batches come from a ``keras.utils.PyDataset`` (backend-independent: the same pip
 TensorFlow on a CPU and JAX on a GPU); augmentation is OpenCV/numpy, seeded per
 (seed, epoch, batch), so a resumed run sees the batches it would have seen.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,8 @@ from ._keras import keras
 from .augment import augment
 from .charset import Charset
 from .config import PreprocessConfig
-from .fileio import write_atomic
 from .document import Problem
+from .fileio import write_atomic
 from .groundtruth import LineRecord, prepare_line
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,21 @@ def _cache_key(records: list[LineRecord], config: PreprocessConfig) -> str:
     for r in records:
         p = r.image or r.source
         st = os.stat(p) if p and os.path.exists(p) else None
-        h.update(f"{r.id}|{p}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}|"
-                 f"{None if r.polygon is None else r.polygon.tobytes().hex()}|{r.text!r}\n".encode())
+        h.update(
+            f"{r.id}|{p}|{st.st_size if st else 0}|{st.st_mtime_ns if st else 0}|"
+            f"{None if r.polygon is None else r.polygon.tobytes().hex()}|{r.text!r}\n".encode()
+        )
     return h.hexdigest()[:16]
 
 
-def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir: Path | None = None,
-                  desc: str = "preprocessing", progress: bool = True,
-                  workers: int | None = None) -> tuple[list[Sample], list[Problem]]:
+def prepare_lines(
+    records: list[LineRecord],
+    config: PreprocessConfig,
+    cache_dir: Path | None = None,
+    desc: str = "preprocessing",
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[list[Sample], list[Problem]]:
     """Preprocess every record once (in parallel), with an optional on-disk cache."""
     cache = None
     if cache_dir is not None:
@@ -64,8 +72,15 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
     # threads, not processes: OpenCV and numpy release the GIL (1.8x on 2 cores), and a fork
     # of a process that runs JAX threads can deadlock
     with ThreadPoolExecutor(workers if len(records) > 64 else 1) as pool:
-        results = list(tqdm(pool.map(prepare_line, records, [config] * len(records)),
-                            total=len(records), desc=desc, disable=not progress, unit="line"))
+        results = list(
+            tqdm(
+                pool.map(prepare_line, records, [config] * len(records)),
+                total=len(records),
+                desc=desc,
+                disable=not progress,
+                unit="line",
+            )
+        )
     samples, problems = [], []
     for r, (line, err) in zip(records, results):
         path = str(r.image or r.source)
@@ -75,9 +90,13 @@ def prepare_lines(records: list[LineRecord], config: PreprocessConfig, cache_dir
             samples.append(Sample(r.id, line, r.text, path))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache, pickle.dumps(([s.__dict__ for s in samples],
-                                          [(str(p.path), p.message) for p in problems]),
-                                         protocol=pickle.HIGHEST_PROTOCOL))
+        write_atomic(
+            cache,
+            pickle.dumps(
+                ([s.__dict__ for s in samples], [(str(p.path), p.message) for p in problems]),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            ),
+        )
     return samples, problems
 
 
@@ -86,25 +105,38 @@ def frames_needed(labels: list[int]) -> int:
     return len(labels) + sum(1 for a, b in zip(labels, labels[1:]) if a == b)
 
 
-def check_fit(samples: list[Sample], charset: Charset, downsample: int) -> tuple[list[Sample], list[Problem]]:
+def check_fit(
+    samples: list[Sample], charset: Charset, downsample: int
+) -> tuple[list[Sample], list[Problem]]:
     """Split off lines that are blank but labelled, whose label has unknown characters, or
     whose label cannot fit the logit length."""
     good, bad = [], []
     for s in samples:
         if s.text.strip() and not s.line.any():
-            bad.append(Problem(Path(s.path), "no ink found (a blank image), but the label has "
-                                             "text; check the crop"))
+            bad.append(
+                Problem(
+                    Path(s.path),
+                    "no ink found (a blank image), but the label has text; check the crop",
+                )
+            )
             continue
         missing = charset.unknown(s.text)
         if missing:
-            bad.append(Problem(Path(s.path), f"characters not in the charset: {''.join(missing)!r}"))
+            bad.append(
+                Problem(Path(s.path), f"characters not in the charset: {''.join(missing)!r}")
+            )
             continue
         need = frames_needed(charset.encode(s.text))
         have = s.line.shape[1] // downsample
         if need > have:
-            bad.append(Problem(Path(s.path), f"label of {len(s.text)} characters needs {need} frames "
-                                             f"but the image gives {have} (width {s.line.shape[1]} px "
-                                             f"after preprocessing / {downsample}); check the crop"))
+            bad.append(
+                Problem(
+                    Path(s.path),
+                    f"label of {len(s.text)} characters needs {need} frames "
+                    f"but the image gives {have} (width {s.line.shape[1]} px "
+                    f"after preprocessing / {downsample}); check the crop",
+                )
+            )
             continue
         good.append(s)
     return good, bad
@@ -136,9 +168,19 @@ class LineBatches(keras.utils.PyDataset):
         shuffle: reshuffle batch composition and order every epoch.
     """
 
-    def __init__(self, samples: list[Sample], charset: Charset, batch_size: int, downsample: int,
-                 bucket_width: int = 64, augment: bool = False, seed: int = 0, shuffle: bool = True,
-                 augment_p: float = 0.5, **kwargs):
+    def __init__(
+        self,
+        samples: list[Sample],
+        charset: Charset,
+        batch_size: int,
+        downsample: int,
+        bucket_width: int = 64,
+        augment: bool = False,
+        seed: int = 0,
+        shuffle: bool = True,
+        augment_p: float = 0.5,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.samples = samples
         self.labels = [charset.encode(s.text) for s in samples]
@@ -159,7 +201,9 @@ class LineBatches(keras.utils.PyDataset):
         if self.shuffle:  # jitter the sort so batch composition changes between epochs
             widths = widths * rng.uniform(0.9, 1.1, len(widths))
         order = np.argsort(widths, kind="stable")
-        self.batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        self.batches = [
+            order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)
+        ]
         if self.shuffle:
             rng.shuffle(self.batches)
 
@@ -174,12 +218,14 @@ class LineBatches(keras.utils.PyDataset):
         """The same batches as a ``tf.data`` pipeline (TensorFlow backend): the batch plan of
         the current epoch, prepared in parallel, order kept, prefetched."""
         from ._keras import tensorflow
+
         tf = tensorflow()
         h = self.samples[0].line.shape[0]
 
         def load(i):
-            x, y = tf.numpy_function(lambda k: self[int(k)], [i], (tf.float32, tf.int32),
-                                     stateful=False)
+            x, y = tf.numpy_function(
+                lambda k: self[int(k)], [i], (tf.float32, tf.int32), stateful=False
+            )
             x.set_shape((None, h, None, 1))
             y.set_shape((None, None))
             return x, y
@@ -210,6 +256,5 @@ class LineBatches(keras.utils.PyDataset):
         y = np.zeros((len(idx), 1 + max_len), np.int32)
         for row, i in enumerate(idx):
             y[row, 0] = frames[row]
-            y[row, 1:1 + len(self.labels[i])] = self.labels[i]
+            y[row, 1 : 1 + len(self.labels[i])] = self.labels[i]
         return x, y
-

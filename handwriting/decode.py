@@ -5,6 +5,7 @@ number of valid frames; output is the label sequence with one confidence per cha
 (the highest probability of the character over the frames it was read from), the frame where
 each character peaks, and a line confidence (mean of the character confidences).
 """
+
 from __future__ import annotations
 
 import math
@@ -33,9 +34,14 @@ class Prediction:
     positions: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "confidence": round(self.confidence, 4),
-                "chars": [{"char": c, "confidence": round(p, 4)}
-                          for c, p in zip(self.text, self.char_confidences)]}
+        return {
+            "text": self.text,
+            "confidence": round(self.confidence, 4),
+            "chars": [
+                {"char": c, "confidence": round(p, 4)}
+                for c, p in zip(self.text, self.char_confidences)
+            ],
+        }
 
 
 @dataclass
@@ -52,9 +58,15 @@ def word_spans(pred: Prediction) -> list[WordSpan]:
     if not pred.text or len(pred.positions) != len(pred.text):
         return []
     centres = np.asarray(pred.positions, np.float64) + 0.5
-    return [WordSpan(m.group(), float(centres[m.start()]), float(centres[m.end() - 1]),
-                     float(np.mean(pred.char_confidences[m.start():m.end()])))
-            for m in re.finditer(r"\S+", pred.text)]
+    return [
+        WordSpan(
+            m.group(),
+            float(centres[m.start()]),
+            float(centres[m.end() - 1]),
+            float(np.mean(pred.char_confidences[m.start() : m.end()])),
+        )
+        for m in re.finditer(r"\S+", pred.text)
+    ]
 
 
 def _line_confidence(probs: np.ndarray, confs: list[float]) -> float:
@@ -89,8 +101,13 @@ def _logsumexp(a: float, b: float) -> float:
     return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
-def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = None,
-                prune: float = 1e-3, fusion=None) -> Decoded:
+def beam_decode(
+    probs: np.ndarray,
+    beam_width: int = 10,
+    length: int | None = None,
+    prune: float = 1e-3,
+    fusion=None,
+) -> Decoded:
     """CTC prefix beam search. Characters whose probability is below ``prune`` in a frame
     are not considered as extensions in that frame. ``fusion`` (a
     :class:`~handwriting.lm.Fusion`, or anything with ``start() -> state``,
@@ -103,7 +120,9 @@ def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = No
     # per prefix: best probability and frame of each of its characters
     info: dict[tuple[int, ...], tuple[tuple[float, ...], tuple[int, ...]]] = {(): ((), ())}
     # per prefix: its language-model score and state
-    lm: dict[tuple[int, ...], tuple[float, object]] = {(): (0.0, fusion.start() if fusion else None)}
+    lm: dict[tuple[int, ...], tuple[float, object]] = {
+        (): (0.0, fusion.start() if fusion else None)
+    }
     for t in range(len(probs)):
         candidates = np.flatnonzero(probs[t] >= prune).tolist()
         row, prow = logp[t].tolist(), probs[t].tolist()  # plain floats: faster to index
@@ -137,23 +156,34 @@ def beam_decode(probs: np.ndarray, beam_width: int = 10, length: int | None = No
                         add, state = fusion.extend(state, k)
                         score += add
                     lm[ext] = score, state
-        beams = dict(sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]) - lm[kv[0]][0])
-                     [:beam_width])
-    best = max(beams, key=lambda pr: _logsumexp(*beams[pr]) + lm[pr][0]
-               + (fusion.end(lm[pr][1]) if fusion else 0.0))
+        beams = dict(
+            sorted(nxt.items(), key=lambda kv: -_logsumexp(*kv[1]) - lm[kv[0]][0])[:beam_width]
+        )
+    best = max(
+        beams,
+        key=lambda pr: (
+            _logsumexp(*beams[pr]) + lm[pr][0] + (fusion.end(lm[pr][1]) if fusion else 0.0)
+        ),
+    )
     confs, frames = info[best]
     return Decoded(list(best), list(confs), list(frames), _line_confidence(probs, list(confs)))
 
 
-def decode(probs: np.ndarray, lengths, charset: Charset, beam: int = 0,
-           fusion=None) -> list[Prediction]:
+def decode(
+    probs: np.ndarray, lengths, charset: Charset, beam: int = 0, fusion=None
+) -> list[Prediction]:
     """Decode a batch ``(B, T, C)``; ``beam`` <= 1 means greedy (``fusion``, a language model
     for beam search, is then not used)."""
     out = []
     for p, n in zip(probs, lengths):
-        d = (beam_decode(p, beam, int(n), fusion=fusion) if beam and beam > 1
-             else greedy_decode(p, int(n)))
-        out.append(Prediction(charset.decode(d.labels), d.confidence, d.char_confidences, d.positions))
+        d = (
+            beam_decode(p, beam, int(n), fusion=fusion)
+            if beam and beam > 1
+            else greedy_decode(p, int(n))
+        )
+        out.append(
+            Prediction(charset.decode(d.labels), d.confidence, d.char_confidences, d.positions)
+        )
     return out
 
 
@@ -172,15 +202,23 @@ def pad_to_bucket(line: np.ndarray) -> np.ndarray:
     return np.pad(line, ((0, 0), (0, bucket(line.shape[1]) - line.shape[1])))
 
 
-def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample: int,
-                  batch_size: int = 16, beam: int = 0, progress: bool = False,
-                  fusion=None) -> list[Prediction]:
+def predict_lines(
+    predict,
+    lines: list[np.ndarray],
+    charset: Charset,
+    downsample: int,
+    batch_size: int = 16,
+    beam: int = 0,
+    progress: bool = False,
+    fusion=None,
+) -> list[Prediction]:
     """Batched recognition of normalized lines (float H x W each) with any model callable
     ``predict((B, H, W, 1) float32) -> (B, T, C) probabilities``: each line is padded to its
     own bucketed width and batched only with lines of that width (so it reads the same alone or
     among others, at any batch size), predicted, and decoded with its true frame count.
     ``progress`` shows a progress bar on stderr; ``fusion``: a language model for beam search."""
     from tqdm.auto import tqdm
+
     out: list[Prediction | None] = [None] * len(lines)
     widths = [bucket(l.shape[1]) for l in lines]
     batches: list[list[int]] = []
@@ -207,6 +245,7 @@ def predict_lines(predict, lines: list[np.ndarray], charset: Charset, downsample
 def cer(refs: list[str], hyps: list[str]) -> float:
     """Character error rate over a corpus, in percent (total edits / total reference chars)."""
     from rapidfuzz.distance import Levenshtein  # here: decoding alone does not need rapidfuzz
+
     edits = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
     return 100.0 * edits / max(1, sum(len(r) for r in refs))
 
@@ -214,6 +253,7 @@ def cer(refs: list[str], hyps: list[str]) -> float:
 def wer(refs: list[str], hyps: list[str]) -> float:
     """Word error rate over a corpus, in percent (words split on whitespace)."""
     from rapidfuzz.distance import Levenshtein
+
     edits = sum(Levenshtein.distance(r.split(), h.split()) for r, h in zip(refs, hyps))
     return 100.0 * edits / max(1, sum(len(r.split()) for r in refs))
 
@@ -225,9 +265,14 @@ def confusions(refs: list[str], hyps: list[str], top: int = 20) -> list[dict]:
     from collections import Counter
 
     from rapidfuzz.distance import Levenshtein
+
     counts: Counter = Counter()
     for r, h in zip(refs, hyps):
         for op in Levenshtein.editops(r, h):
-            counts[(r[op.src_pos] if op.tag != "insert" else "",
-                    h[op.dest_pos] if op.tag != "delete" else "")] += 1
+            counts[
+                (
+                    r[op.src_pos] if op.tag != "insert" else "",
+                    h[op.dest_pos] if op.tag != "delete" else "",
+                )
+            ] += 1
     return [{"truth": t, "prediction": p, "count": n} for (t, p), n in counts.most_common(top)]

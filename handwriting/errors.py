@@ -25,21 +25,26 @@ def check_format_version(path, version, supported: int, what: str, redo: str) ->
     """Raise :class:`ArtifactError` unless ``version == supported``, saying what to do."""
     if version != supported:
         if not isinstance(version, int) or isinstance(version, bool):
-            raise ArtifactError(f"{path}: {what} format version {version!r} is not a number; "
-                                f"the file is damaged ({redo})")
+            raise ArtifactError(
+                f"{path}: {what} format version {version!r} is not a number; "
+                f"the file is damaged ({redo})"
+            )
         newer = version > supported
         raise ArtifactError(
             f"{path}: {what} format version {version!r} is not supported by this handwriting "
             f"(which reads version {supported}); "
-            + ("upgrade handwriting (pip install -U handwriting)" if newer else redo))
+            + ("upgrade handwriting (pip install -U handwriting)" if newer else redo)
+        )
 
 
 # the optional packages, by the extra that installs them, and what needs them
-EXTRAS = {"tensorflow": ("train", "training, export, inspect, plots and --backend keras"),
-          "keras": ("train", "training, export, inspect, plots and --backend keras"),
-          "matplotlib": ("train", "plots and inspect figures"),
-          "jax": ("jax", "KERAS_BACKEND=jax"),
-          "fontTools": ("synth", "synth")}
+EXTRAS = {
+    "tensorflow": ("train", "training, export, inspect, plots and --backend keras"),
+    "keras": ("train", "training, export, inspect, plots and --backend keras"),
+    "matplotlib": ("train", "plots and inspect figures"),
+    "jax": ("jax", "KERAS_BACKEND=jax"),
+    "fontTools": ("synth", "synth"),
+}
 
 
 class MissingExtraError(HandwritingError):
@@ -56,4 +61,5 @@ def missing_extra(exc: ModuleNotFoundError) -> MissingExtraError | None:
     extra, users = EXTRAS[name]
     return MissingExtraError(
         f"this needs {name}, which is not installed ({users} use the [{extra}] extra): "
-        f'pip install "handwriting[{extra}]" (from a checkout: pip install -e ".[{extra}]")')
+        f'pip install "handwriting[{extra}]" (from a checkout: pip install -e ".[{extra}]")'
+    )

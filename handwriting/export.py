@@ -26,6 +26,7 @@ Quantization (``quantize``):
   and output stay float32 (the graph quantizes/dequantizes at its ends), so the runtime and
   the decoder are the same for every mode. Ops without an int8 kernel stay float.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -63,6 +64,7 @@ def _lstm_step(kernel, recurrent_kernel, bias):
         c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
         h = tf.sigmoid(o) * tf.tanh(c)
         return h, c
+
     return step
 
 
@@ -79,14 +81,19 @@ def fusable_lstm() -> tf.types.experimental.GenericFunction:
         >>> lstm = fusable_lstm()
         >>> outputs = lstm(x, h0, c0, kernel, recurrent_kernel, bias)[1]
     """
-    attributes = {"api_implements": f"lstm_{uuid.uuid4()}", "api_preferred_device": "CPU",
-                  "time_major": False, "go_backwards": False}
+    attributes = {
+        "api_implements": f"lstm_{uuid.uuid4()}",
+        "api_preferred_device": "CPU",
+        "time_major": False,
+        "go_backwards": False,
+    }
 
     @tf.function(experimental_attributes=attributes, autograph=False)
     def lstm(inputs, init_h, init_c, kernel, recurrent_kernel, bias):
         steps = tf.transpose(inputs, [1, 0, 2])  # time major for the scan
-        hs, cs = tf.scan(_lstm_step(kernel, recurrent_kernel, bias), steps,
-                         initializer=(init_h, init_c))
+        hs, cs = tf.scan(
+            _lstm_step(kernel, recurrent_kernel, bias), steps, initializer=(init_h, init_c)
+        )
         outputs = tf.transpose(hs, [1, 0, 2])
         last_h = tf.ensure_shape(hs[-1], init_h.shape)
         last_c = tf.ensure_shape(cs[-1], init_c.shape)
@@ -120,12 +127,21 @@ class FusedBiLSTM(layers.Layer):
     def build(self, input_shape):
         features = input_shape[-1]
         for d in self.DIRECTIONS:
-            setattr(self, f"{d}_kernel", self.add_weight(
-                shape=(features, 4 * self.units), name=f"{d}_kernel"))
-            setattr(self, f"{d}_recurrent_kernel", self.add_weight(
-                shape=(self.units, 4 * self.units), name=f"{d}_recurrent_kernel"))
-            setattr(self, f"{d}_bias", self.add_weight(
-                shape=(4 * self.units,), name=f"{d}_bias", initializer="zeros"))
+            setattr(
+                self,
+                f"{d}_kernel",
+                self.add_weight(shape=(features, 4 * self.units), name=f"{d}_kernel"),
+            )
+            setattr(
+                self,
+                f"{d}_recurrent_kernel",
+                self.add_weight(shape=(self.units, 4 * self.units), name=f"{d}_recurrent_kernel"),
+            )
+            setattr(
+                self,
+                f"{d}_bias",
+                self.add_weight(shape=(4 * self.units,), name=f"{d}_bias", initializer="zeros"),
+            )
 
     @classmethod
     def from_bidirectional(cls, bidirectional: layers.Bidirectional, name: str | None = None):
@@ -136,20 +152,37 @@ class FusedBiLSTM(layers.Layer):
             raise HandwritingError(f"{bidirectional.name}: only Bidirectional(LSTM) can be fused")
         for lstm in (fw, bw):
             cell = lstm.cell
-            if (not lstm.return_sequences or not cell.use_bias
-                    or cell.activation is not keras.activations.tanh
-                    or cell.recurrent_activation is not keras.activations.sigmoid):
-                raise HandwritingError(f"{lstm.name}: only LSTMs with tanh/sigmoid activations, "
-                                       "a bias and return_sequences=True can be fused")
+            if (
+                not lstm.return_sequences
+                or not cell.use_bias
+                or cell.activation is not keras.activations.tanh
+                or cell.recurrent_activation is not keras.activations.sigmoid
+            ):
+                raise HandwritingError(
+                    f"{lstm.name}: only LSTMs with tanh/sigmoid activations, "
+                    "a bias and return_sequences=True can be fused"
+                )
         if bidirectional.merge_mode != "concat":
-            raise HandwritingError(f"{bidirectional.name}: merge mode {bidirectional.merge_mode!r} "
-                                   "cannot be fused (only 'concat')")
+            raise HandwritingError(
+                f"{bidirectional.name}: merge mode {bidirectional.merge_mode!r} "
+                "cannot be fused (only 'concat')"
+            )
         layer = cls(fw.units, name=name or bidirectional.name)
         features = fw.cell.kernel.shape[0]
         layer.build((1, None, features))
-        layer.set_weights([np.asarray(keras.ops.convert_to_numpy(w)) for w in
-                           (fw.cell.kernel, fw.cell.recurrent_kernel, fw.cell.bias,
-                            bw.cell.kernel, bw.cell.recurrent_kernel, bw.cell.bias)])
+        layer.set_weights(
+            [
+                np.asarray(keras.ops.convert_to_numpy(w))
+                for w in (
+                    fw.cell.kernel,
+                    fw.cell.recurrent_kernel,
+                    fw.cell.bias,
+                    bw.cell.kernel,
+                    bw.cell.recurrent_kernel,
+                    bw.cell.bias,
+                )
+            ]
+        )
         return layer
 
     def _direction(self, d: str, x):
@@ -157,8 +190,10 @@ class FusedBiLSTM(layers.Layer):
         if batch is None:
             raise HandwritingError("FusedBiLSTM needs a static batch size (export uses 1)")
         zeros = tf.zeros((batch, self.units), x.dtype)
-        weights = [tf.convert_to_tensor(getattr(self, f"{d}{n}"))  # variables as tensors
-                   for n in ("_kernel", "_recurrent_kernel", "_bias")]
+        weights = [
+            tf.convert_to_tensor(getattr(self, f"{d}{n}"))  # variables as tensors
+            for n in ("_kernel", "_recurrent_kernel", "_bias")
+        ]
         return fusable_lstm()(x, zeros, zeros, *weights)[1]
 
     def call(self, inputs):
@@ -189,18 +224,22 @@ def inference_model(model: keras.Model, height: int, fused: bool = True) -> kera
 
 
 # ---------------------------------------------------------------- calibration lines
-def calibration_lines(dirs: str | Path | Sequence[str | Path], preprocess_config,
-                      limit: int = 100, seed: int = 0) -> list[np.ndarray]:
+def calibration_lines(
+    dirs: str | Path | Sequence[str | Path], preprocess_config, limit: int = 100, seed: int = 0
+) -> list[np.ndarray]:
     """Up to ``limit`` lines drawn (seeded) from line ground truth in ``dirs``, preprocessed
     with the model's own configuration: the representative data set of int8 calibration."""
     from .groundtruth import load_line_image, scan_line_dirs
     from .preprocessing import preprocess
+
     if isinstance(dirs, (str, Path)):
         dirs = [dirs]
     records, _ = scan_line_dirs(dirs)
     if not records:
-        raise HandwritingError(f"no line images with transcriptions in {', '.join(map(str, dirs))}; "
-                               "int8 calibration needs a folder of line ground truth")
+        raise HandwritingError(
+            f"no line images with transcriptions in {', '.join(map(str, dirs))}; "
+            "int8 calibration needs a folder of line ground truth"
+        )
     rng = np.random.default_rng(seed)
     pick = sorted(rng.choice(len(records), size=min(limit, len(records)), replace=False))
     lines = []
@@ -229,8 +268,11 @@ def _convert_saved_model(model: keras.Model, height: int, quantize: str, lines) 
         # frozen on the way; from_concrete_functions leaves READ_VARIABLE ops in WHILE bodies)
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serve", lambda image: model(image, training=False),
-                             input_signature=[keras.InputSpec(shape=(1, height, None, 1), dtype="float32")])
+        archive.add_endpoint(
+            "serve",
+            lambda image: model(image, training=False),
+            input_signature=[keras.InputSpec(shape=(1, height, None, 1), dtype="float32")],
+        )
         archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -239,15 +281,20 @@ def _convert_saved_model(model: keras.Model, height: int, quantize: str, lines) 
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "int8":
+
             def representative():
                 for line in lines:
                     yield [line[None, :, :, None].astype(np.float32)]
+
             converter.representative_dataset = representative
         import contextlib
 
         from .runtime import native_stderr_closed
+
         # the converter's C++ INFO lines ("fully_quantize: 0, ..."), kept for --debug
-        quiet = contextlib.nullcontext() if log.isEnabledFor(logging.DEBUG) else native_stderr_closed()
+        quiet = (
+            contextlib.nullcontext() if log.isEnabledFor(logging.DEBUG) else native_stderr_closed()
+        )
         try:
             with quiet:
                 return bytes(converter.convert())
@@ -260,10 +307,14 @@ def _finish(data: bytes, meta: dict) -> bytes:
     """Remove the converter's cell clip from fused LSTMs and embed ``meta`` as metadata."""
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
+
     model = flatbuffer_utils.convert_bytearray_to_object(data)
-    lstm_codes = {i for i, code in enumerate(model.operatorCodes)
-                  if max(code.builtinCode, code.deprecatedBuiltinCode)
-                  == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM}
+    lstm_codes = {
+        i
+        for i, code in enumerate(model.operatorCodes)
+        if max(code.builtinCode, code.deprecatedBuiltinCode)
+        == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM
+    }
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
             if op.opcodeIndex in lstm_codes and op.builtinOptions is not None:
@@ -274,14 +325,23 @@ def _finish(data: bytes, meta: dict) -> bytes:
     entry = schema.MetadataT()
     entry.name = METADATA_NAME
     entry.buffer = len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or [])
-                      if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME]
+    model.metadata = [
+        m
+        for m in (model.metadata or [])
+        if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME
+    ]
     model.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
-def export(model_dir: str | Path, out: str | Path, quantize: str = "dynamic",
-           representative=None, fused: bool = True, calibration_limit: int = 100) -> Path:
+def export(
+    model_dir: str | Path,
+    out: str | Path,
+    quantize: str = "dynamic",
+    representative=None,
+    fused: bool = True,
+    calibration_limit: int = 100,
+) -> Path:
     """Convert a model directory to one self-describing ``.tflite`` file (written atomically).
 
     Args:
@@ -301,25 +361,31 @@ def export(model_dir: str | Path, out: str | Path, quantize: str = "dynamic",
         >>> export("default", "default.tflite")
     """
     if quantize not in QUANTIZE_MODES:
-        raise HandwritingError(f"unknown quantization {quantize!r}; choose one of "
-                               f"{', '.join(QUANTIZE_MODES)}")
+        raise HandwritingError(
+            f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZE_MODES)}"
+        )
     out = Path(out)
     if out.suffix != ".tflite":
         raise HandwritingError(f"{out}: the output file must end in .tflite")
     check_writable(out)  # before the conversion, not after it
     if keras.backend.backend() != "tensorflow":
-        raise HandwritingError("TFLite export needs the TensorFlow Keras backend "
-                               "(set KERAS_BACKEND=tensorflow)")
+        raise HandwritingError(
+            "TFLite export needs the TensorFlow Keras backend (set KERAS_BACKEND=tensorflow)"
+        )
     art = artifacts.load(model_dir)
     height = art.preprocess.height
     lines = None
     if quantize == "int8":
         if representative is None:
-            raise HandwritingError("int8 quantization needs representative lines: pass a folder of "
-                                   "line ground truth (--calibration DIR, e.g. training lines)")
+            raise HandwritingError(
+                "int8 quantization needs representative lines: pass a folder of "
+                "line ground truth (--calibration DIR, e.g. training lines)"
+            )
         if isinstance(representative, (str, Path)) or (
-                isinstance(representative, (list, tuple)) and representative
-                and isinstance(representative[0], (str, Path))):
+            isinstance(representative, (list, tuple))
+            and representative
+            and isinstance(representative[0], (str, Path))
+        ):
             lines = calibration_lines(representative, art.preprocess, calibration_limit)
         else:
             lines = [np.asarray(l, np.float32) for l in representative][:calibration_limit]
@@ -327,33 +393,43 @@ def export(model_dir: str | Path, out: str | Path, quantize: str = "dynamic",
             raise HandwritingError("int8 quantization: no representative lines could be read")
         bad = [l.shape for l in lines if l.ndim != 2 or l.shape[0] != height]
         if bad:
-            raise HandwritingError(f"representative lines must be preprocessed (height {height} x W); "
-                                   f"got {bad[0]}")
+            raise HandwritingError(
+                f"representative lines must be preprocessed (height {height} x W); got {bad[0]}"
+            )
     graph = inference_model(art.model, height, fused=fused)
     data = _convert(graph, height, quantize, lines)
     from . import __version__
+
     source = art.meta
     meta = {
         "format": "handwriting-tflite",
         "format_version": LITE_FORMAT_VERSION,
         "handwriting_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "charset": art.charset.to_list(),
         "preprocess": art.preprocess.to_dict(),
         "model": art.model_config.to_dict(),
         "downsample": art.model_config.downsample,
-        "input": {"shape": [1, height, -1, 1], "dtype": "float32",
-                  "layout": "one preprocessed line, ink 1 and paper 0, width free"},
-        "output": {"shape": [1, -1, art.charset.n_classes], "dtype": "float32",
-                   "content": "softmax probabilities per frame, class 0 = CTC blank"},
+        "input": {
+            "shape": [1, height, -1, 1],
+            "dtype": "float32",
+            "layout": "one preprocessed line, ink 1 and paper 0, width free",
+        },
+        "output": {
+            "shape": [1, -1, art.charset.n_classes],
+            "dtype": "float32",
+            "content": "softmax probabilities per frame, class 0 = CTC blank",
+        },
         "quantize": quantize,
         "fused_lstm": bool(fused),
         "calibration_lines": len(lines) if lines else 0,
-        "source": {"name": artifacts.resolve(model_dir).resolve().name,
-                   "format_version": source.get("format_version"),
-                   "created": source.get("created"),
-                   "parameters": source.get("parameters"),
-                   "metrics": source.get("metrics", {})},
+        "source": {
+            "name": artifacts.resolve(model_dir).resolve().name,
+            "format_version": source.get("format_version"),
+            "created": source.get("created"),
+            "parameters": source.get("parameters"),
+            "metrics": source.get("metrics", {}),
+        },
     }
     data = _finish(data, meta)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -367,6 +443,7 @@ def list_ops(path: str | Path) -> list[str]:
     """The op of every operator in every subgraph of a ``.tflite`` file (``WHILE`` bodies
     included): builtin names such as ``"CONV_2D"``, or the custom code (``"Flex..."``)."""
     from ai_edge_litert import schema_py_generated as schema
+
     data = Path(path).read_bytes()
     model = schema.Model.GetRootAs(data, 0)
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
@@ -391,8 +468,10 @@ def op_summary(path: str | Path) -> dict:
     """Op counts of a ``.tflite`` file, and whether Flex (TF select) or WHILE ops remain."""
     ops = list_ops(path)
     counts = Counter(ops)
-    return {"ops": dict(counts.most_common()),
-            "flex": sorted(k for k in counts if k.startswith("Flex")),
-            "while": counts.get("WHILE", 0),
-            "fused_lstm": counts.get("UNIDIRECTIONAL_SEQUENCE_LSTM", 0)
-            + counts.get("BIDIRECTIONAL_SEQUENCE_LSTM", 0)}
+    return {
+        "ops": dict(counts.most_common()),
+        "flex": sorted(k for k in counts if k.startswith("Flex")),
+        "while": counts.get("WHILE", 0),
+        "fused_lstm": counts.get("UNIDIRECTIONAL_SEQUENCE_LSTM", 0)
+        + counts.get("BIDIRECTIONAL_SEQUENCE_LSTM", 0),
+    }

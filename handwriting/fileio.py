@@ -1,4 +1,5 @@
 """Atomic file writes: a temporary file beside the target, then a rename over it."""
+
 from __future__ import annotations
 
 import json
@@ -39,11 +40,14 @@ def make_dir(path: str | Path, option: str = "--out") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise HandwritingError(f"{option} {path}: cannot create this folder ({exc.strerror}); "
-                               "give a folder you can write to") from None
+        raise HandwritingError(
+            f"{option} {path}: cannot create this folder ({exc.strerror}); "
+            "give a folder you can write to"
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise HandwritingError(f"{option} {path}: this folder is not writable; give a folder "
-                               "you can write to")
+        raise HandwritingError(
+            f"{option} {path}: this folder is not writable; give a folder you can write to"
+        )
     return path
 
 
@@ -55,11 +59,15 @@ def check_writable(path: str | Path, option: str = "--out", is_dir: bool = False
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise HandwritingError(f"{option} {path}: {folder} is a file, not a folder; "
-                               "give a path in a folder you can write to")
+        raise HandwritingError(
+            f"{option} {path}: {folder} is a file, not a folder; "
+            "give a path in a folder you can write to"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise HandwritingError(f"{option} {path}: the folder {folder} is not writable; "
-                               "give a path in a folder you can write to")
+        raise HandwritingError(
+            f"{option} {path}: the folder {folder} is not writable; "
+            "give a path in a folder you can write to"
+        )
 
 
 def _remove(tmp: Path) -> None:
@@ -72,19 +80,22 @@ def _remove(tmp: Path) -> None:
 def check_not_input(targets, inputs, option: str = "--out") -> None:
     """Refuse, before any work, an output (one of ``targets``) that is one of the ``inputs``
     (it would be lost). Each file is looked at once, however many there are."""
+
     def identity(path):
         try:
             st = os.stat(path)
         except OSError:  # not there (yet): nothing to lose
             return None
         return st.st_dev, st.st_ino
+
     sources = {identity(s): s for s in inputs if s is not None}
     sources.pop(None, None)
     for target in targets:
         source = sources.get(identity(target))
         if source is not None:
-            raise HandwritingError(f"{option} {target} would overwrite the input {source}; "
-                                   "choose another output name")
+            raise HandwritingError(
+                f"{option} {target} would overwrite the input {source}; choose another output name"
+            )
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

@@ -1,6 +1,7 @@
 """Line ground truth: `<id>.png` + `<id>.gt.txt` folders and the lines of ALTO / PAGE XML
 pages, found as :class:`LineRecord` objects with the :class:`Problem` of every file left out,
 and read as line images (a page line is cut from its page image)."""
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,14 @@ from .formats import read_layout
 from .formats.alto import parse_alto
 from .formats.pagexml import parse_page
 from .formats.xml import kind, parse
-from .preprocessing import IMAGE_SUFFIXES, check_polygon, crop_line, load_image, preprocess, to_uint8
+from .preprocessing import (
+    IMAGE_SUFFIXES,
+    check_polygon,
+    crop_line,
+    load_image,
+    preprocess,
+    to_uint8,
+)
 
 LINE_SUFFIXES = IMAGE_SUFFIXES  # what recognize reads, training reads
 
@@ -27,6 +35,7 @@ LINE_SUFFIXES = IMAGE_SUFFIXES  # what recognize reads, training reads
 @dataclass
 class LineRecord:
     """A line-level ground-truth sample: a line image file, or a polygon on a page."""
+
     id: str
     image: Path | None
     text: str
@@ -35,6 +44,7 @@ class LineRecord:
 
 
 # ---------------------------------------------------------------- line folders
+
 
 def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[Problem]]:
     """Find `<id>.png|jpg|...` + `<id>.gt.txt` pairs and ALTO/PAGE lines under ``dirs``."""
@@ -50,8 +60,9 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
-            problems.append(Problem(d, "directory not found" if not d.exists()
-                                    else "not a directory"))
+            problems.append(
+                Problem(d, "directory not found" if not d.exists() else "not a directory")
+            )
             continue
         for folder, _, names in os.walk(d, onerror=unreadable):
             folder = Path(folder)
@@ -72,8 +83,9 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
                 elif os.path.splitext(low)[1] in LINE_SUFFIXES:
                     stem = os.path.splitext(name)[0]
                     if stem in images:
-                        problems.append(Problem(folder / name,
-                                                f"second image for {stem}.gt.txt (ignored)"))
+                        problems.append(
+                            Problem(folder / name, f"second image for {stem}.gt.txt (ignored)")
+                        )
                     else:
                         images[stem] = folder / name
             for stem, image in images.items():
@@ -86,11 +98,17 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
                 else:
                     unlabelled.append(image)
             for stem in sorted(labels - images.keys()):
-                problems.append(Problem(folder / f"{stem}.gt.txt",
-                                        f"transcription without an image (no {stem}.png, .jpg, .tif, ...)"))
+                problems.append(
+                    Problem(
+                        folder / f"{stem}.gt.txt",
+                        f"transcription without an image (no {stem}.png, .jpg, .tif, ...)",
+                    )
+                )
     for image in unlabelled:  # page images named by an XML are not missing a label
-        if (os.path.normpath(image) not in page_images
-                and os.path.normpath(image.with_suffix("")) not in broken):
+        if (
+            os.path.normpath(image) not in page_images
+            and os.path.normpath(image.with_suffix("")) not in broken
+        ):
             stem = os.path.splitext(image.name)[0]
             problems.append(Problem(image, f"no transcription ({stem}.gt.txt missing)"))
     records.sort(key=lambda r: (r.id, str(r.image or r.source)))
@@ -148,8 +166,10 @@ def no_lines_error(dirs, problems=()) -> DataError:
     where = ", ".join(map(str, dirs))
     if problems:
         return DataError(f"no labelled lines read from {where}: {first_problem(problems)}")
-    return DataError(f"no labelled lines found in {where} (expected <id>.png|jpg|tif + "
-                     "<id>.gt.txt pairs, or ALTO/PAGE XML)")
+    return DataError(
+        f"no labelled lines found in {where} (expected <id>.png|jpg|tif + "
+        "<id>.gt.txt pairs, or ALTO/PAGE XML)"
+    )
 
 
 def load_line_image(record: LineRecord) -> np.ndarray:
@@ -187,4 +207,3 @@ def _page_image(source: str, stamp: int) -> np.ndarray:
     image = load_image(page.image)
     image.setflags(write=False)
     return image
-

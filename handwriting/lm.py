@@ -11,6 +11,7 @@ Example:
     >>> lm.save("my.lm.json.gz")
     >>> rec = Recognizer(lm="my.lm.json.gz")   # beam search with the LM
 """
+
 from __future__ import annotations
 
 import gzip
@@ -39,8 +40,13 @@ class CharLM:
     fusion ``weight`` and ``bonus`` to use it with, if known (else :data:`WEIGHT`,
     :data:`BONUS`)."""
 
-    def __init__(self, order: int, counts: dict[str, dict[str, int]],
-                 weight: float | None = None, bonus: float | None = None):
+    def __init__(
+        self,
+        order: int,
+        counts: dict[str, dict[str, int]],
+        weight: float | None = None,
+        bonus: float | None = None,
+    ):
         if order < 1:
             raise ValueError(f"LM order must be >= 1, got {order}")
         self.order = order
@@ -52,20 +58,23 @@ class CharLM:
         self._memo: dict[tuple[str, str], float] = {}
 
     @classmethod
-    def train(cls, texts, order: int = 6, min_count: int = 1, progress: bool = False) -> "CharLM":
+    def train(cls, texts, order: int = 6, min_count: int = 1, progress: bool = False) -> CharLM:
         """Count every line of ``texts`` (each padded with start marks and ended by an end
         mark); n-grams of three or more characters seen fewer than ``min_count`` times are
         dropped (a smaller model, as KenLM prunes). ``progress``: a progress bar on stderr."""
         from tqdm.auto import tqdm
+
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pad = BOS * (order - 1)
         for text in tqdm(texts, desc="counting", unit="line", disable=not progress):
             s = pad + text.translate(FOLD) + EOS
             for i in range(order - 1, len(s)):
                 for k in range(order):
-                    counts[s[i - k:i]][s[i]] += 1
-        kept = {h: {k: v for k, v in c.items() if v >= min_count or len(h) < 2}
-                for h, c in counts.items()}
+                    counts[s[i - k : i]][s[i]] += 1
+        kept = {
+            h: {k: v for k, v in c.items() if v >= min_count or len(h) < 2}
+            for h, c in counts.items()
+        }
         return cls(order, {h: c for h, c in kept.items() if c})
 
     def logp(self, history: str, char: str) -> float:
@@ -74,10 +83,10 @@ class CharLM:
         key = (history, char)
         value = self._memo.get(key)
         if value is None:
-            history = (BOS * (self.order - 1) + history)[len(history):] if self.order > 1 else ""
+            history = (BOS * (self.order - 1) + history)[len(history) :] if self.order > 1 else ""
             p = self._uniform
             for k in range(len(history) + 1):
-                h = history[len(history) - k:]
+                h = history[len(history) - k :]
                 stats = self._stats.get(h)
                 if stats is None:
                     break
@@ -95,45 +104,61 @@ class CharLM:
         for text in texts:
             text = text.translate(FOLD)
             for i, c in enumerate(text + EOS):
-                total += self.logp(text[max(0, i - self.order + 1):i], c)
+                total += self.logp(text[max(0, i - self.order + 1) : i], c)
                 n += 1
         return math.exp(-total / max(1, n))
 
     def save(self, path: str | Path) -> Path:
         """Write gzipped JSON (atomic)."""
         path = Path(path)
-        data = {"format_version": FORMAT_VERSION, "kind": "handwriting character LM",
-                "order": self.order, "weight": self.weight, "bonus": self.bonus,
-                "counts": self.counts}
-        write_atomic(path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"),
-                                         mtime=0))
+        data = {
+            "format_version": FORMAT_VERSION,
+            "kind": "handwriting character LM",
+            "order": self.order,
+            "weight": self.weight,
+            "bonus": self.bonus,
+            "counts": self.counts,
+        }
+        write_atomic(
+            path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), mtime=0)
+        )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "CharLM":
+    def load(cls, path: str | Path) -> CharLM:
         path = Path(path)
         if path.is_dir():
-            raise ArtifactError(f"{path}: is a directory; give the language model file "
-                                "(FILE.lm.json.gz, from `handwriting lm`)")
+            raise ArtifactError(
+                f"{path}: is a directory; give the language model file "
+                "(FILE.lm.json.gz, from `handwriting lm`)"
+            )
         if not path.is_file():
-            raise ArtifactError(f"{path}: language model not found (build one with "
-                                "`handwriting lm TEXT... --out FILE`)")
+            raise ArtifactError(
+                f"{path}: language model not found (build one with "
+                "`handwriting lm TEXT... --out FILE`)"
+            )
         try:
             data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
         except (OSError, EOFError, ValueError, UnicodeDecodeError):
-            raise ArtifactError(f"{path}: not a language model written by `handwriting lm`") from None
+            raise ArtifactError(
+                f"{path}: not a language model written by `handwriting lm`"
+            ) from None
         if not isinstance(data, dict) or data.get("kind") != "handwriting character LM":
             raise ArtifactError(f"{path}: not a language model written by `handwriting lm`")
         if data.get("format_version") != FORMAT_VERSION:
-            raise ArtifactError(f"{path}: language model format {data.get('format_version')}, "
-                                f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`")
+            raise ArtifactError(
+                f"{path}: language model format {data.get('format_version')}, "
+                f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`"
+            )
         try:
             if not isinstance(data["counts"], dict):
                 raise TypeError
             return cls(int(data["order"]), data["counts"], data.get("weight"), data.get("bonus"))
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise ArtifactError(f"{path}: a damaged language model (order or counts unreadable); "
-                                "rebuild it with `handwriting lm`") from None
+            raise ArtifactError(
+                f"{path}: a damaged language model (order or counts unreadable); "
+                "rebuild it with `handwriting lm`"
+            ) from None
 
 
 @dataclass
@@ -175,15 +200,21 @@ class Fusion:
             score = self._unseen_score
         else:
             score = self.weight * self.lm.logp(state, char) + self.bonus
-        return score, (state + char)[-self._n:] if self._n else ""
+        return score, (state + char)[-self._n :] if self._n else ""
 
     def end(self, state: str) -> float:
         """Score of ending the line after ``state``."""
         return self.weight * self.lm.logp(state, EOS)
 
 
-def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float | None = None,
-                bonus: float | None = None, model: str | Path | None = None) -> tuple[Fusion, int]:
+def load_fusion(
+    path: str | Path,
+    chars: list[str],
+    beam: int = 0,
+    weight: float | None = None,
+    bonus: float | None = None,
+    model: str | Path | None = None,
+) -> tuple[Fusion, int]:
     """The language model in ``path`` ready for beam search over the model's ``chars``, and
     the beam width to search with: ``beam`` if it is a beam (> 1), else :data:`BEAM`.
     ``weight`` and ``bonus`` default to the LM's own, else :data:`WEIGHT` and :data:`BONUS`.
@@ -195,8 +226,10 @@ def load_fusion(path: str | Path, chars: list[str], beam: int = 0, weight: float
         folder = Path(model)
         path = (folder.parent if folder.is_file() else folder) / MODEL_LM
         if not path.is_file():
-            raise ArtifactError(f"{model}: this model has no language model ({MODEL_LM}); give "
-                                "--lm FILE (build one with `handwriting lm`)")
+            raise ArtifactError(
+                f"{model}: this model has no language model ({MODEL_LM}); give "
+                "--lm FILE (build one with `handwriting lm`)"
+            )
     fusion = Fusion(CharLM.load(path), chars, weight, bonus, str(path))
     return fusion, beam if beam > 1 else BEAM
 
@@ -208,20 +241,28 @@ def read_texts(sources) -> list[str]:
     from .charset import normalize_text
     from .errors import DataError
     from .groundtruth import scan_line_dirs
+
     texts: list[str] = []
     for source in map(Path, sources):
         if source.is_dir():
             records, problems = scan_line_dirs([source])
             if problems:
-                log.warning("%s: %d problem(s), those files left out (%s%s)", source,
-                            len(problems), problems[0].message, ", ..." if len(problems) > 1 else "")
+                log.warning(
+                    "%s: %d problem(s), those files left out (%s%s)",
+                    source,
+                    len(problems),
+                    problems[0].message,
+                    ", ..." if len(problems) > 1 else "",
+                )
             texts += [r.text for r in records if r.text]
         elif source.is_file():
             raw = source.read_bytes()
             if raw[:5] == b"%PDF-" or b"\0" in raw:
                 kind = "a PDF" if raw[:5] == b"%PDF-" else "a binary file"
-                raise DataError(f"{source}: is {kind}, not a text file; give UTF-8 text (one line "
-                                "of text per line) or a ground-truth folder")
+                raise DataError(
+                    f"{source}: is {kind}, not a text file; give UTF-8 text (one line "
+                    "of text per line) or a ground-truth folder"
+                )
             try:
                 lines = raw.decode("utf-8").splitlines()
             except UnicodeDecodeError:
@@ -236,14 +277,28 @@ def read_texts(sources) -> list[str]:
 
 # French elisions that wordfreq splits off ("l'homme" -> "l", "homme"): written back with the
 # apostrophe before a vowel or h, as the full word elsewhere
-_ELISIONS = {"fr": {"l": "le", "d": "de", "j": "je", "n": "ne", "m": "me", "s": "se", "t": "te",
-                    "c": "ce", "qu": "que", "jusqu": "jusque", "lorsqu": "lorsque",
-                    "puisqu": "puisque"}}
+_ELISIONS = {
+    "fr": {
+        "l": "le",
+        "d": "de",
+        "j": "je",
+        "n": "ne",
+        "m": "me",
+        "s": "se",
+        "t": "te",
+        "c": "ce",
+        "qu": "que",
+        "jusqu": "jusque",
+        "lorsqu": "lorsque",
+        "puisqu": "puisque",
+    }
+}
 _VOWELS = set("aeiouyhàâäéèêëîïôöùûüœæ")
 
 
-def wordfreq_texts(languages, lines: int = 100_000, words: int = 30_000,
-                   seed: int = 0) -> list[str]:
+def wordfreq_texts(
+    languages, lines: int = 100_000, words: int = 30_000, seed: int = 0
+) -> list[str]:
     """Pseudo-text for :meth:`CharLM.train` from the word frequencies of the ``wordfreq``
     package (``pip install wordfreq``; data CC-BY-SA 4.0): ``lines`` lines of 3-11 words
     drawn by frequency from the ``words`` most frequent words of one of ``languages`` (e.g.
@@ -251,17 +306,22 @@ def wordfreq_texts(languages, lines: int = 100_000, words: int = 30_000,
     words are spelled and where they end, not which words follow which, and it carries no
     text of anyone's ground truth. Seeded."""
     import numpy as np
+
     try:
         import wordfreq
     except ImportError:
-        raise HandwritingError("--wordfreq needs the wordfreq package: pip install wordfreq") from None
+        raise HandwritingError(
+            "--wordfreq needs the wordfreq package: pip install wordfreq"
+        ) from None
     from .charset import normalize_text
+
     known = wordfreq.available_languages("large") | wordfreq.available_languages("best")
     vocab = []
     for lang in languages:
         if lang not in known:
-            raise HandwritingError(f"wordfreq has no word list for {lang!r}; it has "
-                                   f"{', '.join(sorted(known))}")
+            raise HandwritingError(
+                f"wordfreq has no word list for {lang!r}; it has {', '.join(sorted(known))}"
+            )
         freqs = wordfreq.get_frequency_dict(lang, wordlist="best")
         top = sorted(freqs, key=freqs.get, reverse=True)[:words]
         cum = np.cumsum([freqs[w] for w in top])

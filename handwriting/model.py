@@ -3,6 +3,7 @@
 Every layer has a fixed name, so weights saved under one Keras backend (JAX on a GPU, say)
 load by name under another (TensorFlow on a CPU).
 """
+
 from __future__ import annotations
 
 from ._keras import keras
@@ -34,7 +35,9 @@ def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model
     h = height
     for i, (filters, pool) in enumerate(zip(config.conv_filters, config.pools)):
         if config.separable and i > 0:
-            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+            x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(
+                x
+            )
         else:
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
         x = layers.BatchNormalization(name=f"bn{i}")(x)
@@ -56,7 +59,8 @@ def build_model(config: ModelConfig, n_classes: int, height: int) -> keras.Model
         x = layers.Dropout(config.dropout, name=f"drop{i}")(x)
         x = layers.Bidirectional(
             layers.LSTM(config.lstm_units, return_sequences=True, name=f"lstm{i}"),
-            name=f"bilstm{i}")(x)
+            name=f"bilstm{i}",
+        )(x)
     x = layers.Dropout(config.dropout, name="drop_out")(x)
     logits = layers.Dense(n_classes, name="logits")(x)
     probs = layers.Activation("softmax", name="probs")(logits)
@@ -79,7 +83,8 @@ def logits_model(model: keras.Model, shortcut: bool = False) -> keras.Model:
         return keras.Model(model.input, logits, name="handwriting_logits")
     n_classes = logits.shape[-1]
     side = layers.Conv1D(n_classes, 3, padding="same", name=SHORTCUT)(
-        model.get_layer("collapse").output)
+        model.get_layer("collapse").output
+    )
     both = layers.Concatenate(name="logits_and_shortcut")([logits, side])
     return keras.Model(model.input, both, name="handwriting_logits_shortcut")
 
@@ -103,11 +108,18 @@ def make_ctc_loss(shortcut: float = 0.0):
     def ctc_with_shortcut(y_true, y_pred):
         main, side = ops.split(y_pred, 2, axis=-1)
         return ctc_loss(y_true, main) + shortcut * ctc_loss(y_true, side)
+
     return ctc_with_shortcut
 
 
-def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: int,
-               height: int, trainable_seed: int | None = None) -> keras.Model:
+def widen_lstm(
+    model: keras.Model,
+    config: ModelConfig,
+    units: int,
+    n_classes: int,
+    height: int,
+    trainable_seed: int | None = None,
+) -> keras.Model:
     """The same network with ``units`` LSTM units per direction instead of
     ``config.lstm_units``; the outputs do not change (up to float rounding).
 
@@ -136,6 +148,7 @@ def widen_lstm(model: keras.Model, config: ModelConfig, units: int, n_classes: i
     import dataclasses
 
     import numpy as np
+
     old = config.lstm_units
     if units < old:
         raise ValueError(f"units must be >= the model's {old} LSTM units, got {units}")

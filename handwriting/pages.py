@@ -6,6 +6,7 @@ Example:
     >>> page = recognize_page(rec, "letter.jpg")
     >>> save_page(page, "letter.xml", "alto")
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,8 +17,8 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from .charset import normalize_text
-from .errors import DataError, HandwritingError
 from .document import Page, TextLine, Word
+from .errors import DataError, HandwritingError
 from .fileio import write_atomic
 from .formats import FORMATS, read_layout, serialize
 from .groundtruth import first_problem
@@ -28,9 +29,13 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- recognition
 
-def recognize_page(recognizer, image: str | Path | np.ndarray | None,
-                   layout: str | Path | Page | None = None,
-                   config: SegmentConfig | None = None) -> Page:
+
+def recognize_page(
+    recognizer,
+    image: str | Path | np.ndarray | None,
+    layout: str | Path | Page | None = None,
+    config: SegmentConfig | None = None,
+) -> Page:
     """Read a whole page: its lines (found by :func:`~handwriting.segment.segment_page`, or
     those of an ALTO/PAGE ``layout`` file), each cropped as ground-truth lines are
     (:func:`~handwriting.preprocessing.crop_line`) and all recognized in one batched call.
@@ -52,8 +57,11 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
     given = read_layout(layout) if isinstance(layout, (str, Path)) else layout
     if image is None:
         if given is None or given.image is None:
-            raise DataError("recognize_page needs an image (the layout names none)"
-                            if given is not None else "recognize_page needs an image")
+            raise DataError(
+                "recognize_page needs an image (the layout names none)"
+                if given is not None
+                else "recognize_page needs an image"
+            )
         image = given.image
     if isinstance(image, np.ndarray):
         gray, source = to_gray(image), None
@@ -82,8 +90,10 @@ def recognize_page(recognizer, image: str | Path | np.ndarray | None,
         # normalized as ground truth is: no space at either end or twice (words are unchanged)
         line.text, line.confidence = normalize_text(pred.text), float(pred.confidence)
         dx, dy = crop_origin(line.polygon)
-        line.words = [_inside(word.moved(dx, dy), line.polygon)
-                      for word in recognizer.locate(pred, pre, extent)]
+        line.words = [
+            _inside(word.moved(dx, dy), line.polygon)
+            for word in recognizer.locate(pred, pre, extent)
+        ]
     return Page(source, w, h, lines)
 
 
@@ -102,8 +112,14 @@ def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
     sx = w / page.width if page.width > 0 else 1.0
     sy = h / page.height if page.height > 0 else 1.0
     if abs(sx - 1) > 1e-3 or abs(sy - 1) > 1e-3:
-        log.warning("%s: page is %d x %d, the image %d x %d: coordinates scaled", where,
-                    page.width, page.height, w, h)
+        log.warning(
+            "%s: page is %d x %d, the image %d x %d: coordinates scaled",
+            where,
+            page.width,
+            page.height,
+            w,
+            h,
+        )
 
     def fit(pts):
         if pts is None:
@@ -113,8 +129,9 @@ def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
     return [TextLine(ln.id, fit(ln.polygon), fit(ln.baseline)) for ln in page.lines]
 
 
-def save_page(page: Page, path: str | Path, fmt: str = "alto",
-              image_name: str | None = None) -> Path:
+def save_page(
+    page: Page, path: str | Path, fmt: str = "alto", image_name: str | None = None
+) -> Path:
     """Write ``page`` as ``alto``, ``page`` (PAGE XML), ``hocr`` or ``json``; atomic. Returns
     the path."""
     if fmt not in FORMATS:
@@ -125,6 +142,7 @@ def save_page(page: Page, path: str | Path, fmt: str = "alto",
 
 
 # ---------------------------------------------------------------- evaluation
+
 
 def _box(poly) -> tuple[float, float, float, float]:
     p = np.asarray(poly)
@@ -142,13 +160,16 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def match_lines(gt: list[TextLine], pred: list[TextLine],
-                threshold: float = 0.5) -> list[tuple[int, int, float]]:
+def match_lines(
+    gt: list[TextLine], pred: list[TextLine], threshold: float = 0.5
+) -> list[tuple[int, int, float]]:
     """Greedy one-to-one matching of line bounding boxes, best IoU first; pairs
     ``(gt index, pred index, IoU)`` with IoU >= ``threshold``."""
     gb, pb = [_box(g.polygon) for g in gt], [_box(p.polygon) for p in pred]
-    pairs = sorted(((_iou(a, b), i, j) for i, a in enumerate(gb) for j, b in enumerate(pb)),
-                   key=lambda t: (-t[0], t[1], t[2]))
+    pairs = sorted(
+        ((_iou(a, b), i, j) for i, a in enumerate(gb) for j, b in enumerate(pb)),
+        key=lambda t: (-t[0], t[1], t[2]),
+    )
     used_g, used_p, out = set(), set(), []
     for v, i, j in pairs:
         if v < threshold:
@@ -187,21 +208,31 @@ def score_page(gt: list[TextLine], pred: list[TextLine], threshold: float = 0.5)
             errors += Levenshtein.distance(gt[i].text, pred[j].text or "")
     errors += sum(len(gt[i].text) for i in care if i not in matched_g)
     errors += sum(len(pred[j].text or "") for j in counted_p if j not in matched_p)
-    return {"gt_lines": len(care), "pred_lines": len(counted_p), "matched": hits,
-            "ignored": len(gt) - len(care), "chars": chars, "errors": errors}
+    return {
+        "gt_lines": len(care),
+        "pred_lines": len(counted_p),
+        "matched": hits,
+        "ignored": len(gt) - len(care),
+        "chars": chars,
+        "errors": errors,
+    }
 
 
 def rates(c: dict) -> dict:
     """Counts plus precision, recall and CER in percent (an empty page and an empty
     prediction agree perfectly)."""
+
     def ratio(num: int, den: int) -> float:
         if den == 0:
             return 100.0 if c["gt_lines"] == c["pred_lines"] == 0 else 0.0
         return round(100.0 * num / den, 2)
 
-    return {**c, "precision": ratio(c["matched"], c["pred_lines"]),
-            "recall": ratio(c["matched"], c["gt_lines"]),
-            "cer": round(100.0 * c["errors"] / max(1, c["chars"]), 2)}
+    return {
+        **c,
+        "precision": ratio(c["matched"], c["pred_lines"]),
+        "recall": ratio(c["matched"], c["gt_lines"]),
+        "cer": round(100.0 * c["errors"] / max(1, c["chars"]), 2),
+    }
 
 
 def totals(rows: list[dict]) -> dict:
@@ -219,8 +250,12 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
         if not d.is_dir():
             problems.append(f"{d}: {'not a directory' if d.exists() else 'directory not found'}")
             continue
-        for folder, subdirs, names in os.walk(d, onerror=lambda e: problems.append(
-                f"{e.filename}: cannot read this folder ({e.strerror})")):
+        for folder, subdirs, names in os.walk(
+            d,
+            onerror=lambda e: problems.append(
+                f"{e.filename}: cannot read this folder ({e.strerror})"
+            ),
+        ):
             subdirs.sort()
             for name in sorted(names):
                 if not name.lower().endswith(".xml"):
@@ -234,8 +269,9 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
                     continue
                 if page.lines and not any(line.text for line in page.lines):  # (a blank page
                     # without lines is scored: every line found on it is a false detection)
-                    problems.append(f"{path}: no transcribed lines, nothing to score against "
-                                    "(page left out)")
+                    problems.append(
+                        f"{path}: no transcribed lines, nothing to score against (page left out)"
+                    )
                 elif page.image is None:
                     problems.append(f"{path}: names no page image")
                 elif not page.image.is_file():
@@ -245,8 +281,13 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
     return found, problems
 
 
-def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
-                   threshold: float = 0.5, use_layout: bool = False) -> dict:
+def evaluate_pages(
+    recognizer,
+    dirs,
+    config: SegmentConfig | None = None,
+    threshold: float = 0.5,
+    use_layout: bool = False,
+) -> dict:
     """Segment and read every page of ``dirs`` that has ALTO/PAGE ground truth, and score it
     with :func:`score_page` (IoU >= ``threshold`` on line bounding boxes).
 
@@ -273,8 +314,9 @@ def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
         mine = []
         for path, gt in found:
             try:
-                pred = recognize_page(recognizer, gt.image, layout=path if use_layout else None,
-                                      config=config)
+                pred = recognize_page(
+                    recognizer, gt.image, layout=path if use_layout else None, config=config
+                )
             except HandwritingError as exc:
                 problems.append(f"{path}: {exc}")
                 continue
@@ -287,6 +329,8 @@ def evaluate_pages(recognizer, dirs, config: SegmentConfig | None = None,
         sets.append({"path": str(d), **rates(totals(mine))})
     if not rows:
         more = f": {first_problem(problems)}" if problems else ""
-        raise DataError(f"no ALTO/PAGE ground truth with a page image found in "
-                        f"{', '.join(map(str, dirs))}{more}")
+        raise DataError(
+            f"no ALTO/PAGE ground truth with a page image found in "
+            f"{', '.join(map(str, dirs))}{more}"
+        )
     return {"overall": rates(totals(rows)), "sets": sets, "pages": rows, "problems": problems}

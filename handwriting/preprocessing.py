@@ -3,6 +3,7 @@
 One pure, deterministic function (``preprocess``) serves training and inference alike; its
 parameters come from the model's own :class:`~handwriting.config.PreprocessConfig`.
 """
+
 from __future__ import annotations
 
 import io
@@ -38,20 +39,28 @@ def load_image(path: str | Path) -> np.ndarray:
     if not raw:
         raise ImageError(f"{path}: empty file")
     if raw[:5] == b"%PDF-":
-        raise ImageError(f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
-                         "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)")
+        raise ImageError(
+            f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
+            "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)"
+        )
     if raw[:4] in _TIFF_MAGIC and (pages := _tiff_pages(raw)) > 1:
         # imdecode would silently read the first page only
-        raise ImageError(f"{path}: is a TIFF with {pages} pages; one image per file is read: "
-                         "split it first (e.g. `tiffsplit FILE.tif page-`)")
+        raise ImageError(
+            f"{path}: is a TIFF with {pages} pages; one image per file is read: "
+            "split it first (e.g. `tiffsplit FILE.tif page-`)"
+        )
     if size := _oversize(raw):
-        raise ImageError(f"{path}: too large ({size}; the limit is {MAX_PIXELS // 10**6} "
-                         "megapixels); scale it down first (300 dpi is plenty)")
+        raise ImageError(
+            f"{path}: too large ({size}; the limit is {MAX_PIXELS // 10**6} "
+            "megapixels); scale it down first (300 dpi is plenty)"
+        )
     # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise ImageError(f"{path}: not a readable image (corrupt, truncated or not an image "
-                         f"format OpenCV reads: {', '.join(IMAGE_SUFFIXES)})")
+        raise ImageError(
+            f"{path}: not a readable image (corrupt, truncated or not an image "
+            f"format OpenCV reads: {', '.join(IMAGE_SUFFIXES)})"
+        )
     return to_gray(_exif_upright(image, raw))
 
 
@@ -83,6 +92,7 @@ def _tiff_pages(raw: bytes) -> int:
     """Full-resolution images in a TIFF (reduced-resolution previews are not pages)."""
     try:
         from PIL import Image  # (a device may run without Pillow: then OpenCV decides)
+
         with Image.open(io.BytesIO(raw)) as im:
             pages = 0
             for i in range(getattr(im, "n_frames", 1)):
@@ -94,20 +104,30 @@ def _tiff_pages(raw: bytes) -> int:
 
 
 # EXIF orientation tag (1-8) -> the turn that makes the image upright (as cv2.imread does)
-_ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
-           7: lambda a: np.rot90(a.swapaxes(0, 1), 2), 8: lambda a: np.rot90(a, 1)}
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a.swapaxes(0, 1), 2),
+    8: lambda a: np.rot90(a, 1),
+}
 
 
 def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
     """Apply the EXIF orientation of a JPEG, PNG or WebP photo (phones store pictures turned
     and say so in EXIF). TIFF is left to OpenCV, whose decoder reads its Orientation tag."""
-    web = raw[:3] == b"\xff\xd8\xff" or raw[:8] == b"\x89PNG\r\n\x1a\n" or (
-        raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
+    web = (
+        raw[:3] == b"\xff\xd8\xff"
+        or raw[:8] == b"\x89PNG\r\n\x1a\n"
+        or (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
+    )
     if not web or not any(tag in raw for tag in (b"Exif", b"eXIf", b"EXIF")):
         return image
     try:
         from PIL import Image  # (a device may run without Pillow: photos stay as decoded)
+
         with Image.open(io.BytesIO(raw)) as im:
             turn = _ORIENT.get(im.getexif().get(0x0112))
     except Exception:  # noqa: BLE001 - unreadable EXIF, or no Pillow: keep the image as decoded
@@ -120,8 +140,10 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     data is scaled by the bit depth its values use (8, 10, 12, 14 or 16 bits)."""
     image = np.asarray(image)
     if image.size == 0 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] > 4):
-        raise ImageError(f"not an image array (shape {image.shape}; expected height x width, "
-                         "optionally x 1, 3 or 4 channels last)")
+        raise ImageError(
+            f"not an image array (shape {image.shape}; expected height x width, "
+            "optionally x 1, 3 or 4 channels last)"
+        )
     if image.dtype == np.uint16:  # scanners store 10-, 12- and 14-bit data in 16-bit files
         top = int(image.max())
         full = next(f for f in (255, 1023, 4095, 16383, 65535) if top <= f)
@@ -196,7 +218,9 @@ def _small(ink: np.ndarray, height: int = 32) -> np.ndarray:
     if ink.shape[0] <= height:
         return ink
     scale = height / ink.shape[0]
-    return cv2.resize(ink, (max(1, round(ink.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        ink, (max(1, round(ink.shape[1] * scale)), height), interpolation=cv2.INTER_AREA
+    )
 
 
 def _rotation(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -227,7 +251,7 @@ def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
 
     def score(a: float) -> float:
         prof = _rotate(small, a).sum(axis=1)
-        return float((prof ** 2).sum())
+        return float((prof**2).sum())
 
     coarse = np.arange(-max_skew, max_skew + 1e-6, 1.0)
     best = max(coarse, key=score)
@@ -256,7 +280,7 @@ def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
 
     def score(s: float) -> float:
         prof = _shear(small, s).sum(axis=0)
-        return float((prof ** 2).sum())
+        return float((prof**2).sum())
 
     coarse = np.linspace(-max_slant, max_slant, 2 * int(round(max_slant * 10)) + 1)
     best = max(coarse, key=score)
@@ -283,29 +307,31 @@ class InkExtent:
 
     def rows(self, x0: int, x1: int) -> tuple[int, int] | None:
         """First and last ink row over columns ``x0``..``x1 - 1``; None if they hold no ink."""
-        top, bottom = self.top[max(0, x0):max(0, x1)], self.bottom[max(0, x0):max(0, x1)]
+        top, bottom = self.top[max(0, x0) : max(0, x1)], self.bottom[max(0, x0) : max(0, x1)]
         top, bottom = top[top >= 0], bottom[bottom >= 0]
         return (int(top.min()), int(bottom.max())) if top.size else None
 
 
-def preprocess(image: np.ndarray, config: PreprocessConfig = PreprocessConfig()) -> np.ndarray:
-    """Normalize a line image to float32 ``(config.height, W)``, ink 1 and paper 0.
+def preprocess(image: np.ndarray, config: PreprocessConfig | None = None) -> np.ndarray:
+    """Normalize a line image to float32 ``(config.height, W)``, ink 1 and paper 0
+    (``config``: default :class:`PreprocessConfig()`).
 
     Steps: grayscale, background/contrast normalization, polarity, crop to ink, deskew,
     slant correction, resize to the fixed height keeping aspect, pad left and right.
     """
-    return _preprocess(to_gray(image), config)[0]
+    return _preprocess(to_gray(image), config or PreprocessConfig())[0]
 
 
-def preprocess_with_extent(image: np.ndarray, config: PreprocessConfig = PreprocessConfig()
-                           ) -> tuple[np.ndarray, InkExtent | None]:
+def preprocess_with_extent(
+    image: np.ndarray, config: PreprocessConfig | None = None
+) -> tuple[np.ndarray, InkExtent | None]:
     """:func:`preprocess`, and where the ink lies in ``image`` (None: no ink), to map the
     model's frames back to the image (word boxes)."""
-    out, ink, box, forward = _preprocess(to_gray(image), config)
+    out, ink, box, forward = _preprocess(to_gray(image), config or PreprocessConfig())
     if forward is None:
         return out, None
     r0, r1, c0, c1 = box
-    on = ink[r0:r1 + 1] >= 0.5
+    on = ink[r0 : r1 + 1] >= 0.5
     seen = on.any(axis=0)
     top = np.where(seen, on.argmax(axis=0) + r0, -1)
     bottom = np.where(seen, r1 - on[::-1].argmax(axis=0), -1)
@@ -319,7 +345,7 @@ def _cropped(ink: np.ndarray, m: np.ndarray):
     if box is None:
         return ink[:0, :0], m, None
     r0, r1, c0, c1 = box
-    return ink[r0:r1 + 1, c0:c1 + 1], _affine([[1, 0, -c0], [0, 1, -r0]]) @ m, box
+    return ink[r0 : r1 + 1, c0 : c1 + 1], _affine([[1, 0, -c0], [0, 1, -r0]]) @ m, box
 
 
 def _affine(m) -> np.ndarray:
@@ -380,7 +406,6 @@ def check_polygon(polygon: np.ndarray) -> np.ndarray:
     return poly.astype(np.int32)
 
 
-
 def crop_origin(polygon: np.ndarray, pad: int = 4) -> tuple[int, int]:
     """Where :func:`crop_line`'s crop of ``polygon`` starts in the page (x, y)."""
     x0, y0 = np.maximum(np.asarray(polygon).min(0) - pad, 0)
@@ -412,13 +437,16 @@ def crop_line(page: np.ndarray, polygon: np.ndarray, pad: int = 4) -> np.ndarray
     # the paper under the polygon it matches the pixels; a page lit from one side gets no
     # edge where the fill meets the paper, and a flat scan gets its paper colour
     s = max(3, (min(crop.shape) // 2) | 1)
-    local = cv2.dilate(cv2.GaussianBlur(crop, (0, 0), 1.5),
-                       cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s)))
+    local = cv2.dilate(
+        cv2.GaussianBlur(crop, (0, 0), 1.5), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
+    )
     local = cv2.blur(local.astype(np.float32), (s, s))
     light = (mask > 0) & (crop > thr)  # paper pixels under the (dilated) polygon
-    ratio = (float(np.median(crop[light])) / max(float(np.median(local[light])), 1.0)
-             if light.any() else 1.0)
+    ratio = (
+        float(np.median(crop[light])) / max(float(np.median(local[light])), 1.0)
+        if light.any()
+        else 1.0
+    )
     fill = np.clip(local * ratio, 0, 255).round().astype(np.uint8)
     crop[mask == 0] = fill[mask == 0]
     return crop
-

@@ -8,6 +8,7 @@ Example:
     >>> for r in read(Recognizer(), ["line.png", "letter.jpg"]):
     ...     print(r.source, r.text if r.ok else r.error)
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,15 +56,22 @@ class Reading:
         if not self.ok:
             return {"version": JSON_VERSION, "source": self.source, "error": self.error}
         from .formats import to_json
+
         page = to_json(self.page)
         if self.prediction is not None and page["lines"]:
             page["lines"][0]["chars"] = self.prediction.to_dict()["chars"]
-        return {"version": JSON_VERSION, "source": self.source, "kind": self.kind,
-                "text": self.text, **page}
+        return {
+            "version": JSON_VERSION,
+            "source": self.source,
+            "kind": self.kind,
+            "text": self.text,
+            **page,
+        }
 
 
-def line_as_page(source: Path | None, shape: tuple[int, int], prediction: Prediction,
-                 words) -> Page:
+def line_as_page(
+    source: Path | None, shape: tuple[int, int], prediction: Prediction, words
+) -> Page:
     """A line image read as a one-line page: the line's polygon is the whole image and its
     baseline a straight line at three quarters of its height."""
     h, w = shape
@@ -73,8 +81,14 @@ def line_as_page(source: Path | None, shape: tuple[int, int], prediction: Predic
     return Page(source, w, h, [line])
 
 
-def read(recognizer, inputs, mode: str = "auto", layout=None, progress: bool = False,
-         raise_internal: bool = False) -> list[Reading]:
+def read(
+    recognizer,
+    inputs,
+    mode: str = "auto",
+    layout=None,
+    progress: bool = False,
+    raise_internal: bool = False,
+) -> list[Reading]:
     """Read every input (a path or an image array) as a line or a page, in order.
 
     Args:
@@ -98,6 +112,7 @@ def read(recognizer, inputs, mode: str = "auto", layout=None, progress: bool = F
     from .pages import recognize_page
     from .preprocessing import load_image
     from .segment import page_lines
+
     if mode not in MODES:
         raise HandwritingError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if isinstance(inputs, (str, Path, np.ndarray)):
@@ -127,8 +142,13 @@ def read(recognizer, inputs, mode: str = "auto", layout=None, progress: bool = F
         except Exception as exc:  # noqa: BLE001 - a bug must not cost the rest of the batch
             if raise_internal:
                 raise
-            readings.append(Reading(name, error=f"{name}: internal error ({exc!r}); please "
-                                    "report it (--debug shows the traceback)"))
+            readings.append(
+                Reading(
+                    name,
+                    error=f"{name}: internal error ({exc!r}); please "
+                    "report it (--debug shows the traceback)",
+                )
+            )
     results = recognizer.recognize(line_images, progress) if line_images else []
     for k, gray, result in zip(line_at, line_images, results):
         r = readings[k]
@@ -143,4 +163,5 @@ def read(recognizer, inputs, mode: str = "auto", layout=None, progress: bool = F
 
 def _gray(image: np.ndarray) -> np.ndarray:
     from .preprocessing import to_gray
+
     return to_gray(image)

@@ -4,6 +4,7 @@ Backends: a ``.tflite`` file run by LiteRT (the default model's, and any export)
 model directory (the ``[train]`` extra). Both read their preprocessing parameters from the
 model, never from a constant.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,8 @@ import numpy as np
 
 from . import artifacts
 from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
-from .errors import ArtifactError, HandwritingError
 from .document import Word
+from .errors import ArtifactError, HandwritingError
 from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,19 @@ def model_source(model: str | Path | None = None, backend: str = "auto") -> tupl
         raise HandwritingError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     path = artifacts.resolve(model)
     if not path.exists():
-        hint = (" (from $HANDWRITING_MODEL)" if model is None and path != artifacts.DEFAULT_MODEL_DIR
-                else " (the default model ships inside the package: reinstall handwriting)"
-                if path == artifacts.DEFAULT_MODEL_DIR else "")
+        hint = (
+            " (from $HANDWRITING_MODEL)"
+            if model is None and path != artifacts.DEFAULT_MODEL_DIR
+            else " (the default model ships inside the package: reinstall handwriting)"
+            if path == artifacts.DEFAULT_MODEL_DIR
+            else ""
+        )
         raise ArtifactError(f"{path}: model not found{hint}")
     if path.suffix.lower() == ".tflite":
         if backend == "keras":
-            raise HandwritingError(f"{path}: a .tflite file is read by LiteRT; --backend keras "
-                                   "needs a model directory")
+            raise HandwritingError(
+                f"{path}: a .tflite file is read by LiteRT; --backend keras needs a model directory"
+            )
         return path, "litert"
     if backend == "litert" or (backend == "auto" and artifacts.is_default(path)):
         if path.is_dir():
@@ -67,8 +73,11 @@ class Result:
     def to_dict(self) -> dict:
         if not self.ok:
             return {"source": self.source, "error": self.error}
-        return {"source": self.source, **self.prediction.to_dict(),
-                "words": [w.to_dict() for w in self.words]}
+        return {
+            "source": self.source,
+            **self.prediction.to_dict(),
+            "words": [w.to_dict() for w in self.words],
+        }
 
 
 def _widest_run(flags: np.ndarray) -> tuple[int, int]:
@@ -96,6 +105,7 @@ class KerasBackend:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         from ._keras import keras
+
         if self._predict is None:
             self._predict = _compiled_predict(self.model)
         return keras.ops.convert_to_numpy(self._predict(batch))
@@ -103,14 +113,20 @@ class KerasBackend:
 
 def _compiled_predict(model):
     from ._keras import keras
+
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
+
         return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
     if keras.backend.backend() == "jax":
         import jax
+
         fn = jax.jit(lambda tv, ntv, x: model.stateless_call(tv, ntv, x, training=False)[0])
-        return lambda x: fn([v.value for v in model.trainable_variables],
-                            [v.value for v in model.non_trainable_variables], x)
+        return lambda x: fn(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            x,
+        )
     return lambda x: model(x, training=False)
 
 
@@ -136,15 +152,23 @@ class Recognizer:
         >>> rec.recognize(["line.png"])[0].prediction.text
     """
 
-    def __init__(self, model: str | Path | None = None, batch_size: int = 16, beam: int = 0,
-                 threads: int | None = None, lm: str | Path | None = None,
-                 lm_weight: float | None = None, lm_bonus: float | None = None,
-                 backend: str = "auto"):
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        batch_size: int = 16,
+        beam: int = 0,
+        threads: int | None = None,
+        lm: str | Path | None = None,
+        lm_weight: float | None = None,
+        lm_bonus: float | None = None,
+        backend: str = "auto",
+    ):
         if batch_size < 1 or beam < 0:
             raise ValueError(f"batch_size must be >= 1 and beam >= 0, got {batch_size} and {beam}")
         path, kind = model_source(model, backend)
         if kind == "litert":
             from .runtime import LiteBackend
+
             self.backend = LiteBackend(path, threads=threads)
         else:
             self.backend = KerasBackend(path)
@@ -155,18 +179,23 @@ class Recognizer:
         self.fusion = None
         if lm is not None:
             from .lm import load_fusion
-            self.fusion, self.beam = load_fusion(lm, self.charset.chars, beam or 0, lm_weight,
-                                                 lm_bonus, model=path)
+
+            self.fusion, self.beam = load_fusion(
+                lm, self.charset.chars, beam or 0, lm_weight, lm_bonus, model=path
+            )
 
     @property
     def decoding(self) -> dict:
         """How lines are decoded: the model and its backend, ``beam`` (0: greedy) and the language model
         with its weight and bonus (``lm``: None without one)."""
         fusion, beam = self.fusion, self.beam or 0
-        return {"model": str(self.path), "backend": self.backend_name,
-                "beam": beam if beam > 1 else 0,
-                "lm": fusion.source if fusion else None,
-                **({"lm_weight": fusion.weight, "lm_bonus": fusion.bonus} if fusion else {})}
+        return {
+            "model": str(self.path),
+            "backend": self.backend_name,
+            "beam": beam if beam > 1 else 0,
+            "lm": fusion.source if fusion else None,
+            **({"lm_weight": fusion.weight, "lm_bonus": fusion.bonus} if fusion else {}),
+        }
 
     @property
     def charset(self):
@@ -224,8 +253,16 @@ class Recognizer:
     def predict_lines(self, lines: list[np.ndarray], progress: bool = False) -> list[Prediction]:
         """Predict preprocessed lines in width-sorted batches (``progress``: a progress bar on
         stderr)."""
-        return predict_lines(self.backend.predict, lines, self.charset, self.backend.downsample,
-                             self.batch_size, self.beam, progress, self.fusion)
+        return predict_lines(
+            self.backend.predict,
+            lines,
+            self.charset,
+            self.backend.downsample,
+            self.batch_size,
+            self.beam,
+            progress,
+            self.fusion,
+        )
 
     def probabilities(self, line: np.ndarray) -> np.ndarray:
         """Per-frame class probabilities ``(T, C)`` of one preprocessed line, as
@@ -237,8 +274,9 @@ class Recognizer:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
         and the others are still read."""
         if isinstance(inputs, (str, Path)) or (  # one path or image, not its characters or rows
-                isinstance(inputs, np.ndarray) and (inputs.ndim == 2 or (
-                    inputs.ndim == 3 and inputs.shape[2] in (1, 3, 4)))):
+            isinstance(inputs, np.ndarray)
+            and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[2] in (1, 3, 4)))
+        ):
             inputs = [inputs]
         results: list[Result] = []
         lines, extents, where = [], [], []

@@ -10,6 +10,7 @@ in its ``"handwriting"`` metadata entry), so it is all a device needs::
 The same preprocessing (:mod:`handwriting.preprocessing`) and CTC decoding
 (:mod:`handwriting.decode`) as training and the Keras backend are used.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,6 +33,7 @@ METADATA_NAME = "handwriting"
 def read_metadata(path: str | Path) -> dict:
     """The ``"handwriting"`` metadata entry of a ``.tflite`` file (validated JSON)."""
     from ai_edge_litert import schema_py_generated as schema
+
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: model file not found")
@@ -46,21 +48,26 @@ def read_metadata(path: str | Path) -> dict:
             if entry.Name() == METADATA_NAME.encode():
                 buffer = model.Buffers(entry.Buffer())
                 if buffer.Offset():  # large models keep buffers after the flatbuffer
-                    raw = data[buffer.Offset(): buffer.Offset() + buffer.Size()]
+                    raw = data[buffer.Offset() : buffer.Offset() + buffer.Size()]
                 else:
                     raw = buffer.DataAsNumpy().tobytes()
     except Exception as exc:  # a truncated or foreign file: flatbuffers raises anything
-        raise ArtifactError(f"{path}: not a readable TFLite model ({exc}); it may be truncated: "
-                            "copy it again, or export it again (`handwriting export`)") from None
+        raise ArtifactError(
+            f"{path}: not a readable TFLite model ({exc}); it may be truncated: "
+            "copy it again, or export it again (`handwriting export`)"
+        ) from None
     if raw is None:
-        raise ArtifactError(f"{path}: no handwriting metadata in this TFLite file; export it "
-                            "with `handwriting export MODEL_DIR --out FILE.tflite`")
+        raise ArtifactError(
+            f"{path}: no handwriting metadata in this TFLite file; export it "
+            "with `handwriting export MODEL_DIR --out FILE.tflite`"
+        )
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: unreadable handwriting metadata ({exc})") from None
-    check_format_version(path, meta.get("format_version"), LITE_FORMAT_VERSION, "TFLite model",
-                         "re-export the model")
+    check_format_version(
+        path, meta.get("format_version"), LITE_FORMAT_VERSION, "TFLite model", "re-export the model"
+    )
     missing = [k for k in ("charset", "preprocess", "downsample") if k not in meta]
     if missing:
         raise ArtifactError(f"{path}: handwriting metadata lacks {', '.join(missing)}; re-export")
@@ -99,12 +106,15 @@ class _Interpreter:
 
     def __init__(self, path: Path, height: int, xnnpack: bool):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
-        resolver = (OpResolverType.AUTO if xnnpack
-                    else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+        resolver = (
+            OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
         try:
             with native_stderr_closed():
-                self.interpreter = Interpreter(model_path=str(path), num_threads=1,
-                                               experimental_op_resolver_type=resolver)
+                self.interpreter = Interpreter(
+                    model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver
+                )
         except (ValueError, RuntimeError) as exc:
             raise ArtifactError(f"{path}: LiteRT cannot load it ({exc})") from None
         self.height = height
@@ -146,8 +156,9 @@ class LiteBackend:
     """
 
     def __init__(self, path: str | Path, threads: int | None = None, xnnpack: bool = True):
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                    or threads < 1):
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
             raise HandwritingError(f"threads must be an integer >= 1, got {threads!r}")
         self.path = Path(path)
         self.meta = read_metadata(self.path)
@@ -171,21 +182,33 @@ class LiteBackend:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
-        if batch.ndim != 4 or batch.shape[1] != self.preprocess_config.height or batch.shape[3] != 1:
-            raise HandwritingError(f"expected lines of shape (B, {self.preprocess_config.height}, "
-                                   f"W, 1), got {batch.shape}")
+        if (
+            batch.ndim != 4
+            or batch.shape[1] != self.preprocess_config.height
+            or batch.shape[3] != 1
+        ):
+            raise HandwritingError(
+                f"expected lines of shape (B, {self.preprocess_config.height}, "
+                f"W, 1), got {batch.shape}"
+            )
         n = min(self.threads, len(batch))
         if n <= 1:
-            return np.concatenate([self.predict_one(batch[i:i + 1]) for i in range(len(batch))])
+            return np.concatenate([self.predict_one(batch[i : i + 1]) for i in range(len(batch))])
         while len(self._interpreters) < n:
             self._interpreters.append(self._new_interpreter())
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="litert")
         # interpreter k reads rows k, k + n, k + 2n, ...: one thread per interpreter
-        parts = list(self._pool.map(
-            lambda k: [self._interpreters[k].run(batch[i:i + 1]) for i in range(k, len(batch), n)],
-            range(n)))
+        parts = list(
+            self._pool.map(
+                lambda k: [
+                    self._interpreters[k].run(batch[i : i + 1]) for i in range(k, len(batch), n)
+                ],
+                range(n),
+            )
+        )
         out = [None] * len(batch)
         for k, rows in enumerate(parts):
             out[k::n] = rows
@@ -203,13 +226,19 @@ class LiteBackend:
             pool.shutdown(wait=False)
 
 
-def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
-              threads: int | None = None, lm: str | Path | None = None) -> str:
+def read_line(
+    image_path: str | Path,
+    model_path: str | Path,
+    beam: int = 0,
+    threads: int | None = None,
+    lm: str | Path | None = None,
+) -> str:
     """Read one line image with a ``.tflite`` model: the minimal device path (load, the
     model's own preprocessing, LiteRT, CTC decoding; with an ``lm`` file from
     ``handwriting lm``, or ``"model"`` for the one beside the model, beam search with that
     language model, of width ``beam`` if it is a beam (> 1), else 10)."""
     from .preprocessing import load_image, preprocess
+
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)
     # padded to its width bucket as `handwriting recognize` pads it: the same text
@@ -218,7 +247,11 @@ def read_line(image_path: str | Path, model_path: str | Path, beam: int = 0,
     fusion = None
     if lm is not None:
         from .lm import load_fusion
+
         fusion, beam = load_fusion(lm, backend.charset.chars, beam, model=model_path)
-    decoded = (beam_decode(probs, beam, frames, fusion=fusion) if beam > 1
-               else greedy_decode(probs, frames))
+    decoded = (
+        beam_decode(probs, beam, frames, fusion=fusion)
+        if beam > 1
+        else greedy_decode(probs, frames)
+    )
     return backend.charset.decode(decoded.labels)

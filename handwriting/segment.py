@@ -38,6 +38,7 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
 Reading order: columns left to right; in a column, lines top to bottom (an insertion just
 before the line it is written above); pieces of one line left to right.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,7 +49,6 @@ import numpy as np
 from .config import _check, _Config
 from .document import TextLine
 from .preprocessing import dark_ground, ink_map, to_gray
-
 
 
 @dataclass(frozen=True)
@@ -92,20 +92,33 @@ class SegmentConfig(_Config):
     insertions: bool = True
 
     def __post_init__(self):
-        _check(200 <= self.work_size <= 10000,
-               f"segment.work_size must be 200..10000, got {self.work_size}")
-        _check(0 < self.ink_threshold < 1,
-               f"segment.ink_threshold must be in (0, 1), got {self.ink_threshold}")
+        _check(
+            200 <= self.work_size <= 10000,
+            f"segment.work_size must be 200..10000, got {self.work_size}",
+        )
+        _check(
+            0 < self.ink_threshold < 1,
+            f"segment.ink_threshold must be in (0, 1), got {self.ink_threshold}",
+        )
         _check(0 <= self.max_skew <= 20, f"segment.max_skew must be 0..20, got {self.max_skew}")
-        _check(0 <= self.rule_length <= 1,
-               f"segment.rule_length must be 0..1, got {self.rule_length}")
-        for name in ("column_gap", "split_gap", "min_height", "min_aspect", "min_glyph", "pad",
-                     "peak_distance"):
+        _check(
+            0 <= self.rule_length <= 1, f"segment.rule_length must be 0..1, got {self.rule_length}"
+        )
+        for name in (
+            "column_gap",
+            "split_gap",
+            "min_height",
+            "min_aspect",
+            "min_glyph",
+            "pad",
+            "peak_distance",
+        ):
             _check(getattr(self, name) >= 0, f"segment.{name} must be >= 0")
         _check(0 < self.max_fill <= 1, f"segment.max_fill must be in (0, 1], got {self.max_fill}")
 
 
 # ---------------------------------------------------------------- public API
+
 
 def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[TextLine]:
     """Find the text lines of a page, in reading order.
@@ -129,7 +142,7 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     page = None
     if found is not None:  # segment the page's own box, at the full working resolution
         (x0, y0, bw, bh), page = found
-        gray = gray[y0:y0 + bh, x0:x0 + bw]
+        gray = gray[y0 : y0 + bh, x0 : x0 + bw]
     work = _Work(gray, config, page)
     lines = []
     for poly, base in work.lines():
@@ -166,18 +179,36 @@ def draw_lines(gray: np.ndarray, lines: list[TextLine], thickness: int = 2) -> n
     img = cv2.cvtColor(to_gray(gray), cv2.COLOR_GRAY2BGR)
     scale = max(img.shape[:2]) / 2000
     for k, line in enumerate(lines, 1):
-        cv2.polylines(img, [np.asarray(line.polygon, np.int32).reshape(-1, 1, 2)], True,
-                      (0, 0, 230), thickness)
+        cv2.polylines(
+            img,
+            [np.asarray(line.polygon, np.int32).reshape(-1, 1, 2)],
+            True,
+            (0, 0, 230),
+            thickness,
+        )
         if line.baseline is not None:
-            cv2.polylines(img, [np.asarray(line.baseline, np.int32).reshape(-1, 1, 2)], False,
-                          (230, 80, 0), thickness)
+            cv2.polylines(
+                img,
+                [np.asarray(line.baseline, np.int32).reshape(-1, 1, 2)],
+                False,
+                (230, 80, 0),
+                thickness,
+            )
         x, y = np.asarray(line.polygon).min(0)
-        cv2.putText(img, str(k), (int(x), max(12, int(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.9 * max(scale, 0.4), (0, 140, 0), max(1, thickness))
+        cv2.putText(
+            img,
+            str(k),
+            (int(x), max(12, int(y) - 4)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.9 * max(scale, 0.4),
+            (0, 140, 0),
+            max(1, thickness),
+        )
     return img
 
 
 # ---------------------------------------------------------------- the work
+
 
 class _Work:
     """One page through the steps of the module docstring (working coordinates inside)."""
@@ -187,13 +218,23 @@ class _Work:
         h, w = gray.shape
         self.shape = (h, w)
         scale = min(1.0, config.work_size / max(h, w))
-        small = gray if scale == 1.0 else cv2.resize(
-            _thicken(gray, int(1.0 / scale)),
-            (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        small = (
+            gray
+            if scale == 1.0
+            else cv2.resize(
+                _thicken(gray, int(1.0 / scale)),
+                (max(1, round(w * scale)), max(1, round(h * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        )
         ink = ink_map(small)
         if page is not None:  # the ground around a photographed page is not ink
-            ink[cv2.resize(page.astype(np.uint8), small.shape[::-1],
-                           interpolation=cv2.INTER_NEAREST) == 0] = 0
+            ink[
+                cv2.resize(
+                    page.astype(np.uint8), small.shape[::-1], interpolation=cv2.INTER_NEAREST
+                )
+                == 0
+            ] = 0
         binary = (ink >= config.ink_threshold).astype(np.uint8)
         angle = 0.0
         if config.max_skew > 0:
@@ -203,12 +244,12 @@ class _Work:
         if angle:
             ink = cv2.warpAffine(ink, rot[:2], size, flags=cv2.INTER_LINEAR, borderValue=0)
             binary = (ink >= config.ink_threshold).astype(np.uint8)
-            inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST,
-                                    borderValue=0)
+            inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST, borderValue=0)
         # a band along the edges of the image: what touches it is a scanner edge or shadow
         k = 2 * max(3, int(0.006 * max(binary.shape))) + 1
-        self.edge = 1 - cv2.erode(inside, np.ones((k, k), np.uint8),
-                                  borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        self.edge = 1 - cv2.erode(
+            inside, np.ones((k, k), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+        )
         self.angle = angle
         # working coordinates -> page coordinates
         forward = (rot @ np.array([[scale, 0, 0], [0, scale, 0], [0, 0, 1]], np.float64))[:2]
@@ -238,8 +279,9 @@ class _Work:
         # drop it as dust or small print): capped at 4 times its components' median height,
         # weighted by ink (so that dust or a form's small print does not set it)
         char = _weighted_median(stats[text, cv2.CC_STAT_HEIGHT], stats[text, cv2.CC_STAT_AREA])
-        spacing = min(_line_spacing(binary * text[labels].astype(np.uint8), stats[text]),
-                      4.0 * char)
+        spacing = min(
+            _line_spacing(binary * text[labels].astype(np.uint8), stats[text]), 4.0 * char
+        )
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
@@ -278,12 +320,20 @@ class _Work:
                 groups += self._column_lines(labels, stats, cents, comps, spacing)
         if not groups:
             return []
-        extra = _attach_small([(ys, xs) for ys, xs, _ in groups], labels, stats,
-                              np.flatnonzero(small & (area >= max(3.0, 0.0015 * spacing ** 2))),
-                              binary.shape, spacing,
-                              [_baseline(xs, ys, spacing) for ys, xs, _ in groups])
-        pieces = [piece for (ys, xs, comp), (sy, sx) in zip(groups, extra)
-                  for piece in self._pieces(ys, xs, comp, sy, sx, stats, spacing)]
+        extra = _attach_small(
+            [(ys, xs) for ys, xs, _ in groups],
+            labels,
+            stats,
+            np.flatnonzero(small & (area >= max(3.0, 0.0015 * spacing**2))),
+            binary.shape,
+            spacing,
+            [_baseline(xs, ys, spacing) for ys, xs, _ in groups],
+        )
+        pieces = [
+            piece
+            for (ys, xs, comp), (sy, sx) in zip(groups, extra)
+            for piece in self._pieces(ys, xs, comp, sy, sx, stats, spacing)
+        ]
         if not pieces:
             return []
         # specks and small print: low for the spacing, unless the page's writing (the
@@ -291,7 +341,9 @@ class _Work:
         # written at half the size of the rest stays, a form's small print (~1/3) does not
         height, glyph = np.array([p[4:] for p in pieces]).T
         ink = np.array([len(p[0]) for p in pieces], np.float64)
-        low = _low(height, cfg.min_height * spacing, ink) | _low(glyph, cfg.min_glyph * spacing, ink)
+        low = _low(height, cfg.min_height * spacing, ink) | _low(
+            glyph, cfg.min_glyph * spacing, ink
+        )
         out = []
         for (py, px, ay, ax, _, _), drop in zip(pieces, low):
             if not drop:
@@ -371,7 +423,7 @@ class _Work:
             top, bottom = np.percentile(py, [1, 99])
             height = bottom - top + 1
             width = ax[both].max() - ax[both].min() + 1  # with its dots and dashes
-            if len(py) < 0.02 * spacing ** 2:
+            if len(py) < 0.02 * spacing**2:
                 continue  # a speck
             if width < cfg.min_aspect * height:
                 continue  # vertical writing, a blob
@@ -390,6 +442,7 @@ class _Work:
 
 
 # ---------------------------------------------------------------- steps
+
 
 def _thicken(gray: np.ndarray, k: int) -> np.ndarray:
     """Dark strokes widened by ``k - 1`` pixels (a k x k minimum filter) before the page is
@@ -420,7 +473,7 @@ def _text_like_components(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarr
     h, w = shape
     x0, y0 = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     x1, y1 = x0 + stats[:, cv2.CC_STAT_WIDTH], y0 + stats[:, cv2.CC_STAT_HEIGHT]
-    keep = (np.maximum(x1 - x0, y1 - y0) < 0.2 * max(h, w))
+    keep = np.maximum(x1 - x0, y1 - y0) < 0.2 * max(h, w)
     keep &= (x0 > 0) & (y0 > 0) & (x1 < w) & (y1 < h)
     keep[0] = False
     return keep
@@ -436,8 +489,11 @@ def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
     """Rotation (degrees, OpenCV sign) that maximizes the energy of the row profile."""
     h, w = binary.shape
     f = min(1.0, 600 / max(h, w))
-    small = cv2.resize(binary.astype(np.float32), (max(1, round(w * f)), max(1, round(h * f))),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        binary.astype(np.float32),
+        (max(1, round(w * f)), max(1, round(h * f))),
+        interpolation=cv2.INTER_AREA,
+    )
     if small.sum() < 50:
         return 0.0
 
@@ -454,8 +510,9 @@ def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
     return 0.0 if abs(best) < 0.05 else best
 
 
-def _remove_rules(binary: np.ndarray, faint: np.ndarray,
-                  rule_length: float) -> tuple[np.ndarray, np.ndarray]:
+def _remove_rules(
+    binary: np.ndarray, faint: np.ndarray, rule_length: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Erase long thin horizontal and vertical runs (ruled paper, frames, scanner edges) from
     ``binary``; they are looked for in ``faint`` (a lower threshold: printed rules are often
     light and broken). Returns the cleaned binary and the mask of what was erased."""
@@ -467,8 +524,9 @@ def _remove_rules(binary: np.ndarray, faint: np.ndarray,
     for length, horizontal in ((int(rule_length * w), True), (int(rule_length * h), False)):
         if length < 20:
             continue
-        rect = lambda along, across: cv2.getStructuringElement(  # noqa: E731
-            cv2.MORPH_RECT, (along, across) if horizontal else (across, along))
+        rect = lambda along, across, horizontal=horizontal: cv2.getStructuringElement(  # noqa: E731
+            cv2.MORPH_RECT, (along, across) if horizontal else (across, along)
+        )
         gap = max(3, length // 50)
         # a pixel of wobble across, then short breaks along, then only long runs remain
         cand = cv2.dilate(faint, rect(1, 3))
@@ -526,14 +584,14 @@ def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
     if rows.size < 4:
         return max(8.0, 2.5 * char)
     sigma = max(1.0, 0.25 * char)
-    m = mask[rows[0]: rows[-1] + 1].astype(bool)
+    m = mask[rows[0] : rows[-1] + 1].astype(bool)
     strokes = _smooth(np.count_nonzero(m[:, 1:] & ~m[:, :-1], axis=1).astype(np.float64), sigma)
     top = int(strokes.argmax())
     low = np.flatnonzero(strokes < 0.2 * strokes[top])
     start = low[low < top].max() if (low < top).any() else 0
     end = low[low > top].min() if (low > top).any() else len(strokes)
     fallback = max(8.0, 2.5 * char, 1.5 * (end - start))
-    prof = _smooth(prof[rows[0]: rows[-1] + 1], sigma)
+    prof = _smooth(prof[rows[0] : rows[-1] + 1], sigma)
     prof -= prof.mean()
     n = len(prof)
     lo, hi = int(max(4, 1.2 * char)), n // 2
@@ -727,8 +785,13 @@ def _attach_small(pieces, labels, stats, small, shape, spacing, baselines):
         py, px = np.nonzero(labels[y0:y1, x0:x1] == c)
         extra[k - 1][0].append(py + y0)
         extra[k - 1][1].append(px + x0)
-    return [(np.concatenate(ey) if ey else np.zeros(0, np.int64),
-             np.concatenate(ex) if ex else np.zeros(0, np.int64)) for ey, ex in extra]
+    return [
+        (
+            np.concatenate(ey) if ey else np.zeros(0, np.int64),
+            np.concatenate(ex) if ex else np.zeros(0, np.int64),
+        )
+        for ey, ex in extra
+    ]
 
 
 def _neighbour_gaps(stats, main, m) -> tuple[float, float]:
@@ -757,8 +820,9 @@ def _columns(mask: np.ndarray, min_gap: float) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _photographed_page(image: np.ndarray, size: int = 800
-                       ) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+def _photographed_page(
+    image: np.ndarray, size: int = 800
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
     """The page(s) photographed on a darker ground (a table, an open scanner lid): the bright
     regions (each at least 2 % of the image: a book's two pages, or a page cut by a shadow),
     when the ground around them is clearly darker and makes most of the image's border.
@@ -766,8 +830,11 @@ def _photographed_page(image: np.ndarray, size: int = 800
     pixels. Returns the pages' bounding box ``(x, y, w, h)`` in ``image`` and their mask over
     that box, at the copy's resolution (the caller scales it to its own working copy)."""
     scale = min(1.0, size / max(image.shape))
-    gray = cv2.resize(image, (max(1, round(image.shape[1] * scale)),
-                              max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+    gray = cv2.resize(
+        image,
+        (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+        interpolation=cv2.INTER_AREA,
+    )
     h, w = gray.shape
     sigma = max(2.0, max(h, w) / 200)
     blur = cv2.GaussianBlur(gray, (0, 0), sigma)
@@ -792,7 +859,7 @@ def _photographed_page(image: np.ndarray, size: int = 800
     x0, y0 = int(x / scale), int(y / scale)
     x1 = min(image.shape[1], int(np.ceil((x + bw) / scale)))
     y1 = min(image.shape[0], int(np.ceil((y + bh) / scale)))
-    return (x0, y0, x1 - x0, y1 - y0), mask[y:y + bh, x:x + bw] > 0
+    return (x0, y0, x1 - x0, y1 - y0), mask[y : y + bh, x : x + bw] > 0
 
 
 def _profile_peaks(prof: np.ndarray, spacing: float, distance: float) -> np.ndarray:
@@ -819,7 +886,7 @@ def _profile_peaks(prof: np.ndarray, spacing: float, distance: float) -> np.ndar
     merged = [keep[0]]
     for c in keep[1:]:
         p = merged[-1]
-        valley = sm[p:c + 1].min()
+        valley = sm[p : c + 1].min()
         if valley > 0.75 * min(sm[p], sm[c]):
             if sm[c] > sm[p]:
                 merged[-1] = c
@@ -907,8 +974,13 @@ def _envelope(ax, ay, px, py, spacing, pad_frac):
     bots = np.maximum(bots, tops + 2)
     upper = np.c_[cols, tops]
     lower = np.c_[cols, bots][::-1]
-    poly = np.r_[[[x0 - pad, tops[0]]], upper, [[x1 + pad, tops[-1]], [x1 + pad, bots[-1]]],
-                 lower, [[x0 - pad, bots[0]]]]
+    poly = np.r_[
+        [[x0 - pad, tops[0]]],
+        upper,
+        [[x1 + pad, tops[-1]], [x1 + pad, bots[-1]]],
+        lower,
+        [[x0 - pad, bots[0]]],
+    ]
     poly = cv2.approxPolyDP(poly.astype(np.float32).reshape(-1, 1, 2), 1.5, True).reshape(-1, 2)
     bl = np.array([[x0, slope * x0 + icpt], [x1, slope * x1 + icpt]])
     return poly.astype(np.float64), bl

@@ -6,6 +6,7 @@ fonts-kristi, fonts-breip by default; any .ttf/.otf path works), sizes and paper
 only drawn in a font that has glyphs for all its characters (fontTools cmap), so no label is
 wrong. Output follows the line ground-truth convention: ``<id>.png`` + ``<id>.gt.txt``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,29 +76,46 @@ Reçu de M. Dupuis la somme de 300 francs (trois cents francs) le 12/03/1915.
 """
 
 # Letter forms: salutations, dates, places, closings (English and French), filled in at random.
-_FIRST = ("Mary Jane John William Henry Elizabeth Margaret Charles George Anna Emily Thomas Edward "
-          "Louise Alice Frederick Arthur Helen Grace Walter Marie Pierre Jeanne Louis Henri "
-          "Germaine Marcel Suzanne").split()
-_LAST = ("Stanford Lathrop Smith Brown Jordan Wilson Taylor Clark Lewis Walker Hall Allen Young "
-         "King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter "
-         "Phillips Evans Turner Dupont Martin Bernard Durand Lefèvre Moreau Girard").split()
-_PLACES = ("San Francisco, Cal.|Palo Alto, California|New York|Boston, Mass.|Washington, D.C.|"
-           "Chicago, Ill.|Philadelphia|Berkeley|Sacramento|London|Oxford|Honolulu|Paris|Lyon|"
-           "Bordeaux|Marseille|Lille|Verdun").split("|")
-_MONTHS_EN = ("January February March April May June July August September October November "
-              "December Jan. Feb. Mar. Apr. Aug. Sept. Oct. Nov. Dec.").split()
-_MONTHS_FR = "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
-_STREETS = ("Street|Avenue|St.|Ave.|Place|Road|rue de la Paix|boulevard Voltaire|"
-            "rue des Écoles").split("|")
-_SALUTE_EN = ("Dear {f},|My dear {f},|Dear Mrs. {l},|My dear Mrs. {l}:|Dear Mr. {l}:|"
-              "Dear Sir,|Dear Madam,|Gentlemen:|My dear Dr. {l},|Dear Miss {l},|"
-              "My dear Friend,").split("|")
+_FIRST = (
+    "Mary Jane John William Henry Elizabeth Margaret Charles George Anna Emily Thomas Edward "
+    "Louise Alice Frederick Arthur Helen Grace Walter Marie Pierre Jeanne Louis Henri "
+    "Germaine Marcel Suzanne"
+).split()
+_LAST = (
+    "Stanford Lathrop Smith Brown Jordan Wilson Taylor Clark Lewis Walker Hall Allen Young "
+    "King Wright Scott Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter "
+    "Phillips Evans Turner Dupont Martin Bernard Durand Lefèvre Moreau Girard"
+).split()
+_PLACES = (
+    "San Francisco, Cal.|Palo Alto, California|New York|Boston, Mass.|Washington, D.C.|"
+    "Chicago, Ill.|Philadelphia|Berkeley|Sacramento|London|Oxford|Honolulu|Paris|Lyon|"
+    "Bordeaux|Marseille|Lille|Verdun"
+).split("|")
+_MONTHS_EN = (
+    "January February March April May June July August September October November "
+    "December Jan. Feb. Mar. Apr. Aug. Sept. Oct. Nov. Dec."
+).split()
+_MONTHS_FR = (
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre".split()
+)
+_STREETS = (
+    "Street|Avenue|St.|Ave.|Place|Road|rue de la Paix|boulevard Voltaire|rue des Écoles"
+).split("|")
+_SALUTE_EN = (
+    "Dear {f},|My dear {f},|Dear Mrs. {l},|My dear Mrs. {l}:|Dear Mr. {l}:|"
+    "Dear Sir,|Dear Madam,|Gentlemen:|My dear Dr. {l},|Dear Miss {l},|"
+    "My dear Friend,"
+).split("|")
 _SALUTE_FR = "Cher {f},|Chère {f},|Monsieur,|Madame,|Mon cher ami,|Chère Madame {l},".split("|")
-_CLOSE_EN = ("Yours sincerely,|Very sincerely yours,|Yours very truly,|Faithfully yours,|"
-             "With kind regards,|Ever affectionately yours,|Believe me, yours most cordially,|"
-             "Your loving friend,|Respectfully yours,|Cordially yours,").split("|")
-_CLOSE_FR = ("Bien à vous,|Affectueusement,|Je t'embrasse bien fort,|Votre dévoué,|"
-             "Recevez mes salutations respectueuses.").split("|")
+_CLOSE_EN = (
+    "Yours sincerely,|Very sincerely yours,|Yours very truly,|Faithfully yours,|"
+    "With kind regards,|Ever affectionately yours,|Believe me, yours most cordially,|"
+    "Your loving friend,|Respectfully yours,|Cordially yours,"
+).split("|")
+_CLOSE_FR = (
+    "Bien à vous,|Affectueusement,|Je t'embrasse bien fort,|Votre dévoué,|"
+    "Recevez mes salutations respectueuses."
+).split("|")
 
 
 def letter_form(rng: np.random.Generator) -> str:
@@ -108,16 +126,26 @@ def letter_form(rng: np.random.Generator) -> str:
     day, year = int(rng.integers(1, 32)), int(rng.integers(1850, 2030))
     suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     if rng.random() < 0.75:
-        forms = [pick(_SALUTE_EN).format(f=f, l=l), pick(_CLOSE_EN),
-                 f"{pick(_MONTHS_EN)} {day}{pick(['', suffix, ','])} {year}",
-                 f"{pick(_PLACES)}, {pick(_MONTHS_EN)} {day}, {year}.",
-                 f"{int(rng.integers(1, 3000))} {pick(_LAST)} {pick(_STREETS[:5])}",
-                 f"{day}/{int(rng.integers(1, 13))}/{year % 100:02d}", f"{f} {l}",
-                 f"{f[0]}. {l}", f"Mrs. {f} {l}"]
+        forms = [
+            pick(_SALUTE_EN).format(f=f, l=l),
+            pick(_CLOSE_EN),
+            f"{pick(_MONTHS_EN)} {day}{pick(['', suffix, ','])} {year}",
+            f"{pick(_PLACES)}, {pick(_MONTHS_EN)} {day}, {year}.",
+            f"{int(rng.integers(1, 3000))} {pick(_LAST)} {pick(_STREETS[:5])}",
+            f"{day}/{int(rng.integers(1, 13))}/{year % 100:02d}",
+            f"{f} {l}",
+            f"{f[0]}. {l}",
+            f"Mrs. {f} {l}",
+        ]
     else:
-        forms = [pick(_SALUTE_FR).format(f=f, l=l), pick(_CLOSE_FR),
-                 f"le {day} {pick(_MONTHS_FR)} {year}", f"{pick(_PLACES)}, le {day} {pick(_MONTHS_FR)}",
-                 f"{int(rng.integers(1, 200))}, {pick(_STREETS[5:])}", f"{f} {l}"]
+        forms = [
+            pick(_SALUTE_FR).format(f=f, l=l),
+            pick(_CLOSE_FR),
+            f"le {day} {pick(_MONTHS_FR)} {year}",
+            f"{pick(_PLACES)}, le {day} {pick(_MONTHS_FR)}",
+            f"{int(rng.integers(1, 200))}, {pick(_STREETS[5:])}",
+            f"{f} {l}",
+        ]
     return normalize_text(pick(forms))
 
 
@@ -144,8 +172,10 @@ def expand_fonts(paths) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.suffix.lower() in (".ttf", ".otf"))
             if not found:
-                raise HandwritingError(f"{p}: no .ttf or .otf fonts in this folder; fill it with "
-                                       "`python scripts/fetch_fonts.py` or give font files")
+                raise HandwritingError(
+                    f"{p}: no .ttf or .otf fonts in this folder; fill it with "
+                    "`python scripts/fetch_fonts.py` or give font files"
+                )
             fonts += found
         elif p.exists():
             fonts.append(p)
@@ -172,6 +202,7 @@ def _glyph_image(pil_font, ch: str):
     if right <= left or bottom <= top:
         return None
     from PIL import Image, ImageDraw
+
     img = Image.new("L", (right - left + 4, bottom - top + 4), 0)
     ImageDraw.Draw(img).text((2 - left, 2 - top), ch, font=pil_font, fill=255)
     a = cv2.resize(np.asarray(img, np.float32), (24, 24), interpolation=cv2.INTER_AREA)
@@ -183,6 +214,7 @@ def caps_only(font: str | Path) -> bool:
     a font would show ``A`` under a label ``a``. Told by the correlation of the shapes of
     letters whose two cases differ in ordinary hands (median over 16 letters above 0.9)."""
     from PIL import ImageFont
+
     try:
         pil_font = ImageFont.truetype(str(font), 64)
     except OSError as exc:
@@ -201,12 +233,18 @@ def text_pool(path=None) -> list[str]:
     are none."""
     if path:
         from .lm import read_texts
+
         return read_texts([path] if isinstance(path, (str, Path)) else list(path))
     return [normalize_text(l) for l in SENTENCES.splitlines() if l.strip()]
 
 
-def sample_text(pool: list[str], rng: np.random.Generator, digits: float = 0.0,
-                words: tuple[int, int] = (3, 9), letters: float = 0.0) -> str:
+def sample_text(
+    pool: list[str],
+    rng: np.random.Generator,
+    digits: float = 0.0,
+    words: tuple[int, int] = (3, 9),
+    letters: float = 0.0,
+) -> str:
     """A span of consecutive words from a random sentence, a letter form
     (:func:`letter_form`, with probability ``letters``) or a digit string (``digits``)."""
     r = rng.random()
@@ -219,15 +257,17 @@ def sample_text(pool: list[str], rng: np.random.Generator, digits: float = 0.0,
     ws = pool[int(rng.integers(len(pool)))].split()
     n = int(rng.integers(words[0], words[1] + 1))
     start = int(rng.integers(0, max(1, len(ws) - n + 1)))
-    return " ".join(ws[start:start + n])
+    return " ".join(ws[start : start + n])
 
 
-def _glyph_ink(text: str, pil_font, size: int, rng: np.random.Generator,
-               jitter: float) -> np.ndarray:
+def _glyph_ink(
+    text: str, pil_font, size: int, rng: np.random.Generator, jitter: float
+) -> np.ndarray:
     """Ink coverage (float 0..1) of ``text`` drawn glyph by glyph, each with its own scale,
     baseline shift and rotation (``jitter`` scales them; 0: the font's own layout, kerning and
     joins kept) and a varying gap after it."""
     from PIL import Image, ImageDraw
+
     if jitter <= 0:
         left, top, right, bottom = pil_font.getbbox(text, anchor="ls")
         img = Image.new("L", (right - left + 2, bottom - top + 2), 0)
@@ -265,7 +305,7 @@ def _glyph_ink(text: str, pil_font, size: int, rng: np.random.Generator,
         y2, x2 = min(y0 + gh, h), min(x0 + gw, width)
         if y2 > y1 and x2 > x1:
             region = cov[y1:y2, x1:x2]
-            np.maximum(region, a[y1 - y0:y2 - y0, x1 - x0:x2 - x0], out=region)
+            np.maximum(region, a[y1 - y0 : y2 - y0, x1 - x0 : x2 - x0], out=region)
         x += adv * scale + rng.normal(0, 0.025 * size * jitter)
     return cov
 
@@ -274,7 +314,7 @@ def _crop_ink(cov: np.ndarray, margin: int) -> np.ndarray:
     ys, xs = np.nonzero(cov > 0.05)
     if not len(ys):
         return np.zeros((2 * margin + 8, 2 * margin + 8), np.float32)
-    c = cov[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    c = cov[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     return np.pad(c, margin)
 
 
@@ -285,8 +325,14 @@ def _smooth_noise(shape, rng: np.random.Generator, scale: float) -> np.ndarray:
     return big / (np.abs(big).max() + 1e-6)
 
 
-def render_text(text: str, font: str | Path, rng: np.random.Generator, size: int = 48,
-                height: int | None = None, jitter: float | None = None) -> np.ndarray:
+def render_text(
+    text: str,
+    font: str | Path,
+    rng: np.random.Generator,
+    size: int = 48,
+    height: int | None = None,
+    jitter: float | None = None,
+) -> np.ndarray:
     """Render one line as uint8 grayscale that looks written rather than typeset.
 
     The glyphs are placed one by one with their own size, baseline and rotation (``jitter``,
@@ -296,6 +342,7 @@ def render_text(text: str, font: str | Path, rng: np.random.Generator, size: int
     drawn from ``rng``. ``height``: resize the result to this height (aspect ratio kept).
     """
     from PIL import ImageFont
+
     try:
         pil_font = ImageFont.truetype(str(font), size)
     except OSError as exc:
@@ -338,8 +385,11 @@ def render_text(text: str, font: str | Path, rng: np.random.Generator, size: int
     a = a + rng.normal(0, rng.uniform(1, 8), a.shape)
     out = np.clip(a, 0, 255).astype(np.uint8)
     if height:
-        out = cv2.resize(out, (max(1, round(out.shape[1] * height / out.shape[0])), height),
-                         interpolation=cv2.INTER_AREA)
+        out = cv2.resize(
+            out,
+            (max(1, round(out.shape[1] * height / out.shape[0])), height),
+            interpolation=cv2.INTER_AREA,
+        )
     if rng.random() < 0.4:
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
         out = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
@@ -361,19 +411,32 @@ def _check_text_kept(text, out, prefix: str) -> None:
     source, out_dir = Path(text).resolve(), Path(out).resolve()
     label = re.compile(rf"{re.escape(prefix)}_\d{{6}}\.gt\.txt")
     if source.is_dir():
-        hit = ((source == out_dir or source in out_dir.parents) and out_dir.is_dir()
-               and any(label.fullmatch(p.name) for p in out_dir.iterdir()))
+        hit = (
+            (source == out_dir or source in out_dir.parents)
+            and out_dir.is_dir()
+            and any(label.fullmatch(p.name) for p in out_dir.iterdir())
+        )
     else:
         hit = source.parent == out_dir and label.fullmatch(source.name)
     if hit:
-        raise HandwritingError(f"--text {text}: synth would write over it in --out {out}; "
-                               "keep the text elsewhere")
+        raise HandwritingError(
+            f"--text {text}: synth would write over it in --out {out}; keep the text elsewhere"
+        )
 
 
-def generate(out: str | Path, count: int, seed: int = 0, text=None, fonts=None,
-             digits: float = 0.0, height: int | None = None, prefix: str = "synth",
-             progress: bool = True, letters: float = 0.0,
-             words: tuple[int, int] = (3, 9)) -> list[Path]:
+def generate(
+    out: str | Path,
+    count: int,
+    seed: int = 0,
+    text=None,
+    fonts=None,
+    digits: float = 0.0,
+    height: int | None = None,
+    prefix: str = "synth",
+    progress: bool = True,
+    letters: float = 0.0,
+    words: tuple[int, int] = (3, 9),
+) -> list[Path]:
     """Write ``count`` synthetic line pairs to ``out``; returns the image paths.
 
     Args:
@@ -387,24 +450,32 @@ def generate(out: str | Path, count: int, seed: int = 0, text=None, fonts=None,
         words: the range of the number of words of a line taken from a sentence.
     """
     from tqdm.auto import tqdm
+
     if Path(out).exists() and not Path(out).is_dir():
         raise HandwritingError(f"--out {out} is a file; give a folder for the line pairs")
-    for source in ([] if text is None else [text] if isinstance(text, (str, Path)) else text):
+    for source in [] if text is None else [text] if isinstance(text, (str, Path)) else text:
         _check_text_kept(source, out, prefix)
     fonts = expand_fonts(fonts) if fonts else find_fonts()
     if not fonts:
-        raise HandwritingError("no handwriting fonts found; install e.g. `apt-get install "
-                               "fonts-dancingscript fonts-sjfonts fonts-kristi fonts-breip`, "
-                               "fetch some with `python scripts/fetch_fonts.py DIR` and pass "
-                               "--fonts DIR, or pass --fonts FILE.ttf")
+        raise HandwritingError(
+            "no handwriting fonts found; install e.g. `apt-get install "
+            "fonts-dancingscript fonts-sjfonts fonts-kristi fonts-breip`, "
+            "fetch some with `python scripts/fetch_fonts.py DIR` and pass "
+            "--fonts DIR, or pass --fonts FILE.ttf"
+        )
     caps = [f for f in fonts if caps_only(f)]
     if caps:
-        log.warning("left out %d font(s) that draw lower case as capitals: %s", len(caps),
-                    ", ".join(Path(f).name for f in caps))
+        log.warning(
+            "left out %d font(s) that draw lower case as capitals: %s",
+            len(caps),
+            ", ".join(Path(f).name for f in caps),
+        )
         fonts = [f for f in fonts if f not in caps]
         if not fonts:
-            raise HandwritingError("every font given draws lower case as capitals; give "
-                                   "handwriting fonts with real lower case")
+            raise HandwritingError(
+                "every font given draws lower case as capitals; give "
+                "handwriting fonts with real lower case"
+            )
     covers = [font_chars(f) for f in fonts]
     pool = text_pool(text)
     rng = np.random.default_rng(seed)
@@ -417,8 +488,10 @@ def generate(out: str | Path, count: int, seed: int = 0, text=None, fonts=None,
             if usable:
                 break
         else:
-            raise HandwritingError(f"none of the fonts has glyphs for the text drawn {MAX_TRIES} "
-                                   f"times in a row (last: {line!r}); use other fonts or text")
+            raise HandwritingError(
+                f"none of the fonts has glyphs for the text drawn {MAX_TRIES} "
+                f"times in a row (last: {line!r}); use other fonts or text"
+            )
         font = usable[int(rng.integers(len(usable)))]
         h = height or int(rng.integers(40, 111))
         img = render_text(line, font, rng, size=int(rng.integers(40, 64)), height=h)
@@ -427,8 +500,9 @@ def generate(out: str | Path, count: int, seed: int = 0, text=None, fonts=None,
     return paths
 
 
-def render_page(lines: list[str], font: str | Path, seed: int = 0, size: int = 44,
-                width: int = 1200) -> np.ndarray:
+def render_page(
+    lines: list[str], font: str | Path, seed: int = 0, size: int = 44, width: int = 1200
+) -> np.ndarray:
     """A simple page: the given lines rendered one under the other on one sheet."""
     rng = np.random.default_rng(seed)
     rendered = [render_text(l, font, rng, size=size, jitter=0.0) for l in lines]
@@ -440,14 +514,20 @@ def render_page(lines: list[str], font: str | Path, seed: int = 0, size: int = 4
     y = 2 * gap
     for r in rendered:
         x = int(rng.integers(gap, gap * 2))
-        region = page[y:y + r.shape[0], x:x + r.shape[1]]
+        region = page[y : y + r.shape[0], x : x + r.shape[1]]
         np.minimum(region, r, out=region)
         y += r.shape[0] + gap
     return page
 
 
-def photograph(page: np.ndarray, polygons=(), degrees: float = 3.0, ground: int = 55,
-               margin: float = 0.25, light: float = 0.4) -> tuple[np.ndarray, list[np.ndarray]]:
+def photograph(
+    page: np.ndarray,
+    polygons=(),
+    degrees: float = 3.0,
+    ground: int = 55,
+    margin: float = 0.25,
+    light: float = 0.4,
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """The page as photographed on a dark table: a border of ``ground`` grey ``margin`` times
     the page's longer side wide, turned by ``degrees``, lit from the right (the left edge
     ``light`` darker). ``polygons`` (``(N, 2)`` arrays in ``page`` coordinates) come back
@@ -455,11 +535,16 @@ def photograph(page: np.ndarray, polygons=(), degrees: float = 3.0, ground: int 
     h, w = page.shape
     b = int(margin * max(h, w))
     big = np.full((h + 2 * b, w + 2 * b), ground, np.uint8)
-    big[b:b + h, b:b + w] = page
+    big[b : b + h, b : b + w] = page
     turn = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), degrees, 1.0)
     out = cv2.warpAffine(big, turn, big.shape[::-1], borderValue=ground)
     lit = 1.0 - light + light * np.linspace(0, 1, out.shape[1])[None, :]
     out = np.clip(out * lit, 0, 255).astype(np.uint8)
-    moved = [cv2.transform((np.asarray(p, np.float64) + b).reshape(-1, 1, 2), turn)
-             .reshape(-1, 2).round().astype(np.int32) for p in polygons]
+    moved = [
+        cv2.transform((np.asarray(p, np.float64) + b).reshape(-1, 1, 2), turn)
+        .reshape(-1, 2)
+        .round()
+        .astype(np.int32)
+        for p in polygons
+    ]
     return out, moved

@@ -13,6 +13,7 @@ A run directory holds::
       checkpoint/                          last epoch: epoch-NNNN.weights.h5, its optimizer
                                            state, and state.json (counters; names the two)
 """
+
 from __future__ import annotations
 
 import json
@@ -33,21 +34,33 @@ from .charset import Charset
 from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, cer, predict_lines, wer
+from .document import Problem
 from .errors import DataError, HandwritingError
 from .fileio import check_writable, write_atomic, write_json_atomic
-from .document import Problem
 from .groundtruth import no_lines_error, scan_line_dirs
 from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
 
 log = logging.getLogger(__name__)
 
 
-def predict_samples(model, samples: list[Sample], charset: Charset, downsample: int,
-                    batch_size: int = 16, beam: int = 0) -> list[Prediction]:
+def predict_samples(
+    model,
+    samples: list[Sample],
+    charset: Charset,
+    downsample: int,
+    batch_size: int = 16,
+    beam: int = 0,
+) -> list[Prediction]:
     """Batched prediction of preprocessed samples with an in-memory Keras model."""
     lines = [s.line.astype(np.float32) / 255.0 for s in samples]
-    return predict_lines(lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
-                         lines, charset, downsample, batch_size, beam)
+    return predict_lines(
+        lambda x: keras.ops.convert_to_numpy(model.predict_on_batch(x)),
+        lines,
+        charset,
+        downsample,
+        batch_size,
+        beam,
+    )
 
 
 def _write_problems(path: Path, problems: list[Problem]) -> None:
@@ -82,8 +95,19 @@ class _EpochEnd(keras.callbacks.Callback):
 
 
 class TrainingRun:
-    def __init__(self, out, config: Config, train_samples, val_samples, charset, model,
-                 history, state: _State, optimizer, progress: bool):
+    def __init__(
+        self,
+        out,
+        config: Config,
+        train_samples,
+        val_samples,
+        charset,
+        model,
+        history,
+        state: _State,
+        optimizer,
+        progress: bool,
+    ):
         self.out = Path(out)
         self.config = config
         self.train_samples, self.val_samples = train_samples, val_samples
@@ -101,8 +125,13 @@ class TrainingRun:
         limit = self.config.train.val_limit
         if limit and len(samples) > limit:
             samples = [samples[i] for i in np.linspace(0, len(samples) - 1, limit).astype(int)]
-        preds = predict_samples(self.model, samples, self.charset, self.config.model.downsample,
-                                self.config.train.batch_size)
+        preds = predict_samples(
+            self.model,
+            samples,
+            self.charset,
+            self.config.model.downsample,
+            self.config.train.batch_size,
+        )
         refs, hyps = [s.text for s in samples], [p.text for p in preds]
         return {"val_cer": cer(refs, hyps), "val_wer": wer(refs, hyps), "val_lines": len(samples)}
 
@@ -110,9 +139,14 @@ class TrainingRun:
         t = self.config.train
         metrics = self.evaluate() if self.val_samples else {}
         lr = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-        row = {"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))), **metrics,
-               "learning_rate": lr, "seconds": round(seconds, 1),
-               "lines_per_second": round(len(self.train_samples) / max(seconds, 1e-9), 2)}
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(logs.get("loss", float("nan"))),
+            **metrics,
+            "learning_rate": lr,
+            "seconds": round(seconds, 1),
+            "lines_per_second": round(len(self.train_samples) / max(seconds, 1e-9), 2),
+        }
         self.history.append(row)
         st = self.state
         st.epoch = epoch + 1
@@ -138,19 +172,33 @@ class TrainingRun:
         # the Keras progress bar has not ended its line yet when callbacks run
         log.info(("\n" if self.progress else "") + msg)
         if self.max_seconds and time.time() - self.started + seconds * 1.2 > self.max_seconds:
-            log.info("time budget of %.0f s reached: stopping (resume with --resume)", self.max_seconds)
+            log.info(
+                "time budget of %.0f s reached: stopping (resume with --resume)", self.max_seconds
+            )
             self.stop = True
 
     def summary(self) -> dict:
-        return {"epochs": self.state.epoch, "best_epoch": self.state.best_epoch,
-                "train_lines": len(self.train_samples), "val_lines": len(self.val_samples),
-                "seconds": round(sum(r["seconds"] for r in self.history), 1),
-                "backend": keras.backend.backend(), "data": self.data,
-                "config": self.config.to_dict()}
+        return {
+            "epochs": self.state.epoch,
+            "best_epoch": self.state.best_epoch,
+            "train_lines": len(self.train_samples),
+            "val_lines": len(self.val_samples),
+            "seconds": round(sum(r["seconds"] for r in self.history), 1),
+            "backend": keras.backend.backend(),
+            "data": self.data,
+            "config": self.config.to_dict(),
+        }
 
     def save_best(self, metrics: dict) -> None:
-        artifacts.save(self.out, self.model, self.charset, self.config.preprocess,
-                       self.config.model, training=self.summary(), metrics=metrics)
+        artifacts.save(
+            self.out,
+            self.model,
+            self.charset,
+            self.config.preprocess,
+            self.config.model,
+            training=self.summary(),
+            metrics=metrics,
+        )
 
     def shortcut_weights(self) -> list:
         """The weights of the training-only shortcut head (none without one)."""
@@ -169,8 +217,10 @@ class TrainingRun:
         try:
             ck.mkdir(parents=True, exist_ok=True)
             self.model.save_weights(str(tmp_w))
-            opt = {f"v{i}": keras.ops.convert_to_numpy(v)
-                   for i, v in enumerate(self.optimizer.variables)}
+            opt = {
+                f"v{i}": keras.ops.convert_to_numpy(v)
+                for i, v in enumerate(self.optimizer.variables)
+            }
             # a training-only head (model.shortcut) is not in the model's weights file
             opt.update({f"{SHORTCUT}{i}": w for i, w in enumerate(self.shortcut_weights())})
             with open(tmp_o, "wb") as f:
@@ -184,12 +234,15 @@ class TrainingRun:
         except OSError as exc:
             for tmp in (tmp_w, tmp_o):
                 tmp.unlink(missing_ok=True)
-            raise HandwritingError(f"{ck}: cannot save the checkpoint of epoch {self.state.epoch} "
-                                   f"({exc.strerror or exc}); free some space, then --resume "
-                                   "(from the last saved epoch)") from None
+            raise HandwritingError(
+                f"{ck}: cannot save the checkpoint of epoch {self.state.epoch} "
+                f"({exc.strerror or exc}); free some space, then --resume "
+                "(from the last saved epoch)"
+            ) from None
         write_json_atomic(self.out / "history.json", self.history)  # (trimmed on resume)
-        write_json_atomic(ck / "state.json", {**self.state.__dict__, **files,
-                                              "charset": self.charset.to_list()})
+        write_json_atomic(
+            ck / "state.json", {**self.state.__dict__, **files, "charset": self.charset.to_list()}
+        )
         for old in ck.iterdir():  # the files of earlier epochs (and of older versions)
             if old.name.endswith((".weights.h5", ".npz")) and old.name not in files.values():
                 old.unlink(missing_ok=True)
@@ -202,12 +255,18 @@ def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -
     """
     path = out / "runs.json"
     entries = _read_run_json(path) if path.is_file() else []
-    entry = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resume": resume,
-             "train": [str(d) for d in train_dirs or []], "val": [str(d) for d in val_dirs or []],
-             "from_model": None if from_model is None else str(from_model),
-             "backend": keras.backend.backend(), "keras": keras.__version__,
-             "tensorflow": version("tensorflow"), "python": platform.python_version(),
-             "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None}
+    entry = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "resume": resume,
+        "train": [str(d) for d in train_dirs or []],
+        "val": [str(d) for d in val_dirs or []],
+        "from_model": None if from_model is None else str(from_model),
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "tensorflow": version("tensorflow"),
+        "python": platform.python_version(),
+        "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None,
+    }
     write_json_atomic(path, entries + [entry])
     return entry
 
@@ -225,8 +284,10 @@ def _damaged(path: Path, reason) -> HandwritingError:
     if isinstance(reason, BaseException):
         text = str(reason).strip()
         reason = text.splitlines()[0][:160] if text else type(reason).__name__
-    return HandwritingError(f"{path}: damaged ({reason}); the run cannot be resumed from it: "
-                            "start a new run (or --from-model its best model)")
+    return HandwritingError(
+        f"{path}: damaged ({reason}); the run cannot be resumed from it: "
+        "start a new run (or --from-model its best model)"
+    )
 
 
 def _read_state(ck: Path) -> tuple[_State, Charset, dict]:
@@ -239,8 +300,14 @@ def _read_state(ck: Path) -> tuple[_State, Charset, dict]:
         state = _State(**{k: v for k, v in data.items() if k in fields})
     except (KeyError, TypeError, ValueError, HandwritingError) as exc:
         raise _damaged(path, f"no valid {exc}" if isinstance(exc, KeyError) else exc) from None
-    return state, charset, {"weights": data.get("weights", "model.weights.h5"),
-                            "optimizer": data.get("optimizer", "optimizer.npz")}
+    return (
+        state,
+        charset,
+        {
+            "weights": data.get("weights", "model.weights.h5"),
+            "optimizer": data.get("optimizer", "optimizer.npz"),
+        },
+    )
 
 
 def _restore(ck: Path, files: dict, model, trainer) -> None:
@@ -268,15 +335,26 @@ def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, ma
         records = [records[i] for i in np.linspace(0, len(records) - 1, max_lines).astype(int)]
     if not records:
         raise no_lines_error(dirs)
-    samples, bad = prepare_lines(records, config.preprocess, cache_dir=out / "cache", desc=desc,
-                                 progress=progress)
+    samples, bad = prepare_lines(
+        records, config.preprocess, cache_dir=out / "cache", desc=desc, progress=progress
+    )
     return samples, problems + bad
 
 
-def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int | None = None,
-          resume: bool = False, from_model=None, progress: bool = True,
-          samples: tuple[list[Sample], list[Sample]] | None = None, workers: int | None = None,
-          max_seconds: float = 0, max_lines: int = 0) -> dict:
+def train(
+    train_dirs,
+    val_dirs,
+    out,
+    config: Config | None = None,
+    epochs: int | None = None,
+    resume: bool = False,
+    from_model=None,
+    progress: bool = True,
+    samples: tuple[list[Sample], list[Sample]] | None = None,
+    workers: int | None = None,
+    max_seconds: float = 0,
+    max_lines: int = 0,
+) -> dict:
     """Train a recognizer; returns the training summary (also stored in the model directory).
 
     Args:
@@ -298,8 +376,20 @@ def train(train_dirs, val_dirs, out, config: Config | None = None, epochs: int |
     the per-epoch lines go to stderr for the length of the run.
     """
     with _epoch_lines_shown(progress):
-        return _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progress,
-                      samples, workers, max_seconds, max_lines)
+        return _train(
+            train_dirs,
+            val_dirs,
+            out,
+            config,
+            epochs,
+            resume,
+            from_model,
+            progress,
+            samples,
+            workers,
+            max_seconds,
+            max_lines,
+        )
 
 
 class _epoch_lines_shown:
@@ -327,18 +417,34 @@ class _epoch_lines_shown:
             logger.setLevel(self.level)
 
 
-def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progress, samples,
-           workers, max_seconds, max_lines) -> dict:
+def _train(
+    train_dirs,
+    val_dirs,
+    out,
+    config,
+    epochs,
+    resume,
+    from_model,
+    progress,
+    samples,
+    workers,
+    max_seconds,
+    max_lines,
+) -> dict:
     out = Path(out)
     ck = out / "checkpoint"
     if resume:
         if not (ck / "state.json").is_file():
-            raise HandwritingError(f"{out}: nothing to resume (no checkpoint/state.json); "
-                                   "start a new run without --resume")
+            raise HandwritingError(
+                f"{out}: nothing to resume (no checkpoint/state.json); "
+                "start a new run without --resume"
+            )
         if not (out / "config.json").is_file():
-            raise HandwritingError(f"{out}: config.json is missing, and resuming needs the run's "
-                                   "configuration: restore it, or start a new run in another --out "
-                                   f"(--from-model {out} starts from its best model)")
+            raise HandwritingError(
+                f"{out}: config.json is missing, and resuming needs the run's "
+                "configuration: restore it, or start a new run in another --out "
+                f"(--from-model {out} starts from its best model)"
+            )
         saved_config = _read_run_json(out / "config.json")
         try:
             config = Config.from_dict(saved_config)
@@ -346,11 +452,15 @@ def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progre
             raise HandwritingError(f"{out / 'config.json'}: {exc}") from None
         state, charset, saved = _read_state(ck)  # damaged: said before any work
     elif (ck / "state.json").is_file():
-        raise HandwritingError(f"{out}: holds a training run already; pass --resume to continue it "
-                               "or choose another --out")
+        raise HandwritingError(
+            f"{out}: holds a training run already; pass --resume to continue it "
+            "or choose another --out"
+        )
     elif (out / "handwriting.json").is_file():
-        raise HandwritingError(f"{out}: is a model directory; training would replace it: choose "
-                               "another --out (to start from this model: --from-model)")
+        raise HandwritingError(
+            f"{out}: is a model directory; training would replace it: choose "
+            "another --out (to start from this model: --from-model)"
+        )
     elif out.exists() and not out.is_dir():
         raise HandwritingError(f"{out}: is a file; give a folder for the run")
     check_writable(out, is_dir=True)  # before the lines are read, not after
@@ -370,11 +480,14 @@ def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progre
     if samples is not None:
         (train_samples, val_samples), problems, val_problems = samples, [], []
     else:
-        train_samples, problems = _load_samples(train_dirs, config, out, "preprocessing train",
-                                                progress, max_lines)
-        val_samples, val_problems = (_load_samples(val_dirs, config, out, "preprocessing val",
-                                                   progress, max_lines)
-                                     if val_dirs else ([], []))
+        train_samples, problems = _load_samples(
+            train_dirs, config, out, "preprocessing train", progress, max_lines
+        )
+        val_samples, val_problems = (
+            _load_samples(val_dirs, config, out, "preprocessing val", progress, max_lines)
+            if val_dirs
+            else ([], [])
+        )
     # written once there are lines (folders without any leave no run behind)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "config.json", config.to_dict())
@@ -387,8 +500,13 @@ def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progre
     problems += unfit
     for s in val_samples:
         if charset.unknown(s.text):
-            val_problems.append(Problem(Path(s.path), "val label has characters the model cannot "
-                                        f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)"))
+            val_problems.append(
+                Problem(
+                    Path(s.path),
+                    "val label has characters the model cannot "
+                    f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)",
+                )
+            )
     _write_problems(out / "problems.txt", problems + val_problems)
     for kind, found in (("skipped", problems), ("val line", val_problems)):
         for p in found[:20]:
@@ -403,33 +521,65 @@ def _train(train_dirs, val_dirs, out, config, epochs, resume, from_model, progre
         _transfer(base.model, model)
     shortcut = config.model.shortcut
     trainer = logits_model(model, shortcut=bool(shortcut))
-    trainer.compile(optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0),
-                    loss=make_ctc_loss(shortcut))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=make_ctc_loss(shortcut)
+    )
     history: list[dict] = []
     if resume:
         _restore(ck, saved, model, trainer)
         trainer.optimizer.learning_rate.assign(state.learning_rate)
         if (out / "history.json").is_file():  # without rows of an epoch whose checkpoint
-            history = [r for r in _read_run_json(out / "history.json")  # was not committed
-                       if r.get("epoch", 0) <= state.epoch]
-        best = (f"val CER {state.best_cer:.2f} %" if val_samples else
-                f"training loss {state.best_cer:.3f}")
+            history = [
+                r
+                for r in _read_run_json(out / "history.json")  # was not committed
+                if r.get("epoch", 0) <= state.epoch
+            ]
+        best = (
+            f"val CER {state.best_cer:.2f} %"
+            if val_samples
+            else f"training loss {state.best_cer:.3f}"
+        )
         log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)
-    batches = LineBatches(train_samples, charset, t.batch_size, config.model.downsample,
-                          t.bucket_width, augment=t.augment, seed=t.seed, shuffle=True,
-                          augment_p=t.augment_probability,
-                          workers=workers or min(8, os.cpu_count() or 1), use_multiprocessing=False)
+    batches = LineBatches(
+        train_samples,
+        charset,
+        t.batch_size,
+        config.model.downsample,
+        t.bucket_width,
+        augment=t.augment,
+        seed=t.seed,
+        shuffle=True,
+        augment_p=t.augment_probability,
+        workers=workers or min(8, os.cpu_count() or 1),
+        use_multiprocessing=False,
+    )
     batches.set_epoch(state.epoch)
-    run = TrainingRun(out, config, train_samples, val_samples, charset, model, history, state,
-                      trainer.optimizer, progress)
+    run = TrainingRun(
+        out,
+        config,
+        train_samples,
+        val_samples,
+        charset,
+        model,
+        history,
+        state,
+        trainer.optimizer,
+        progress,
+    )
     run.batches = batches
     run.trainer = trainer
     run.data = {k: invocation[k] for k in ("train", "val", "from_model")}
     run.max_seconds = max_seconds
     feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches
     if state.epoch < t.epochs and not (t.early_stopping and state.stale >= t.early_stopping):
-        trainer.fit(feed, epochs=t.epochs, initial_epoch=state.epoch, callbacks=[_EpochEnd(run)], shuffle=False,
-                    verbose=1 if progress else 0)
+        trainer.fit(
+            feed,
+            epochs=t.epochs,
+            initial_epoch=state.epoch,
+            callbacks=[_EpochEnd(run)],
+            shuffle=False,
+            verbose=1 if progress else 0,
+        )
     summary = run.summary()
     # without val lines the best epoch is the one with the lowest training loss, not a CER
     found = state.best_cer != float("inf")

@@ -10,6 +10,7 @@ OUT_DIR gets ``(1 - weight) * BASE + weight * TUNED`` for every tensor, with TUN
 and ``training.weight_average`` recording the two sources. Evaluate it before use
 (``handwriting evaluate ... --model OUT_DIR``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,20 @@ def average(base_dir, tuned_dir, out_dir, weight: float = 0.5):
     """Write the weighted mean of the two models to ``out_dir``; returns its path."""
     base, tuned = artifacts.load(base_dir), artifacts.load(tuned_dir)
     if base.charset != tuned.charset or base.model_config != tuned.model_config:
-        raise HandwritingError(f"{base_dir} and {tuned_dir}: different charsets or architectures; "
-                               "only a model and its fine-tuned copy can be averaged")
-    mixed = [(1 - weight) * a + weight * b
-             for a, b in zip(base.model.get_weights(), tuned.model.get_weights())]
+        raise HandwritingError(
+            f"{base_dir} and {tuned_dir}: different charsets or architectures; "
+            "only a model and its fine-tuned copy can be averaged"
+        )
+    mixed = [
+        (1 - weight) * a + weight * b
+        for a, b in zip(base.model.get_weights(), tuned.model.get_weights())
+    ]
     tuned.model.set_weights(mixed)
     training = dict(tuned.meta.get("training") or {})
     training["weight_average"] = {"weight": weight, "base": str(base_dir), "tuned": str(tuned_dir)}
-    return artifacts.save(out_dir, tuned.model, tuned.charset, tuned.preprocess,
-                          tuned.model_config, training=training)
+    return artifacts.save(
+        out_dir, tuned.model, tuned.charset, tuned.preprocess, tuned.model_config, training=training
+    )
 
 
 def main(argv=None) -> int:

@@ -15,6 +15,7 @@ Usage::
 
 Exit code 1 if fewer families than ``--min-families`` could be fetched (all are listed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,20 @@ walter-turncoat water-brush whisper windsong yellowtail yomogi zeyada
 
 def pack(family: str, work: Path) -> Path:
     """``npm pack @fontsource/<family>`` into ``work``; returns the tarball's path."""
-    done = subprocess.run(["npm", "pack", f"@fontsource/{family}", "--json", "--silent",
-                           "--pack-destination", str(work)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            "npm",
+            "pack",
+            f"@fontsource/{family}",
+            "--json",
+            "--silent",
+            "--pack-destination",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode:
         reason = (done.stderr.strip().splitlines() or ["npm pack failed"])[-1]
         raise RuntimeError(reason[:200])
@@ -77,6 +89,7 @@ def to_ttf(data: bytes, dest: Path) -> None:
     import logging
 
     from fontTools.ttLib import TTFont
+
     logging.getLogger("fontTools").setLevel(logging.ERROR)  # harmless header-date warnings
     font = TTFont(io.BytesIO(data))
     font.flavor = None
@@ -104,11 +117,18 @@ def fetch(family: str, out: Path, weights: set[str], work: Path) -> list[dict]:
                 if name in members:
                     dest = out / f"{family}-{weight}.ttf"
                     to_ttf(tar.extractfile(members[name]).read(), dest)
-                    rows.append({"family": extra.get("family", family), "id": family,
-                                 "file": dest.name, "weight": int(weight), "licence": licence,
-                                 "version": meta.get("version"),
-                                 "attribution": (extra.get("license") or {}).get("attribution"),
-                                 "source": f"npm:@fontsource/{family}@{meta.get('version')}"})
+                    rows.append(
+                        {
+                            "family": extra.get("family", family),
+                            "id": family,
+                            "file": dest.name,
+                            "weight": int(weight),
+                            "licence": licence,
+                            "version": meta.get("version"),
+                            "attribution": (extra.get("license") or {}).get("attribution"),
+                            "source": f"npm:@fontsource/{family}@{meta.get('version')}",
+                        }
+                    )
                     break
     if not rows:
         raise RuntimeError(f"no latin font of weight {', '.join(sorted(weights))} in the package")
@@ -116,33 +136,56 @@ def fetch(family: str, out: Path, weights: set[str], work: Path) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", type=Path, help="cache folder for the .ttf files and manifest.json "
-                                          "(outside the repository)")
-    p.add_argument("--families", nargs="+", default=FAMILIES, metavar="ID",
-                   help="fontsource ids (default: %d handwriting families)" % len(FAMILIES))
-    p.add_argument("--weights", nargs="+", default=["400"],
-                   help="weights to keep per family where published (default: 400)")
-    p.add_argument("--min-families", type=int, default=100,
-                   help="exit 1 if fewer families are fetched (default 100)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "out",
+        type=Path,
+        help="cache folder for the .ttf files and manifest.json (outside the repository)",
+    )
+    p.add_argument(
+        "--families",
+        nargs="+",
+        default=FAMILIES,
+        metavar="ID",
+        help=f"fontsource ids (default: {len(FAMILIES)} handwriting families)",
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        default=["400"],
+        help="weights to keep per family where published (default: 400)",
+    )
+    p.add_argument(
+        "--min-families",
+        type=int,
+        default=100,
+        help="exit 1 if fewer families are fetched (default 100)",
+    )
     p.add_argument("--jobs", type=int, default=8, help="parallel npm calls (default 8)")
     args = p.parse_args(argv)
     if shutil.which("npm") is None:
-        print("error: npm not found; install Node.js and npm (Debian: apt-get install npm)",
-              file=sys.stderr)
+        print(
+            "error: npm not found; install Node.js and npm (Debian: apt-get install npm)",
+            file=sys.stderr,
+        )
         return 2
     try:
         import brotli  # noqa: F401  (fontTools needs it for WOFF2)
     except ImportError:
-        print('error: fontTools needs brotli for WOFF2: pip install "fonttools[woff]"',
-              file=sys.stderr)
+        print(
+            'error: fontTools needs brotli for WOFF2: pip install "fonttools[woff]"',
+            file=sys.stderr,
+        )
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows, failed = [], []
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
-        futures = {f: pool.submit(fetch, f, args.out, set(args.weights), Path(tmp))
-                   for f in dict.fromkeys(args.families)}
+        futures = {
+            f: pool.submit(fetch, f, args.out, set(args.weights), Path(tmp))
+            for f in dict.fromkeys(args.families)
+        }
         for family, fut in futures.items():
             try:
                 rows += fut.result()
@@ -155,8 +198,10 @@ def main(argv=None) -> int:
     families = len({r["id"] for r in rows})
     for family, reason in failed:
         print(f"skipped {family}: {reason}", file=sys.stderr)
-    print(f"{families} families ({len(rows)} files) in {args.out}; manifest: {manifest}"
-          + (f"; {len(failed)} skipped" if failed else ""))
+    print(
+        f"{families} families ({len(rows)} files) in {args.out}; manifest: {manifest}"
+        + (f"; {len(failed)} skipped" if failed else "")
+    )
     return 0 if families >= args.min_families else 1
 
 

@@ -5,6 +5,7 @@ box reachable only through a 64 MiB transfer) can train on it. Lines are preproc
     python scripts/pack_lines.py --out .carry/lines.pkl \
         --split train='../shared/data/lines/*/train' --split val='../shared/data/lines/*/val'
 """
+
 import argparse
 import glob
 import pickle
@@ -35,10 +36,15 @@ def main():
             img = load_line_image(r)
             h, w = img.shape
             if h > args.source_height:
-                img = cv2.resize(img, (max(1, round(w * args.source_height / h)), args.source_height),
-                                 interpolation=cv2.INTER_AREA)
+                img = cv2.resize(
+                    img,
+                    (max(1, round(w * args.source_height / h)), args.source_height),
+                    interpolation=cv2.INTER_AREA,
+                )
             data = cv2.imencode(".webp", img, [cv2.IMWRITE_WEBP_QUALITY, args.quality])[1].tobytes()
-            rows.append({"id": r.id, "text": r.text, "path": str(r.image or r.source), "image": data})
+            rows.append(
+                {"id": r.id, "text": r.text, "path": str(r.image or r.source), "image": data}
+            )
         packed["splits"][name] = rows
         print(f"{name}: {len(rows)} lines from {len(dirs)} folders")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ Usage::
     python scripts/synth_sheet.py docs/synth_lines.png --fonts ~/.cache/handwriting/fonts \
         /usr/share/fonts/truetype/kristi --count 30 --seed 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,8 @@ def sheet(images: list[np.ndarray], row_height: int = 44, width: int = 1100) -> 
     for img in images:
         w = max(1, round(img.shape[1] * row_height / img.shape[0]))
         row = np.full((row_height + 6, width), 255, np.uint8)
-        scaled = cv2.resize(img, (w, row_height), interpolation=cv2.INTER_AREA)[:, :width - 8]
-        row[3:3 + row_height, 4:4 + scaled.shape[1]] = scaled
+        scaled = cv2.resize(img, (w, row_height), interpolation=cv2.INTER_AREA)[:, : width - 8]
+        row[3 : 3 + row_height, 4 : 4 + scaled.shape[1]] = scaled
         rows.append(row)
     return np.vstack(rows)
 
@@ -40,8 +41,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     fonts = expand_fonts(args.fonts) if args.fonts else find_fonts()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = generate(tmp, args.count, seed=args.seed, fonts=fonts, digits=0.05,
-                         letters=0.3, progress=False)
+        paths = generate(
+            tmp, args.count, seed=args.seed, fonts=fonts, digits=0.05, letters=0.3, progress=False
+        )
         images = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
     ok, png = cv2.imencode(".png", sheet(images), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     args.out.write_bytes(png.tobytes())

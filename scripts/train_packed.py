@@ -3,6 +3,7 @@
     KERAS_BACKEND=jax python scripts/train_packed.py --packed .carry/lines.pkl --out runs/default \
         --config configs/default-gpu.json --max-minutes 8 [--resume]
 """
+
 import argparse
 import logging
 import os
@@ -20,7 +21,9 @@ from handwriting.train import train
 
 def _prep(args):
     data, config = args
-    return to_uint8(preprocess(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE), config))
+    return to_uint8(
+        preprocess(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE), config)
+    )
 
 
 def load(path, config, splits=("train", "val")):
@@ -31,7 +34,9 @@ def load(path, config, splits=("train", "val")):
         for name in splits:
             rows = packed["splits"][name]
             lines = pool.map(_prep, [(d["image"], config) for d in rows], chunksize=64)
-            out.append([Sample(d["id"], line, d["text"], d["path"]) for d, line in zip(rows, lines)])
+            out.append(
+                [Sample(d["id"], line, d["text"], d["path"]) for d, line in zip(rows, lines)]
+            )
     return out
 
 
@@ -49,9 +54,18 @@ def main():
     config = Config.from_file(args.config) if args.config else Config()
     tr, va = load(args.packed, config.preprocess)
     logging.info("loaded %d train / %d val lines", len(tr), len(va))
-    summary = train([], [], args.out, config, epochs=args.epochs, resume=args.resume,
-                    samples=(tr, va), workers=args.workers, max_seconds=args.max_minutes * 60,
-                    progress=False)
+    summary = train(
+        [],
+        [],
+        args.out,
+        config,
+        epochs=args.epochs,
+        resume=args.resume,
+        samples=(tr, va),
+        workers=args.workers,
+        max_seconds=args.max_minutes * 60,
+        progress=False,
+    )
     print(summary)
 
 

@@ -10,6 +10,7 @@ With --trainable SEED the new units get random input weights (their outputs stil
 zero weight, so the model reads the same), and fine-tuning trains them: more capacity without
 training from scratch.
 """
+
 import argparse
 import dataclasses
 
@@ -18,25 +19,50 @@ from handwriting.model import widen_lstm
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("model", help="model directory to read")
     ap.add_argument("out", help="model directory to write (may be the same)")
     ap.add_argument("--units", type=int, required=True, help="LSTM units per direction")
-    ap.add_argument("--trainable", type=int, metavar="SEED",
-                    help="give the new units random input weights (seeded) so fine-tuning trains them")
+    ap.add_argument(
+        "--trainable",
+        type=int,
+        metavar="SEED",
+        help="give the new units random input weights (seeded) so fine-tuning trains them",
+    )
     args = ap.parse_args()
     art = load(args.model)
-    wide = widen_lstm(art.model, art.model_config, args.units, art.charset.n_classes,
-                      art.preprocess.height, trainable_seed=args.trainable)
+    wide = widen_lstm(
+        art.model,
+        art.model_config,
+        args.units,
+        art.charset.n_classes,
+        art.preprocess.height,
+        trainable_seed=args.trainable,
+    )
     training = dict(art.meta.get("training", {}))
-    note = ("the added units have zero weights (inert), for speed" if args.trainable is None else
-            f"the added units have random input weights (seed {args.trainable}) and zero output "
-            "weights, to be trained")
-    training["widened_lstm"] = {"from_units": art.model_config.lstm_units, "to_units": args.units,
-                                "note": note}
+    note = (
+        "the added units have zero weights (inert), for speed"
+        if args.trainable is None
+        else f"the added units have random input weights (seed {args.trainable}) and zero output "
+        "weights, to be trained"
+    )
+    training["widened_lstm"] = {
+        "from_units": art.model_config.lstm_units,
+        "to_units": args.units,
+        "note": note,
+    }
     cfg = dataclasses.replace(art.model_config, lstm_units=args.units)  # as widen_lstm builds it
-    save(args.out, wide, art.charset, art.preprocess, cfg, training=training,
-         metrics=art.meta.get("metrics"))
+    save(
+        args.out,
+        wide,
+        art.charset,
+        art.preprocess,
+        cfg,
+        training=training,
+        metrics=art.meta.get("metrics"),
+    )
     print(f"{args.out}: {art.model.count_params():,} -> {wide.count_params():,} parameters")
 
 

@@ -1,4 +1,5 @@
 """Fixtures shared by the tests: lines the tests draw themselves (no ../shared needed)."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,14 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def render_line(text: str, height: int = 48, scale: float = 1.0, thickness: int = 2,
-                font: int = cv2.FONT_HERSHEY_SIMPLEX, margin: int = 12) -> np.ndarray:
+def render_line(
+    text: str,
+    height: int = 48,
+    scale: float = 1.0,
+    thickness: int = 2,
+    font: int = cv2.FONT_HERSHEY_SIMPLEX,
+    margin: int = 12,
+) -> np.ndarray:
     """Dark text on light paper, uint8 grayscale."""
     (w, h), base = cv2.getTextSize(text, font, scale, thickness)
     img = np.full((h + base + 2 * margin, w + 2 * margin), 235, np.uint8)
@@ -44,10 +51,21 @@ def shared_data() -> Path:
 
 TINY = {
     "preprocess": {"height": 24, "pad": 4},
-    "model": {"conv_filters": [8, 16], "pools": [[2, 2], [2, 1]], "projection": 32,
-              "lstm_units": 24, "lstm_layers": 2, "dropout": 0.0},
-    "train": {"batch_size": 8, "learning_rate": 0.01, "augment": False, "early_stopping": 0,
-              "lr_patience": 0},
+    "model": {
+        "conv_filters": [8, 16],
+        "pools": [[2, 2], [2, 1]],
+        "projection": 32,
+        "lstm_units": 24,
+        "lstm_layers": 2,
+        "dropout": 0.0,
+    },
+    "train": {
+        "batch_size": 8,
+        "learning_rate": 0.01,
+        "augment": False,
+        "early_stopping": 0,
+        "lr_patience": 0,
+    },
 }
 
 
@@ -58,6 +76,7 @@ def model_dir(tmp_path_factory):
     from handwriting.charset import Charset
     from handwriting.config import ModelConfig, PreprocessConfig
     from handwriting.model import build_model
+
     path = tmp_path_factory.mktemp("m") / "model"
     cs = Charset(list("0123456789"))
     mc, pc = ModelConfig.from_dict(TINY["model"]), PreprocessConfig.from_dict(TINY["preprocess"])
@@ -68,16 +87,19 @@ def model_dir(tmp_path_factory):
 def write_alto(page, path, image_name=None):
     """Save ``page`` as ALTO at ``path`` (test fixtures of page ground truth)."""
     from handwriting.pages import save_page
+
     return save_page(page, path, "alto", image_name)
 
 
 def write_page_xml(page, path, image_name=None):
     """Save ``page`` as PAGE XML at ``path``."""
     from handwriting.pages import save_page
+
     return save_page(page, path, "page", image_name)
 
 
 def write_hocr(page, path, image_name=None):
     """Save ``page`` as hOCR at ``path``."""
     from handwriting.pages import save_page
+
     return save_page(page, path, "hocr", image_name)

@@ -57,21 +57,29 @@ def test_config_rejects_unknown_and_invalid():
         TrainConfig(augment_probability=0)
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.json")),
+    ids=lambda p: p.name,
+)
 def test_shipped_configs_load(path):
     config = Config.from_file(path)  # unknown keys or out-of-range values raise
     assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"train": {"batch_size": "16"}}, "batch_size must be an integer, got '16'"),
-    ({"train": {"augment": 1}}, "augment must be true or false"),
-    ({"model": {"pools": 3}}, "pools must be a list"),
-    ({"train": 5}, "expected a table of options"),
-    ([1, 2], "a config is a table of sections"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"train": {"batch_size": "16"}}, "batch_size must be an integer, got '16'"),
+        ({"train": {"augment": 1}}, "augment must be true or false"),
+        ({"model": {"pools": 3}}, "pools must be a list"),
+        ({"train": 5}, "expected a table of options"),
+        ([1, 2], "a config is a table of sections"),
+    ],
+)
 def test_config_values_of_the_wrong_type_are_clear_errors(data, message):
     with pytest.raises(HandwritingError, match=message):
         Config.from_dict(data)
-    assert Config.from_dict({"train": {"learning_rate": 1}}).train.learning_rate == 1  # int for float
+    assert (
+        Config.from_dict({"train": {"learning_rate": 1}}).train.learning_rate == 1
+    )  # int for float

@@ -1,4 +1,5 @@
 """Decoder tests on hand-written probability matrices (no model needed)."""
+
 import numpy as np
 import pytest
 
@@ -77,6 +78,7 @@ def test_bucket_widths():
 
 def test_word_spans_from_peaks():
     from handwriting.decode import Prediction, word_spans
+
     pred = Prediction("ab  cd", 0.7, [0.9, 0.7, 0.5, 0.5, 0.6, 0.4], [2, 5, 8, 9, 12, 20])
     spans = word_spans(pred)
     assert [s.text for s in spans] == ["ab", "cd"]
@@ -89,19 +91,28 @@ def test_word_spans_from_peaks():
 
 def test_confusions_count_substitutions_deletions_insertions():
     from handwriting.decode import confusions
+
     got = confusions(["abc", "xy", "rn", "rn"], ["abd", "x", "m", "rnn"])
     assert {(c["truth"], c["prediction"]): c["count"] for c in got} == {
-        ("c", "d"): 1, ("y", ""): 1, ("r", "m"): 1, ("n", ""): 1, ("", "n"): 1}
-    assert sum(c["count"] for c in got) == round(cer(["abc", "xy", "rn", "rn"],
-                                                     ["abd", "x", "m", "rnn"]) * 9 / 100)
+        ("c", "d"): 1,
+        ("y", ""): 1,
+        ("r", "m"): 1,
+        ("n", ""): 1,
+        ("", "n"): 1,
+    }
+    assert sum(c["count"] for c in got) == round(
+        cer(["abc", "xy", "rn", "rn"], ["abd", "x", "m", "rnn"]) * 9 / 100
+    )
     assert confusions(["a"] * 3 + ["b"], ["x"] * 3 + ["y"], top=1) == [
-        {"truth": "a", "prediction": "x", "count": 3}]
+        {"truth": "a", "prediction": "x", "count": 3}
+    ]
 
 
 def test_a_line_reads_the_same_alone_or_with_others():
     """The model sees the padding (its backward LSTM starts there), so each line is padded to
     its own width bucket whatever it is batched with: the reading cannot depend on the batch."""
     from handwriting.decode import predict_lines
+
     charset = Charset(list("abc"))
     seen = []
 

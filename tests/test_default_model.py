@@ -1,13 +1,14 @@
 """Regression tests of the shipped default model (catch a broken or mismatched artifact)."""
+
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
 from handwriting.decode import cer
 from handwriting.groundtruth import load_line_image, scan_line_dirs
-from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
 from handwriting.recognize import Recognizer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -73,8 +74,12 @@ def test_default_model_reads_the_samples_better_with_its_lm(recognizer, recogniz
 
 def test_default_model_val_cer_with_its_lm(recognizer_lm, shared_data):
     chosen = _val200(shared_data)
-    preds = recognizer_lm.predict_lines([recognizer_lm.preprocess(load_line_image(r)) for r in chosen])
-    assert cer([r.text for r in chosen], [p.text for p in preds]) < 7.5  # measured 6.7 % (greedy 8.3)
+    preds = recognizer_lm.predict_lines(
+        [recognizer_lm.preprocess(load_line_image(r)) for r in chosen]
+    )
+    assert (
+        cer([r.text for r in chosen], [p.text for p in preds]) < 7.5
+    )  # measured 6.7 % (greedy 8.3)
 
 
 def test_default_model_places_the_words(recognizer):
@@ -82,6 +87,7 @@ def test_default_model_places_the_words(recognizer):
     the sample page they lie in their line's box, left to right, without overlapping."""
     from handwriting.pages import recognize_page
     from handwriting.preprocessing import ink_map, load_image
+
     gray = load_image(SAMPLES / "line1.png")
     result = recognizer.recognize([gray])[0]
     ink = ink_map(gray) >= 0.5
@@ -108,6 +114,7 @@ def test_probabilities_are_the_ones_decoded(recognizer):
     """``Recognizer.probabilities`` (the posteriors `handwriting inspect` plots) are the ones
     ``predict_lines`` decodes: the line padded to its bucket width, as in a batch."""
     from handwriting.decode import bucket, greedy_decode
+
     line = recognizer.preprocess(SAMPLES / "line3.png")
     assert line.shape[1] % 64  # padding changes this line's input
     seen = []
@@ -119,7 +126,7 @@ def test_probabilities_are_the_ones_decoded(recognizer):
         del recognizer.backend.predict
     probs = recognizer.probabilities(line)
     assert seen[0].shape[1] == bucket(line.shape[1]) // recognizer.backend.downsample
-    np.testing.assert_allclose(probs, seen[0][0, :len(probs)], atol=1e-5)
+    np.testing.assert_allclose(probs, seen[0][0, : len(probs)], atol=1e-5)
     labels = greedy_decode(probs).labels
     assert recognizer.charset.decode(labels) == pred.text
 
@@ -130,10 +137,28 @@ def test_shipped_lm_is_rebuilt_byte_for_byte(tmp_path, capsys):
     code that makes it (about 30 s)."""
     pytest.importorskip("wordfreq", reason="wordfreq not installed (pip install -e '.[lm]')")
     from handwriting.cli import main
+
     shipped = DEFAULT_MODEL / "lm.json.gz"
     if not shipped.is_file():
         pytest.skip("no language model in handwriting/models/default")
     out = tmp_path / "lm.json.gz"
-    assert main(["lm", "--wordfreq", "en", "fr", "--min-count", "2", "--weight", "0.2",
-                 "--bonus", "1.0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "lm",
+                "--wordfreq",
+                "en",
+                "fr",
+                "--min-count",
+                "2",
+                "--weight",
+                "0.2",
+                "--bonus",
+                "1.0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert out.read_bytes() == shipped.read_bytes()

@@ -1,5 +1,6 @@
 """TFLite export: builtin ops only, fused LSTMs, parity with Keras, metadata inside the file,
 and a runtime that never imports TensorFlow or Keras."""
+
 import json
 import subprocess
 import sys
@@ -63,8 +64,9 @@ def test_metadata_travels_in_the_file(exported):
     assert not list(exported["none"].parent.glob("*.json"))  # no sidecar needed
 
 
-@pytest.mark.parametrize("mode,tol", [("none", 1e-4), ("while", 1e-4), ("float16", 2e-2),
-                                      ("dynamic", 5e-2)])
+@pytest.mark.parametrize(
+    "mode,tol", [("none", 1e-4), ("while", 1e-4), ("float16", 2e-2), ("dynamic", 5e-2)]
+)
 def test_parity_with_keras(exported, mode, tol):
     keras_rec = Recognizer(exported["keras"])
     lite_rec = Recognizer(exported[mode])
@@ -78,8 +80,9 @@ def test_parity_with_keras(exported, mode, tol):
     # a padded batch through the shared decode path: the same text as Keras
     images = [render_line(t) for t in ("123", "40586", "7")]
     if mode in ("none", "while"):
-        assert ([r.prediction.text for r in lite_rec.recognize(images)]
-                == [r.prediction.text for r in keras_rec.recognize(images)])
+        assert [r.prediction.text for r in lite_rec.recognize(images)] == [
+            r.prediction.text for r in keras_rec.recognize(images)
+        ]
 
 
 def test_int8_needs_and_uses_calibration_lines(exported, tmp_path, capfd):
@@ -99,6 +102,7 @@ def test_int8_needs_and_uses_calibration_lines(exported, tmp_path, capfd):
 
 def test_runtime_never_imports_tensorflow_or_keras(exported, tmp_path):
     from handwriting.lm import CharLM
+
     image = tmp_path / "line.png"
     cv2.imwrite(str(image), render_line("2468"))
     lm = CharLM.train(["2468", "1357", "2468 90"], order=3).save(tmp_path / "d.lm.json.gz")
@@ -123,8 +127,9 @@ def test_runtime_never_imports_tensorflow_or_keras(exported, tmp_path):
         print(probs.shape, repr(text), heavy)
         assert not heavy, heavy
     """)
-    out = subprocess.run([sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", child], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "(2, 20, 11)" in out.stdout and out.stdout.strip().endswith("[]")
 
@@ -149,8 +154,19 @@ def test_cli_export(exported, tmp_path, capsys):
     assert main(["export", str(exported["keras"]), "--out", str(tmp_path / "d.tflite")]) == 0
     assert "quantize dynamic" in capsys.readouterr().out  # the default: as the model ships
     assert read_metadata(tmp_path / "d.tflite")["quantize"] == "dynamic"
-    assert main(["export", str(exported["keras"]), "--out", str(tmp_path / "q.tflite"),
-                 "--quantize", "int8"]) == 2
+    assert (
+        main(
+            [
+                "export",
+                str(exported["keras"]),
+                "--out",
+                str(tmp_path / "q.tflite"),
+                "--quantize",
+                "int8",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--calibration" in err and len(err.splitlines()) == 1
     data = json.loads(json.dumps(read_metadata(out)))  # JSON-clean metadata
@@ -160,6 +176,7 @@ def test_cli_export(exported, tmp_path, capsys):
 def test_shipped_tflite_reads_the_samples():
     """Regression of handwriting/models/default/default.tflite (skipped when not shipped)."""
     from handwriting.decode import cer
+
     path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():
         pytest.skip("no handwriting/models/default/default.tflite")
@@ -177,13 +194,15 @@ def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
     from handwriting import runtime
     from handwriting.decode import bucket
     from handwriting.preprocessing import load_image, preprocess
+
     path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():
         pytest.skip("no handwriting/models/default/default.tflite")
     image = ROOT / "data" / "samples" / "line3.png"
     fed, predict = [], runtime.LiteBackend.predict
-    monkeypatch.setattr(runtime.LiteBackend, "predict",
-                        lambda self, x: fed.append(x.shape) or predict(self, x))
+    monkeypatch.setattr(
+        runtime.LiteBackend, "predict", lambda self, x: fed.append(x.shape) or predict(self, x)
+    )
     text = runtime.read_line(image, path)
     width = preprocess(load_image(image), runtime.LiteBackend(path).preprocess_config).shape[1]
     assert width % 64 and fed == [(1, 40, bucket(width), 1)]
@@ -194,8 +213,9 @@ def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
 
 def test_max_column_pool_exports_with_builtins_and_parity(tmp_path):
     mc = MC.replace(column_pool="max")
-    model_dir = artifacts.save(tmp_path / "model", build_model(mc, CS.n_classes, PC.height),
-                               CS, PC, mc)
+    model_dir = artifacts.save(
+        tmp_path / "model", build_model(mc, CS.n_classes, PC.height), CS, PC, mc
+    )
     lite = export(model_dir, tmp_path / "max.tflite", quantize="none")
     s = op_summary(lite)
     assert not s["flex"] and s["fused_lstm"] == 2 * mc.lstm_layers, s

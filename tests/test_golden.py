@@ -6,6 +6,7 @@ Dates and the version are masked; numbers may differ slightly on another CPU (Li
 kernels round differently), so decimals (confidences) may move by 0.02 and whole numbers
 (pixels, percent confidences) by 2; every other character must be identical.
 """
+
 import os
 import re
 from pathlib import Path
@@ -25,8 +26,11 @@ NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 def normalize(text: str) -> str:
     text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:\d\d|Z)?", "<date>", text)
-    return text.replace(f"handwriting {__version__}", "handwriting <version>").replace(
-        f">{__version__}<", "><version><").replace(str(SAMPLES), "<samples>")
+    return (
+        text.replace(f"handwriting {__version__}", "handwriting <version>")
+        .replace(f">{__version__}<", "><version><")
+        .replace(str(SAMPLES), "<samples>")
+    )
 
 
 def assert_close(produced: str, golden: str, name: str) -> None:
@@ -63,11 +67,24 @@ def test_printed_formats(fmt, capsys):
 
 @pytest.mark.parametrize("fmt,suffix", [("alto", ".xml"), ("page", ".xml"), ("hocr", ".hocr")])
 def test_written_formats(fmt, suffix, tmp_path, capsys):
-    assert main(["recognize", *[str(SAMPLES / n) for n in INPUTS], "--format", fmt,
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "recognize",
+                *[str(SAMPLES / n) for n in INPUTS],
+                "--format",
+                fmt,
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     for name in INPUTS:
-        check(f"{fmt}/{Path(name).stem}{suffix}",
-              (tmp_path / f"{Path(name).stem}{suffix}").read_text(encoding="utf-8"))
+        check(
+            f"{fmt}/{Path(name).stem}{suffix}",
+            (tmp_path / f"{Path(name).stem}{suffix}").read_text(encoding="utf-8"),
+        )
 
 
 def test_tolerance_catches_real_changes():

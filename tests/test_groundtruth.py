@@ -1,4 +1,5 @@
 """Ground-truth readers/writers: .gt.txt folders, ALTO, PAGE XML, line crops."""
+
 from pathlib import Path
 
 import cv2
@@ -98,6 +99,7 @@ nested line</Unicode></TextEquiv>
 
 # ---------------------------------------------------------------- scan_line_dirs
 
+
 def test_scan_line_dirs_pairs_and_problems(tmp_path):
     root = tmp_path / "gt"
     _png(root / "a.png")
@@ -146,6 +148,7 @@ def test_scan_line_dirs_picks_up_page_lines(tmp_path):
 
 # ---------------------------------------------------------------- readers
 
+
 def test_read_alto_v4_polygons(tmp_path):
     page = read_alto(_text(tmp_path / "p.xml", ALTO_V4))
     assert (page.width, page.height) == (300, 200)
@@ -163,9 +166,14 @@ def test_read_alto_v4_polygons(tmp_path):
 
 @pytest.mark.parametrize("ns", ["ns-v2#", "ns-v3#", None])
 def test_read_alto_v2_boxes(tmp_path, ns):
-    xml = ALTO_V2 if ns == "ns-v2#" else ALTO_V2.replace(
-        ' xmlns="http://www.loc.gov/standards/alto/ns-v2#"',
-        f' xmlns="http://www.loc.gov/standards/alto/{ns}"' if ns else "")
+    xml = (
+        ALTO_V2
+        if ns == "ns-v2#"
+        else ALTO_V2.replace(
+            ' xmlns="http://www.loc.gov/standards/alto/ns-v2#"',
+            f' xmlns="http://www.loc.gov/standards/alto/{ns}"' if ns else "",
+        )
+    )
     page = read_layout(_text(tmp_path / "v2.xml", xml))
     (line,) = page.lines
     assert line.polygon.tolist() == [[5, 6], [55, 6], [55, 26], [5, 26]]
@@ -216,8 +224,9 @@ def test_non_finite_or_huge_coordinates_are_bad_not_a_crash(tmp_path, value):
     path = _text(tmp_path / "n.xml", PAGE_2013.replace("10,10 200,10", f"10,10 {value},10"))
     with pytest.raises(DataError, match="bad coordinates"):
         read_layout(path)
-    page = read_layout(_text(tmp_path / "w.xml", PAGE_2013.replace('imageWidth="400"',
-                                                                     f'imageWidth="{value}"')))
+    page = read_layout(
+        _text(tmp_path / "w.xml", PAGE_2013.replace('imageWidth="400"', f'imageWidth="{value}"'))
+    )
     assert page.width == 0 and page.height == 300  # unknown width, as when it is missing
     path = _text(tmp_path / "a.xml", ALTO_V2.replace('HPOS="5"', f'HPOS="{value}"'))
     with pytest.raises(DataError, match="t1 HPOS/VPOS/WIDTH/HEIGHT: bad coordinates"):
@@ -228,8 +237,13 @@ def test_written_here_tells_this_tools_xml_from_ground_truth(tmp_path):
     from lxml import etree
 
     from handwriting.formats import written_here
-    page = Page(tmp_path / "p.png", 300, 100, [TextLine(
-        "l1", np.array([[5, 5], [290, 5], [290, 60], [5, 60]], np.int32), None, "text")])
+
+    page = Page(
+        tmp_path / "p.png",
+        300,
+        100,
+        [TextLine("l1", np.array([[5, 5], [290, 5], [290, 60], [5, 60]], np.int32), None, "text")],
+    )
     write_alto(page, tmp_path / "new.xml")
     write_page_xml(page, tmp_path / "page.xml")
     tree = etree.parse(str(tmp_path / "new.xml"))  # as versions before the software name wrote it
@@ -252,6 +266,7 @@ def test_read_layout_other_xml(tmp_path):
 
 
 # ---------------------------------------------------------------- crops
+
 
 def _synthetic_page():
     page = np.full((200, 400), 210, np.uint8)
@@ -295,18 +310,33 @@ def test_load_line_image_from_page(tmp_path):
 
 # ---------------------------------------------------------------- writers
 
+
 def _page() -> Page:
-    return Page(Path("/somewhere/scan.png"), 640, 480, [
-        TextLine("1", np.array([[10, 10], [300, 12], [298, 60], [12, 58]], np.int32),
-                 np.array([[12, 50], [298, 52]], np.int32), "Grüße aus  Köln", 0.875),
-        TextLine("line two", np.array([[10, 70], [300, 70], [300, 120], [10, 120]], np.int32),
-                 None, "zweite Zeile", None),
-        TextLine("x3", np.array([[10, 130], [50, 130], [50, 170]], np.int32), None, None),
-    ])
+    return Page(
+        Path("/somewhere/scan.png"),
+        640,
+        480,
+        [
+            TextLine(
+                "1",
+                np.array([[10, 10], [300, 12], [298, 60], [12, 58]], np.int32),
+                np.array([[12, 50], [298, 52]], np.int32),
+                "Grüße aus  Köln",
+                0.875,
+            ),
+            TextLine(
+                "line two",
+                np.array([[10, 70], [300, 70], [300, 120], [10, 120]], np.int32),
+                None,
+                "zweite Zeile",
+                None,
+            ),
+            TextLine("x3", np.array([[10, 130], [50, 130], [50, 170]], np.int32), None, None),
+        ],
+    )
 
 
-@pytest.mark.parametrize("write, read", [(write_alto, read_alto),
-                                         (write_page_xml, read_page_xml)])
+@pytest.mark.parametrize("write, read", [(write_alto, read_alto), (write_page_xml, read_page_xml)])
 def test_write_read_round_trip(tmp_path, write, read):
     page = _page()
     out = tmp_path / "out.xml"
@@ -343,8 +373,11 @@ def test_write_is_atomic(tmp_path, write):
 
 # ---------------------------------------------------------------- real files
 
-@pytest.mark.skipif(not (SHARED / "data" / "pages").is_dir(),
-                    reason="shared/data/pages not present (only in the project workspace)")
+
+@pytest.mark.skipif(
+    not (SHARED / "data" / "pages").is_dir(),
+    reason="shared/data/pages not present (only in the project workspace)",
+)
 def test_real_pages_read():
     files = sorted((SHARED / "data" / "pages").glob("*/*.xml"))
     assert files
@@ -360,19 +393,35 @@ def test_writers_keep_word_boxes(tmp_path):
     from lxml import etree
 
     from handwriting.document import Word
+
     page = _page()
-    page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
-                           Word("Zeile", (160, 72, 290, 118), 0.5)]
+    page.lines[1].words = [
+        Word("zweite", (12, 75, 140, 115), 0.91234),
+        Word("Zeile", (160, 72, 290, 118), 0.5),
+    ]
     write_alto(page, tmp_path / "a.xml")
     write_page_xml(page, tmp_path / "p.xml")
     strings = etree.parse(str(tmp_path / "a.xml")).findall(".//{*}TextLine")[1].findall("{*}String")
-    assert [(s.get("CONTENT"), s.get("HPOS"), s.get("VPOS"), s.get("WIDTH"), s.get("HEIGHT"),
-             s.get("WC")) for s in strings] == [("zweite", "12", "75", "128", "40", "0.9123"),
-                                                ("Zeile", "160", "72", "130", "46", "0.5000")]
+    assert [
+        (
+            s.get("CONTENT"),
+            s.get("HPOS"),
+            s.get("VPOS"),
+            s.get("WIDTH"),
+            s.get("HEIGHT"),
+            s.get("WC"),
+        )
+        for s in strings
+    ] == [
+        ("zweite", "12", "75", "128", "40", "0.9123"),
+        ("Zeile", "160", "72", "130", "46", "0.5000"),
+    ]
     line = etree.parse(str(tmp_path / "p.xml")).findall(".//{*}TextLine")[1]
     words = line.findall("{*}Word")
     assert [w.find("{*}Coords").get("points") for w in words] == [
-        "12,75 140,75 140,115 12,115", "160,72 290,72 290,118 160,118"]
+        "12,75 140,75 140,115 12,115",
+        "160,72 290,72 290,118 160,118",
+    ]
     assert [w.findtext("{*}TextEquiv/{*}Unicode") for w in words] == ["zweite", "Zeile"]
     assert len({w.get("id") for w in words} | {line.get("id")}) == 3
     assert [child.tag.split("}")[1] for child in line] == ["Coords", "Word", "Word", "TextEquiv"]
@@ -380,7 +429,10 @@ def test_writers_keep_word_boxes(tmp_path):
         back = read(tmp_path / ("a.xml" if read is read_alto else "p.xml"))
         assert [ln.text for ln in back.lines] == ["Grüße aus Köln", "zweite Zeile", None]
     assert to_json(page)["lines"][1]["words"][0] == {
-        "text": "zweite", "box": [12, 75, 140, 115], "confidence": 0.9123}
+        "text": "zweite",
+        "box": [12, 75, 140, 115],
+        "confidence": 0.9123,
+    }
     assert "words" not in to_json(page)["lines"][0]  # not read here: no word boxes
 
 
@@ -390,15 +442,21 @@ def test_writers_drop_words_that_do_not_spell_the_line(tmp_path):
     from lxml import etree
 
     from handwriting.document import Word
+
     page = _page()
     page.lines[1].words = [Word("zwiete", (12, 75, 140, 115), 0.9)]  # stale: text is "zweite Zeile"
     write_alto(page, tmp_path / "a.xml")
     write_page_xml(page, tmp_path / "p.xml")
     write_hocr(page, tmp_path / "p.hocr")
     strings = etree.parse(str(tmp_path / "a.xml")).findall(".//{*}TextLine")[1].findall("{*}String")
-    assert [(s.get("CONTENT"), s.get("HPOS")) for s in strings] == [("zweite", None), ("Zeile", None)]
+    assert [(s.get("CONTENT"), s.get("HPOS")) for s in strings] == [
+        ("zweite", None),
+        ("Zeile", None),
+    ]
     line = etree.parse(str(tmp_path / "p.xml")).findall(".//{*}TextLine")[1]
-    assert line.findall("{*}Word") == [] and line.findtext("{*}TextEquiv/{*}Unicode") == "zweite Zeile"
+    assert (
+        line.findall("{*}Word") == [] and line.findtext("{*}TextEquiv/{*}Unicode") == "zweite Zeile"
+    )
     hocr = etree.parse(str(tmp_path / "p.hocr")).getroot().findall(".//*[@class='ocrx_word']")
     assert [(w.text, w.get("title")) for w in hocr[3:5]] == [("zweite", None), ("Zeile", None)]
 
@@ -409,9 +467,12 @@ def test_write_hocr(tmp_path):
     from lxml import etree
 
     from handwriting.document import Word
+
     page = _page()
-    page.lines[1].words = [Word("zweite", (12, 75, 140, 115), 0.91234),
-                           Word("Zeile", (160, 72, 290, 118), 0.5)]
+    page.lines[1].words = [
+        Word("zweite", (12, 75, 140, 115), 0.91234),
+        Word("Zeile", (160, 72, 290, 118), 0.5),
+    ]
     out = tmp_path / "p.hocr"
     out.write_text("old")
     write_hocr(page, out)
@@ -426,12 +487,15 @@ def test_write_hocr(tmp_path):
     assert lines[1].get("title") == "bbox 10 70 300 120"
     words = [[(w.text, w.get("title")) for w in ln] for ln in lines]
     assert words[0] == [("Grüße", None), ("aus", None), ("Köln", None)]  # no boxes known
-    assert words[1] == [("zweite", "bbox 12 75 140 115; x_wconf 91"),
-                        ("Zeile", "bbox 160 72 290 118; x_wconf 50")]
+    assert words[1] == [
+        ("zweite", "bbox 12 75 140 115; x_wconf 91"),
+        ("Zeile", "bbox 160 72 290 118; x_wconf 50"),
+    ]
     assert words[2] == []
     assert "".join(lines[1].itertext()) == "zweite Zeile"
     assert '<span class="ocr_line" id="line_3" title="bbox 10 130 50 170"></span>' in out.read_text(
-        encoding="utf-8")  # an empty line is not self-closing (HTML would nest what follows)
+        encoding="utf-8"
+    )  # an empty line is not self-closing (HTML would nest what follows)
     write_hocr(page, out, image_name='a "b"\\c.png')  # its " and \\ are escaped
     title = etree.parse(str(out)).getroot().find(".//*[@class='ocr_page']").get("title")
     assert title.startswith('image "a \\"b\\"\\\\c.png"; bbox')

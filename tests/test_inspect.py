@@ -1,12 +1,13 @@
 """The recomputed LSTM states equal Keras' own layer outputs."""
+
 import numpy as np
 import pytest
 
+from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
 from handwriting.config import ModelConfig, PreprocessConfig
 from handwriting.inspect import layer_outputs, lstm_traces
 from handwriting.model import build_model
 from handwriting.preprocessing import preprocess
-from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
 from handwriting.recognize import Recognizer
 
 from conftest import TINY, render_line

@@ -1,5 +1,6 @@
 """Reading needs only the base install (LiteRT, numpy, OpenCV): the default model ships inside
 the package as a ``.tflite`` file, and no reading command imports TensorFlow, Keras or JAX."""
+
 import json
 import subprocess
 import sys
@@ -39,8 +40,13 @@ BLOCKED = textwrap.dedent("""
 
 
 def run_without_training_extra(args, cwd):
-    return subprocess.run([sys.executable, "-c", BLOCKED, *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", BLOCKED, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +56,7 @@ def expected():
 
 def test_default_model_is_inside_the_package():
     import handwriting
+
     assert artifacts.DEFAULT_MODEL_DIR.parent.parent == Path(handwriting.__file__).resolve().parent
     if not DEFAULT_TFLITE.is_file():
         pytest.skip("no default.tflite in handwriting/models/default")
@@ -97,8 +104,10 @@ def test_reading_without_tensorflow(tmp_path, expected):
     assert result["overall"]["lines"] == 2 and result["decoding"]["backend"] == "litert"
     assert run_without_training_extra(["data", gt], tmp_path).returncode == 0
 
-    for args in (["train", "--train", gt, "--out", tmp_path / "run"],
-                 ["recognize", SAMPLES / "line1.png", "--backend", "keras"]):
+    for args in (
+        ["train", "--train", gt, "--out", tmp_path / "run"],
+        ["recognize", SAMPLES / "line1.png", "--backend", "keras"],
+    ):
         done = run_without_training_extra(args, tmp_path)
         assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
         assert 'pip install "handwriting[train]"' in done.stderr and "Traceback" not in done.stderr
@@ -111,10 +120,11 @@ def test_python_api_reads_without_tensorflow(tmp_path):
         import sys
         sys.modules.update(tensorflow=None, keras=None, jax=None)  # as if not installed
         from handwriting.recognize import Recognizer
-        print(Recognizer().recognize([{str(SAMPLES / 'line1.png')!r}])[0].prediction.text)
+        print(Recognizer().recognize([{str(SAMPLES / "line1.png")!r}])[0].prediction.text)
     """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert cer(["Please send the two parcels before Tuesday."], [done.stdout.strip()]) < 15
 
@@ -125,15 +135,19 @@ def test_parallel_interpreters_read_as_one():
     if not DEFAULT_TFLITE.is_file():
         pytest.skip("no default.tflite in handwriting/models/default")
     one, three = Recognizer(threads=1), Recognizer(threads=3)
-    lines = [one.preprocess(render_line(t, height=60)) for t in
-             ("Merci", "Tuesday 14", "au revoir", "le 3 mai", "Dear Sir")]
+    lines = [
+        one.preprocess(render_line(t, height=60))
+        for t in ("Merci", "Tuesday 14", "au revoir", "le 3 mai", "Dear Sir")
+    ]
     width = max(l.shape[1] for l in lines)
     batch = np.zeros((len(lines), lines[0].shape[0], width, 1), np.float32)
     for k, l in enumerate(lines):
-        batch[k, :, :l.shape[1], 0] = l
+        batch[k, :, : l.shape[1], 0] = l
     np.testing.assert_array_equal(three.backend.predict(batch), one.backend.predict(batch))
     assert len(three.backend._interpreters) == 3 and len(one.backend._interpreters) == 1
-    assert [p.text for p in three.predict_lines(lines)] == [p.text for p in one.predict_lines(lines)]
+    assert [p.text for p in three.predict_lines(lines)] == [
+        p.text for p in one.predict_lines(lines)
+    ]
 
 
 @pytest.mark.slow
@@ -142,6 +156,7 @@ def test_library_is_quiet_and_training_shows_each_epoch(tmp_path):
     TensorFlow's native libraries; ``train()`` called from Python, with logging left
     unconfigured, shows its per-epoch line (loss, val CER) on stderr."""
     from conftest import TINY, digit_texts
+
     tr = write_line_dir(tmp_path / "tr", digit_texts(24, seed=0), scale=0.8)
     va = write_line_dir(tmp_path / "va", digit_texts(6, seed=1), scale=0.8)
     code = textwrap.dedent(f"""
@@ -149,13 +164,14 @@ def test_library_is_quiet_and_training_shows_each_epoch(tmp_path):
         from handwriting.config import Config
         from handwriting.recognize import Recognizer
         from handwriting.train import train
-        Recognizer("default", backend="keras").recognize([{str(tr / 'l0000.png')!r}])
+        Recognizer("default", backend="keras").recognize([{str(tr / "l0000.png")!r}])
         print("READ", file=sys.stderr, flush=True)
-        train([{str(tr)!r}], [{str(va)!r}], {str(tmp_path / 'run')!r},
+        train([{str(tr)!r}], [{str(va)!r}], {str(tmp_path / "run")!r},
               Config.from_dict(json.loads({json.dumps(json.dumps(TINY))})), epochs=1)
     """)
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     before, _, after = done.stderr.partition("READ\n")
     assert before == "", before  # no native log lines, no warnings

@@ -1,4 +1,5 @@
 """Character language model: estimates, file round trip, and its pull in beam search."""
+
 import gzip
 import json
 import math
@@ -41,9 +42,13 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     with pytest.raises(ArtifactError, match="not a language model"):
         CharLM.load(tmp_path / "junk.gz")
     old = tmp_path / "old.gz"
-    old.write_bytes(gzip.compress(json.dumps({"kind": "handwriting character LM",
-                                              "format_version": 99, "order": 2,
-                                              "counts": {}}).encode()))
+    old.write_bytes(
+        gzip.compress(
+            json.dumps(
+                {"kind": "handwriting character LM", "format_version": 99, "order": 2, "counts": {}}
+            ).encode()
+        )
+    )
     with pytest.raises(ArtifactError, match="rebuild it"):
         CharLM.load(old)
 
@@ -51,10 +56,14 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
 def test_lm_tips_an_ambiguous_character():
     """The model hesitates between 'b' and 'd' after 'a'; the LM has only seen 'ab'."""
     chars = ["a", "b", "d"]
-    probs = np.array([[0.05, 0.9, 0.025, 0.025],   # a
-                      [0.9, 0.04, 0.03, 0.03],     # blank
-                      [0.1, 0.0, 0.4, 0.5],        # b or d?
-                      [0.9, 0.04, 0.03, 0.03]])
+    probs = np.array(
+        [
+            [0.05, 0.9, 0.025, 0.025],  # a
+            [0.9, 0.04, 0.03, 0.03],  # blank
+            [0.1, 0.0, 0.4, 0.5],  # b or d?
+            [0.9, 0.04, 0.03, 0.03],
+        ]
+    )
     assert greedy_decode(probs).labels == [1, 3]
     assert beam_decode(probs, 5).labels == [1, 3]
     fusion = Fusion(CharLM.train(["ab", "ab", "ba"], order=3), chars, weight=1.0, bonus=0.0)
@@ -79,17 +88,52 @@ def test_cli_builds_and_uses_a_language_model(model_dir, tmp_path, capsys):
     assert main(["lm", str(gt), "--out", str(out), "--order", "3", "--val", str(gt)]) == 0
     printed = capsys.readouterr().out
     assert "order 3 from 3 lines" in printed and CharLM.load(out).order == 3
-    assert f"on 3 held-out lines: {CharLM.load(out).perplexity(['12 34', '567', '89']):.2f}" in printed
-    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--json",
-                 "--lm-weight", "0.4"]) == 0
+    assert (
+        f"on 3 held-out lines: {CharLM.load(out).perplexity(['12 34', '567', '89']):.2f}" in printed
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gt),
+                "--model",
+                str(model_dir),
+                "--lm",
+                str(out),
+                "--json",
+                "--lm-weight",
+                "0.4",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["overall"]["lines"] == 3
-    assert result["decoding"] == {"model": str(model_dir), "backend": "keras", "beam": 10,
-                                  "lm": str(out), "lm_weight": 0.4, "lm_bonus": 1.0}
-    assert main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--beam", "4"]) == 0
+    assert result["decoding"] == {
+        "model": str(model_dir),
+        "backend": "keras",
+        "beam": 10,
+        "lm": str(out),
+        "lm_weight": 0.4,
+        "lm_bonus": 1.0,
+    }
+    assert (
+        main(["evaluate", str(gt), "--model", str(model_dir), "--lm", str(out), "--beam", "4"]) == 0
+    )
     assert f"decoding: beam 4 with {out} (weight 0.3, bonus 1.0)" in capsys.readouterr().out
-    assert main(["recognize", str(gt / "l0000.png"), "--model", str(model_dir),
-                 "--lm", str(tmp_path / "missing.gz")]) == 2
+    assert (
+        main(
+            [
+                "recognize",
+                str(gt / "l0000.png"),
+                "--model",
+                str(model_dir),
+                "--lm",
+                str(tmp_path / "missing.gz"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "language model not found" in err and "Traceback" not in err
 
@@ -100,6 +144,7 @@ def test_cli_lm_model_means_the_model_s_own_lm(model_dir, tmp_path, capsys):
     import shutil
 
     from handwriting.lm import MODEL_LM, load_fusion
+
     gt = write_line_dir(tmp_path / "gt", ["12 34", "567"])
     args = ["evaluate", str(gt), "--lm", "model", "--json"]
     bare = tmp_path / "bare"
@@ -118,6 +163,7 @@ def test_cli_lm_model_means_the_model_s_own_lm(model_dir, tmp_path, capsys):
 def test_wordfreq_texts_are_seeded_and_written_like_text():
     pytest.importorskip("wordfreq", reason="wordfreq not installed (pip install wordfreq)")
     from handwriting.lm import wordfreq_texts
+
     texts = wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=1)
     assert texts == wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=1)
     assert texts != wordfreq_texts(["en", "fr"], lines=400, words=5000, seed=2)
@@ -140,6 +186,7 @@ def test_cli_lm_needs_something_to_count(capsys):
 
 def test_fusion_weight_recorded_in_the_lm_unless_overridden(tmp_path):
     from handwriting.lm import BONUS, WEIGHT, load_fusion
+
     path = tmp_path / "w.lm.json.gz"
     CharLM.train(TEXTS, order=3).save(path)
     fusion, _ = load_fusion(path, list("abc"))
@@ -158,6 +205,7 @@ def test_fusion_weight_recorded_in_the_lm_unless_overridden(tmp_path):
 
 def test_lm_model_needs_a_model_and_a_file_named_model_is_still_a_file(tmp_path, monkeypatch):
     from handwriting.lm import load_fusion
+
     with pytest.raises(ArtifactError, match="--lm model needs a model"):
         load_fusion("model", list("abc"))
     monkeypatch.chdir(tmp_path)
@@ -188,6 +236,7 @@ def test_min_count_prunes_rare_long_ngrams_only(capsys):
 
 def test_wordfreq_missing_is_one_clear_line(monkeypatch, capsys):
     import sys
+
     monkeypatch.setitem(sys.modules, "wordfreq", None)  # as if not installed
     assert main(["lm", "--wordfreq", "en", "--out", "x.lm.json.gz"]) == 2
     err = capsys.readouterr().err
@@ -202,8 +251,8 @@ def test_fusion_state_is_the_last_characters_and_scores_them():
     state = fusion.start()
     for i, c in enumerate(text):
         score, state = fusion.extend(state, chars.index(c) + 1)
-        assert score == pytest.approx(0.5 * lm.logp(text[max(0, i - 3):i], c) + 1.0)
-        assert state == text[max(0, i - 2):i + 1]  # the LM's three characters of context
+        assert score == pytest.approx(0.5 * lm.logp(text[max(0, i - 3) : i], c) + 1.0)
+        assert state == text[max(0, i - 2) : i + 1]  # the LM's three characters of context
     assert fusion.end(state) == pytest.approx(0.5 * lm.logp("own", EOS))
 
 
@@ -232,11 +281,21 @@ def test_typographic_apostrophes_and_quotes_count_as_plain_ones():
     assert fusion.extend("l", 1) == fusion.extend("l", 2) == (lm.logp("l", "'"), "l'")
 
 
-@pytest.mark.parametrize("body", [{"order": 2}, {"order": "six", "counts": {}},
-                                  {"order": 2, "counts": []}, {"order": 2, "counts": {"": 5}}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"order": 2},
+        {"order": "six", "counts": {}},
+        {"order": 2, "counts": []},
+        {"order": 2, "counts": {"": 5}},
+    ],
+)
 def test_a_damaged_lm_file_is_one_clear_error(tmp_path, body):
     path = tmp_path / "bad.lm.json.gz"
-    path.write_bytes(gzip.compress(json.dumps({"kind": "handwriting character LM",
-                                               "format_version": 1, **body}).encode()))
+    path.write_bytes(
+        gzip.compress(
+            json.dumps({"kind": "handwriting character LM", "format_version": 1, **body}).encode()
+        )
+    )
     with pytest.raises(ArtifactError, match="damaged language model"):
         CharLM.load(path)

@@ -32,7 +32,9 @@ def test_widen_lstm_keeps_the_outputs(trainable_seed):
     m = build_model(MC, n_classes=11, height=PC.height)
     for layer in m.layers:  # random biases too, so a misplaced weight shows in the output
         if layer.name.startswith("bilstm") or layer.name == "logits":
-            layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
+            layer.set_weights(
+                [rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()]
+            )
     x = rng.random((2, PC.height, 80, 1)).astype("float32")
     old, units = MC.lstm_units, MC.lstm_units + 5
     wide = widen_lstm(m, MC, units, n_classes=11, height=PC.height, trainable_seed=trainable_seed)
@@ -43,7 +45,7 @@ def test_widen_lstm_keeps_the_outputs(trainable_seed):
     np.testing.assert_allclose(after, before, atol=1e-4)
     # the new units' states: zero when inert, alive (so fine-tuning trains them) otherwise
     top = keras.Model(wide.inputs, wide.get_layer(f"bilstm{MC.lstm_layers - 1}").output)
-    new_units = np.asarray(top(x))[..., np.r_[old:units, units + old:2 * units]]
+    new_units = np.asarray(top(x))[..., np.r_[old:units, units + old : 2 * units]]
     if trainable_seed is None:
         assert np.abs(new_units).max() == 0
     else:
@@ -57,7 +59,9 @@ def test_save_load_parity(tmp_path):
     m = build_model(MC, cs.n_classes, PC.height)
     x = np.random.default_rng(1).random((1, PC.height, 64, 1)).astype("float32")
     before = np.asarray(m(x))
-    artifacts.save(tmp_path / "model", m, cs, PC, MC, training={"epochs": 0}, metrics={"val_cer": 1.0})
+    artifacts.save(
+        tmp_path / "model", m, cs, PC, MC, training={"epochs": 0}, metrics={"val_cer": 1.0}
+    )
     art = artifacts.load(tmp_path / "model")
     assert art.charset == cs and art.preprocess == PC and art.model_config == MC
     assert art.meta["metrics"]["val_cer"] == 1.0 and art.meta["parameters"] == m.count_params()
@@ -95,7 +99,9 @@ def test_damaged_metadata_and_mismatched_weights_are_one_clear_error(tmp_path):
     meta_file.write_text("[1, 2]")
     with pytest.raises(ArtifactError, match="not a JSON object"):
         artifacts.load(tmp_path / "m")
-    meta_file.write_text(json.dumps({**good, "preprocess": {**good["preprocess"], "height": "abc"}}))
+    meta_file.write_text(
+        json.dumps({**good, "preprocess": {**good["preprocess"], "height": "abc"}})
+    )
     with pytest.raises(ArtifactError, match="height must be an integer"):
         artifacts.load(tmp_path / "m")
     meta_file.write_text(json.dumps({**good, "charset": good["charset"][:5]}))  # weights for 10

@@ -1,4 +1,5 @@
 """The notebooks run top to bottom against the current API (QUICK mode, generated ground truth)."""
+
 import json
 from pathlib import Path
 
@@ -14,9 +15,11 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 def run_notebook(name: str):
     from nbclient import NotebookClient
+
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    ).execute()
     return nb
 
 
@@ -34,8 +37,13 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
     tr = write_line_dir(tmp_path / "train", digit_texts(60, seed=0), scale=0.8)
     va = write_line_dir(tmp_path / "val", digit_texts(12, seed=1), scale=0.8)
     out = tmp_path / "run"
-    env = {"HW_TRAIN": str(tr), "HW_VAL": str(va), "HW_OUT": str(out), "HW_QUICK": "1",
-           "HW_FROM_MODEL": from_model}
+    env = {
+        "HW_TRAIN": str(tr),
+        "HW_VAL": str(va),
+        "HW_OUT": str(out),
+        "HW_QUICK": "1",
+        "HW_FROM_MODEL": from_model,
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     nb = run_notebook("train.ipynb")

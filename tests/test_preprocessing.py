@@ -5,8 +5,16 @@ import pytest
 from handwriting.augment import augment
 from handwriting.config import PreprocessConfig
 from handwriting.errors import ImageError
-from handwriting.preprocessing import (_rotate, _shear, estimate_skew, estimate_slant, ink_map,
-                                       load_image, preprocess, to_columns)
+from handwriting.preprocessing import (
+    _rotate,
+    _shear,
+    estimate_skew,
+    estimate_slant,
+    ink_map,
+    load_image,
+    preprocess,
+    to_columns,
+)
 
 from conftest import render_line
 
@@ -65,7 +73,9 @@ def test_uneven_light_and_yellowed_paper():
     img = render_line(TEXT).astype(np.float32)
     gradient = np.linspace(0.45, 1.0, img.shape[1])[None, :]
     dim = (img * gradient).astype(np.uint8)
-    color = cv2.merge([(dim * 0.75).astype(np.uint8), (dim * 0.92).astype(np.uint8), dim])  # BGR sepia
+    color = cv2.merge(
+        [(dim * 0.75).astype(np.uint8), (dim * 0.92).astype(np.uint8), dim]
+    )  # BGR sepia
     a, b = preprocess(img.astype(np.uint8)), preprocess(color)
     assert a.shape == b.shape
     assert np.abs(a - b).mean() < 0.05
@@ -105,12 +115,14 @@ def test_multipage_tiff_is_refused_not_truncated(tmp_path):
     assert load_image(tmp_path / "one.tif").shape == page.shape[:2]
 
 
-@pytest.mark.parametrize("suffix,mode", [("png", "L"), ("png", "RGBA"), ("jpg", "L"),
-                                         ("webp", "RGB"), ("tif", "RGB")])
+@pytest.mark.parametrize(
+    "suffix,mode", [("png", "L"), ("png", "RGBA"), ("jpg", "L"), ("webp", "RGB"), ("tif", "RGB")]
+)
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_is_applied(tmp_path, orientation, suffix, mode):
     """Upright as Pillow's exif_transpose (an independent reader) has it, in every format."""
     from PIL import Image, ImageOps
+
     img = np.full((40, 120), 255, np.uint8)
     img[5:15, 10:50] = 0  # asymmetric: every turn and flip gives a different array
     img[20:38, 100:110] = 90
@@ -130,6 +142,7 @@ def test_exif_orientation_is_applied(tmp_path, orientation, suffix, mode):
 def test_tiff_preview_is_not_a_page(tmp_path):
     """A TIFF holding a page and a reduced-resolution preview is one page; two pages are not."""
     from PIL import Image, TiffImagePlugin
+
     page = Image.fromarray(render_line("12"))
     preview = page.resize((page.width // 4, page.height // 4))
     with open(tmp_path / "q.tif", "w+b") as f, TiffImagePlugin.AppendingTiffWriter(f) as tf:
@@ -161,13 +174,15 @@ def test_extent_maps_the_line_back_to_the_image(shear):
     """A point of the normalized line goes back to the same stroke in the image, through
     the crop, the slant correction and the resizing."""
     from handwriting.preprocessing import preprocess_with_extent
+
     h, w = 80, 420
     img = np.full((h, w), 240, np.uint8)
     xs = (40, 150, 300, 380)
     for x in xs:  # upright bars from row 15 to 64, then leant right by the shear
         cv2.rectangle(img, (x, 15), (x + 5, 64), 20, -1)
-    img = cv2.warpAffine(img, np.float32([[1, -shear, shear * (h - 1)], [0, 1, 0]]), (w, h),
-                         borderValue=240)
+    img = cv2.warpAffine(
+        img, np.float32([[1, -shear, shear * (h - 1)], [0, 1, 0]]), (w, h), borderValue=240
+    )
     cfg = PreprocessConfig(height=40, pad=8, deskew=False)
     line, extent = preprocess_with_extent(img, cfg)
     assert np.array_equal(line, preprocess(img, cfg))
@@ -191,6 +206,7 @@ def test_extent_maps_the_line_back_to_the_image(shear):
 
 def test_an_image_too_large_to_read_safely_is_refused_before_decoding(tmp_path, monkeypatch):
     from handwriting import preprocessing
+
     path = tmp_path / "big.png"
     cv2.imwrite(str(path), np.full((200, 300), 255, np.uint8))
     monkeypatch.setattr(preprocessing, "MAX_PIXELS", 50_000)
@@ -205,10 +221,17 @@ def test_a_header_past_pillows_bomb_limit_is_refused_without_a_made_up_size(tmp_
     import zlib
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     path = tmp_path / "bomb.png"  # a 20000 x 20000 header (400 megapixels) and no pixel data
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
     with pytest.raises(ImageError, match=r"too large \(over \d+ megapixels; the limit is 100 "):
         load_image(path)
 

@@ -1,4 +1,5 @@
 """The library's one reading path: lines and pages in, one Reading per input, in order."""
+
 import json
 
 import cv2
@@ -18,7 +19,7 @@ def _page(path, texts):
     page = np.full((60 + sum(l.shape[0] + 30 for l in lines) + 200, w), 235, np.uint8)
     y = 60
     for l in lines:
-        page[y:y + l.shape[0], 40:40 + l.shape[1]] = l
+        page[y : y + l.shape[0], 40 : 40 + l.shape[1]] = l
         y += l.shape[0] + 30
     cv2.imwrite(str(path), page)
     return path
@@ -45,8 +46,10 @@ def test_lines_pages_and_errors_in_input_order(rec, tmp_path):
     h, w = cv2.imread(str(line), cv2.IMREAD_GRAYSCALE).shape
     assert (got[0].page.width, got[0].page.height) == (w, h)
     assert one.text == got[0].prediction.text == got[0].text
-    assert all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in
-               (word.box for word in one.words))
+    assert all(
+        0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        for x0, y0, x1, y1 in (word.box for word in one.words)
+    )
 
 
 def test_mode_forces_line_or_page(rec, tmp_path):
@@ -85,8 +88,12 @@ def test_json_schema_is_one_for_lines_and_pages(rec, tmp_path):
 
 def test_an_unexpected_failure_costs_only_its_input(rec, tmp_path, monkeypatch):
     import handwriting.pages
-    monkeypatch.setattr(handwriting.pages, "recognize_page",
-                        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+
+    monkeypatch.setattr(
+        handwriting.pages,
+        "recognize_page",
+        lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")),
+    )
     page = _page(tmp_path / "page.png", ["12", "34"])
     line = tmp_path / "line.png"
     cv2.imwrite(str(line), render_line("7"))

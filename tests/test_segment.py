@@ -1,6 +1,7 @@
 """Page segmentation, whole-page recognition, page XML round trips and page evaluation, on
 pages the tests draw themselves (ruled paper, uneven light, specks, a stamp, two columns,
 a slight rotation)."""
+
 import dataclasses
 import json
 from pathlib import Path
@@ -9,24 +10,34 @@ import cv2
 import numpy as np
 import pytest
 
-from handwriting.errors import HandwritingError
 from handwriting.document import Page, TextLine
+from handwriting.errors import HandwritingError
 from handwriting.formats import read_alto, read_page_xml, to_json
-from handwriting.pages import (_box, _iou, evaluate_pages, rates,
-                               recognize_page, save_page, score_page)
+from handwriting.pages import (
+    _box,
+    _iou,
+    evaluate_pages,
+    rates,
+    recognize_page,
+    save_page,
+    score_page,
+)
 from handwriting.preprocessing import load_image
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 from handwriting.synth import photograph
 
 from conftest import render_line, write_alto, write_page_xml
 
-WORDS = ("the garden at Kew 1847 letters herbarium plants Ceylon Flora with many thanks "
-         "your friend Hooker seeds arrived 23 boxes").split()
+WORDS = (
+    "the garden at Kew 1847 letters herbarium plants Ceylon Flora with many thanks "
+    "your friend Hooker seeds arrived 23 boxes"
+).split()
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX)
 
 
-def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=None,
-              stamp=False, spacing=78):
+def draw_page(
+    columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=None, stamp=False, spacing=78
+):
     """A light page with ``lines`` lines of text per column, ``spacing`` pixels apart;
     returns (gray page, texts, ink boxes (x0, y0, x1, y1) in reading order)."""
     rng = np.random.default_rng(seed)
@@ -51,8 +62,9 @@ def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=
             text = " ".join(words)
             y = top + k * spacing
             one = np.zeros(size, np.uint8)
-            cv2.putText(one, text, (x + int(rng.integers(0, 20)), y), font, scale, 255, 2,
-                        cv2.LINE_AA)
+            cv2.putText(
+                one, text, (x + int(rng.integers(0, 20)), y), font, scale, 255, 2, cv2.LINE_AA
+            )
             ys, xs = np.nonzero(one > 100)
             boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
             texts.append(text)
@@ -63,8 +75,9 @@ def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=
     if number is not None:
         one = np.zeros(size, np.uint8)
         (tw, _), _ = cv2.getTextSize(number, cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)
-        cv2.putText(one, number, ((w - tw) // 2, h - 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2,
-                    cv2.LINE_AA)
+        cv2.putText(
+            one, number, ((w - tw) // 2, h - 50), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2, cv2.LINE_AA
+        )
         ys, xs = np.nonzero(one > 100)
         boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
         texts.append(number)
@@ -72,8 +85,13 @@ def draw_page(columns=1, lines=8, rules=True, seed=0, size=(1300, 1000), number=
     if stamp:  # a solid smudge in the top margin
         cv2.ellipse(ink, (w - 140, 60), (45, 30), 20, 0, 360, 200, -1)
     for _ in range(300):  # specks of dust
-        cv2.circle(ink, (int(rng.integers(0, w)), int(rng.integers(0, h))),
-                   int(rng.integers(0, 2)), 180, -1)
+        cv2.circle(
+            ink,
+            (int(rng.integers(0, w)), int(rng.integers(0, h))),
+            int(rng.integers(0, 2)),
+            180,
+            -1,
+        )
     # paper: uneven light from one corner, a little grain; grey rules, dark ink
     yy, xx = np.mgrid[0:h, 0:w]
     paper = 238 * (0.72 + 0.28 * (1 - (xx / w + yy / h) / 2))
@@ -103,8 +121,13 @@ def assert_lines_match(lines, boxes, small_last=False):
     for k, (line, want) in enumerate(zip(lines, boxes)):
         got = _box(line.polygon)
         if small_last and k == len(boxes) - 1:
-            assert got[0] <= want[0] and got[1] <= want[1] and got[2] >= want[2] \
-                and got[3] >= want[3] and _iou(got, want) > 0.25, (k, got, want)
+            assert (
+                got[0] <= want[0]
+                and got[1] <= want[1]
+                and got[2] >= want[2]
+                and got[3] >= want[3]
+                and _iou(got, want) > 0.25
+            ), (k, got, want)
         else:
             assert _iou(got, want) >= 0.5, (k, got, want)
 
@@ -118,10 +141,12 @@ def ruled():
 @pytest.fixture(scope="module")
 def recognizer(model_dir):
     from handwriting.recognize import Recognizer
+
     return Recognizer(model_dir)
 
 
 # ---------------------------------------------------------------- segmentation
+
 
 def test_ruled_page_lines_in_reading_order(ruled):
     """Every drawn line (and the page number) once, top to bottom; rules, the empty ruled
@@ -170,8 +195,7 @@ def test_resolution_does_not_matter():
 def test_lines_far_apart_are_all_found(spacing):
     """Small writing on widely spaced lines (an A4 page at 200 dpi, lines 2 to 6 cm apart)
     is not taken for small print, dust or stray marks."""
-    page, _, boxes = draw_page(lines=4, rules=False, seed=6, size=(2339, 1654),
-                               spacing=spacing)
+    page, _, boxes = draw_page(lines=4, rules=False, seed=6, size=(2339, 1654), spacing=spacing)
     assert_lines_match(segment_page(page), boxes)
     assert is_page(page)
 
@@ -208,8 +232,16 @@ def test_small_print_is_left_out_but_smaller_writing_is_read():
     page, _, boxes = draw_page(lines=6, rules=False, seed=9)
     for y, scale in ((140 + 6 * 78, 0.7), (140 + 7 * 78, 0.35)):
         one = np.zeros(page.shape, np.uint8)
-        cv2.putText(one, "Form 12-B printed by the stationery office, London", (80, y),
-                    cv2.FONT_HERSHEY_SIMPLEX, scale, 255, 1, cv2.LINE_AA)
+        cv2.putText(
+            one,
+            "Form 12-B printed by the stationery office, London",
+            (80, y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            255,
+            1,
+            cv2.LINE_AA,
+        )
         ys, xs = np.nonzero(one > 100)
         boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
         page = np.minimum(page, (255 - 0.8 * one).astype(np.uint8))
@@ -225,9 +257,16 @@ def test_a_form_mostly_small_print_reads_only_the_writing():
     page, _, boxes = draw_page(lines=3, rules=False, seed=9)
     for k in range(12):
         one = np.zeros(page.shape, np.uint8)
-        cv2.putText(one, "Form 12-B printed by the stationery office, London",
-                    (80, 140 + 3 * 78 + k * 40), cv2.FONT_HERSHEY_SIMPLEX, 0.35, 255, 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            one,
+            "Form 12-B printed by the stationery office, London",
+            (80, 140 + 3 * 78 + k * 40),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            255,
+            1,
+            cv2.LINE_AA,
+        )
         page = np.minimum(page, (255 - 0.8 * one).astype(np.uint8))
     assert_lines_match(segment_page(page), boxes)
 
@@ -255,10 +294,11 @@ def test_two_pages_photographed_side_by_side():
     page, _, boxes = draw_page(lines=6, rules=False, seed=5)
     h, w = page.shape
     spread = np.full((h + 300, 2 * w + 330), 50, np.uint8)
-    spread[150:150 + h, 150:150 + w] = page
-    spread[150:150 + h, w + 180:2 * w + 180] = page
-    moved = ([(x0 + 150, y0 + 150, x1 + 150, y1 + 150) for x0, y0, x1, y1 in boxes]
-             + [(x0 + w + 180, y0 + 150, x1 + w + 180, y1 + 150) for x0, y0, x1, y1 in boxes])
+    spread[150 : 150 + h, 150 : 150 + w] = page
+    spread[150 : 150 + h, w + 180 : 2 * w + 180] = page
+    moved = [(x0 + 150, y0 + 150, x1 + 150, y1 + 150) for x0, y0, x1, y1 in boxes] + [
+        (x0 + w + 180, y0 + 150, x1 + w + 180, y1 + 150) for x0, y0, x1, y1 in boxes
+    ]
     assert_lines_match(segment_page(spread), moved)
 
 
@@ -266,6 +306,7 @@ def test_crop_fill_follows_the_light():
     """Outside its polygon a line crop is filled with the paper as lit there, so a page lit
     from one side gets no edge where the fill meets the paper."""
     from handwriting.preprocessing import crop_line
+
     h, w = 120, 900
     paper = (110 + 130 * np.linspace(0, 1, w))[None, :].repeat(h, 0)  # dark left, light right
     page = paper.astype(np.uint8)
@@ -275,7 +316,7 @@ def test_crop_fill_follows_the_light():
     x0, y0 = poly.min(0) - 12
     outside = np.ones(crop.shape, bool)
     outside[18:-18, 18:-18] = False  # well clear of the polygon and its dilation
-    diff = np.abs(crop.astype(float) - paper[y0:y0 + crop.shape[0], x0:x0 + crop.shape[1]])
+    diff = np.abs(crop.astype(float) - paper[y0 : y0 + crop.shape[0], x0 : x0 + crop.shape[1]])
     assert np.percentile(diff[outside], 95) < 15
 
 
@@ -318,6 +359,7 @@ def test_draw_lines(ruled):
 
 # ---------------------------------------------------------------- pages
 
+
 def test_recognize_page_reads_every_line(ruled, recognizer, tmp_path):
     page, _, boxes, _ = ruled
     path = tmp_path / "page.png"
@@ -336,16 +378,26 @@ def test_recognize_page_reads_every_line(ruled, recognizer, tmp_path):
 def test_layout_lines_are_read_instead_of_segmenting(ruled, recognizer, tmp_path):
     page, _, boxes, _ = ruled
     cv2.imwrite(str(tmp_path / "page.png"), page)
-    given = Page(tmp_path / "page.png", page.shape[1], page.shape[0],
-                 [TextLine(f"line_{k}", np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]),
-                           None) for k, (x0, y0, x1, y1) in enumerate(boxes[:3])])
+    given = Page(
+        tmp_path / "page.png",
+        page.shape[1],
+        page.shape[0],
+        [
+            TextLine(f"line_{k}", np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), None)
+            for k, (x0, y0, x1, y1) in enumerate(boxes[:3])
+        ],
+    )
     write_page_xml(given, tmp_path / "layout.xml")
     result = recognize_page(recognizer, None, layout=tmp_path / "layout.xml")  # its image
     assert [ln.id for ln in result.lines] == ["line_0", "line_1", "line_2"]
     assert all(ln.text is not None and ln.confidence is not None for ln in result.lines)
     # the layout of a larger scan is scaled to the image it is used with
-    big = Page(None, 2 * page.shape[1], 2 * page.shape[0],
-               [TextLine("a", np.array(boxes[0]).reshape(2, 2) * 2, None)])
+    big = Page(
+        None,
+        2 * page.shape[1],
+        2 * page.shape[0],
+        [TextLine("a", np.array(boxes[0]).reshape(2, 2) * 2, None)],
+    )
     write_alto(big, tmp_path / "big.xml")
     result = recognize_page(recognizer, page, layout=tmp_path / "big.xml")
     assert _box(result.lines[0].polygon) == tuple(int(v) for v in boxes[0])
@@ -374,10 +426,20 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
     page, texts, boxes, _ = ruled
     cv2.imwrite(str(tmp_path / "page.png"), page)
     m = 6  # annotators draw line polygons with a margin around the ink
-    gt = Page(tmp_path / "page.png", page.shape[1], page.shape[0],
-              [TextLine(f"t{k}", np.array([[x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m],
-                                           [x0 - m, y1 + m]]), None, t)
-               for k, ((x0, y0, x1, y1), t) in enumerate(zip(boxes, texts))])
+    gt = Page(
+        tmp_path / "page.png",
+        page.shape[1],
+        page.shape[0],
+        [
+            TextLine(
+                f"t{k}",
+                np.array([[x0 - m, y0 - m], [x1 + m, y0 - m], [x1 + m, y1 + m], [x0 - m, y1 + m]]),
+                None,
+                t,
+            )
+            for k, ((x0, y0, x1, y1), t) in enumerate(zip(boxes, texts))
+        ],
+    )
     write_alto(gt, tmp_path / "page.xml")
     (tmp_path / "notes.xml").write_text("<notes/>")  # other XML is passed over
     result = evaluate_pages(recognizer, [tmp_path])
@@ -392,10 +454,14 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
     write_alto(gt, tmp_path / "todo.xml")
     result = evaluate_pages(recognizer, [tmp_path])
     assert [p.split(":")[0] for p in result["problems"]] == [
-        str(tmp_path / "broken.xml"), str(tmp_path / "todo.xml")]
+        str(tmp_path / "broken.xml"),
+        str(tmp_path / "todo.xml"),
+    ]
     assert [r["path"] for r in result["pages"]] == [str(tmp_path / "page.xml")]
     assert "no transcribed lines" in result["problems"][1]
-    write_alto(Page(tmp_path / "page.png", page.shape[1], page.shape[0], []), tmp_path / "blank.xml")
+    write_alto(
+        Page(tmp_path / "page.png", page.shape[1], page.shape[0], []), tmp_path / "blank.xml"
+    )
     rows = {Path(r["path"]).name: r for r in evaluate_pages(recognizer, [tmp_path])["pages"]}
     assert rows["blank.xml"]["gt_lines"] == 0  # a page without lines is scored: what is found
     assert rows["blank.xml"]["pred_lines"] == len(boxes)  # on it counts against precision
@@ -406,6 +472,7 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
 def test_word_boxes_are_clipped_to_their_line():
     from handwriting.document import Word
     from handwriting.pages import _inside
+
     poly = np.array([[100, 50], [300, 50], [300, 90], [100, 90]])
     assert _inside(Word("a", (98, 48, 150, 93), 0.9), poly) == Word("a", (100, 50, 150, 91), 0.9)
     assert _inside(Word("b", (120, 60, 180, 80)), poly).box == (120, 60, 180, 80)  # inside: kept
@@ -416,11 +483,16 @@ def test_score_page_dont_care_misses_and_false_alarms():
     def line(x0, y0, x1, y1, text):
         return TextLine("x", np.array([[x0, y0], [x1, y1]]), None, text)
 
-    gt = [line(0, 0, 100, 20, "abcd"), line(0, 30, 100, 50, "efgh"),
-          line(0, 60, 100, 80, None)]  # untranscribed: don't care
-    pred = [line(2, 1, 98, 21, "abXd"),  # found, one error
-            line(0, 61, 100, 79, "zz"),  # on the don't-care line: not counted
-            line(0, 200, 50, 220, "noise")]  # a false alarm
+    gt = [
+        line(0, 0, 100, 20, "abcd"),
+        line(0, 30, 100, 50, "efgh"),
+        line(0, 60, 100, 80, None),
+    ]  # untranscribed: don't care
+    pred = [
+        line(2, 1, 98, 21, "abXd"),  # found, one error
+        line(0, 61, 100, 79, "zz"),  # on the don't-care line: not counted
+        line(0, 200, 50, 220, "noise"),
+    ]  # a false alarm
     s = score_page(gt, pred)
     assert (s["gt_lines"], s["pred_lines"], s["matched"], s["ignored"]) == (2, 2, 1, 1)
     assert s["chars"] == 8 and s["errors"] == 1 + 4 + 5  # edit + missed line + false alarm

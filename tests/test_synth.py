@@ -18,8 +18,12 @@ FONT = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
 def test_generate_is_seeded_and_follows_the_gt_convention(tmp_path):
     text = tmp_path / "t.txt"
     text.write_text("un deux trois quatre cinq six sept\nalpha beta gamma delta epsilon\n")
-    a = generate(tmp_path / "a", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False)
-    b = generate(tmp_path / "b", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False)
+    a = generate(
+        tmp_path / "a", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False
+    )
+    b = generate(
+        tmp_path / "b", 5, seed=1, text=text, fonts=[FONT], digits=0.4, height=40, progress=False
+    )
     assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
     records, problems = scan_line_dirs([tmp_path / "a"])
     assert len(records) == 5 and not problems
@@ -43,7 +47,9 @@ def test_synth_cli_and_missing_font(tmp_path, capsys):
 def test_texts_the_font_cannot_draw_are_not_rendered(tmp_path):
     # DejaVu Sans has no CJK glyphs: such text would be drawn as boxes under a wrong label
     text = tmp_path / "t.txt"
-    text.write_text("漢字 漢字 漢字 漢字 漢字\nalpha beta gamma delta epsilon zeta\n", encoding="utf-8")
+    text.write_text(
+        "漢字 漢字 漢字 漢字 漢字\nalpha beta gamma delta epsilon zeta\n", encoding="utf-8"
+    )
     generate(tmp_path / "a", 12, seed=3, text=text, fonts=[FONT], progress=False)
     records, _ = scan_line_dirs([tmp_path / "a"])
     assert len(records) == 12 and all(set(r.text) <= set("alphbetgmdsionz ") for r in records)
@@ -75,6 +81,7 @@ def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):
 
 def test_letter_forms_are_english_and_french_frames_of_a_letter():
     from handwriting.synth import letter_form
+
     rng = np.random.default_rng(0)
     forms = [letter_form(rng) for _ in range(400)]
     assert all(f and f == f.strip() for f in forms)
@@ -87,9 +94,12 @@ def test_letter_forms_are_english_and_french_frames_of_a_letter():
 
 def test_lines_are_drawn_glyph_by_glyph_with_jitter():
     from handwriting.synth import render_text
+
     typeset = render_text("minimum", FONT, np.random.default_rng(5), size=48, jitter=0.0)
-    written = [render_text("minimum", FONT, np.random.default_rng(5), size=48, jitter=1.0)
-               for _ in range(2)]
+    written = [
+        render_text("minimum", FONT, np.random.default_rng(5), size=48, jitter=1.0)
+        for _ in range(2)
+    ]
     assert np.array_equal(written[0], written[1])  # seeded
     other = render_text("minimum", FONT, np.random.default_rng(6), size=48, jitter=1.0)
     assert written[0].shape != other.shape or not np.array_equal(written[0], other)
@@ -105,6 +115,7 @@ def test_lines_are_drawn_glyph_by_glyph_with_jitter():
 def _caps_only_copy(tmp_path: Path) -> Path:
     """DejaVu Sans with every lower-case letter mapped to its capital's glyph."""
     from fontTools.ttLib import TTFont
+
     font = TTFont(str(FONT))
     for table in font["cmap"].tables:
         if table.isUnicode():
@@ -118,6 +129,7 @@ def _caps_only_copy(tmp_path: Path) -> Path:
 
 def test_fonts_that_draw_lower_case_as_capitals_are_left_out(tmp_path, caplog):
     from handwriting.synth import caps_only
+
     caps = _caps_only_copy(tmp_path)
     assert caps_only(caps) and not caps_only(FONT)
     paths = generate(tmp_path / "out", 3, fonts=[FONT, caps], progress=False)
@@ -128,6 +140,7 @@ def test_fonts_that_draw_lower_case_as_capitals_are_left_out(tmp_path, caplog):
 
 def test_font_folders_several_texts_and_varied_heights(tmp_path):
     from handwriting.synth import expand_fonts
+
     fonts = tmp_path / "fonts"
     (fonts / "sub").mkdir(parents=True)
     (fonts / "sub" / "a.ttf").write_bytes(FONT.read_bytes())

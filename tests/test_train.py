@@ -1,4 +1,5 @@
 """Smoke training on lines the test renders: a tiny network must learn measurably."""
+
 import importlib.util
 import json
 import os
@@ -41,10 +42,15 @@ def test_smoke_training_lowers_val_cer_and_resumes(digits, tmp_path):
     art = artifacts.load(out)
     assert art.meta["metrics"]["val_cer"] == pytest.approx(s2["best_val_cer"])
     state = json.loads((out / "checkpoint" / "state.json").read_text())
-    assert (state["weights"], state["optimizer"]) == ("epoch-0012.weights.h5",
-                                                      "epoch-0012.optimizer.npz")
+    assert (state["weights"], state["optimizer"]) == (
+        "epoch-0012.weights.h5",
+        "epoch-0012.optimizer.npz",
+    )
     assert sorted(p.name for p in (out / "checkpoint").iterdir()) == [  # earlier epochs: gone
-        "epoch-0012.optimizer.npz", "epoch-0012.weights.h5", "state.json"]
+        "epoch-0012.optimizer.npz",
+        "epoch-0012.weights.h5",
+        "state.json",
+    ]
     assert (out / "config.json").is_file()
     assert json.loads((out / "config.json").read_text())["model"]["lstm_units"] == 24
     assert s1["epochs"] == 1 and s2["epochs"] == 12
@@ -73,7 +79,7 @@ def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path
     state = json.loads((ck / "state.json").read_text())
     for key in ("weights", "optimizer"):  # a truncated file: named, and what to do
         good = (ck / state[key]).read_bytes()
-        (ck / state[key]).write_bytes(good[:len(good) // 2])
+        (ck / state[key]).write_bytes(good[: len(good) // 2])
         with pytest.raises(HandwritingError, match=f"{state[key]}: damaged.*start a new run"):
             train([d], [], out, epochs=2, resume=True, progress=False)
         (ck / state[key]).write_bytes(good)
@@ -87,24 +93,32 @@ def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path
     # a checkpoint of the versions before epoch-named files resumes
     (ck / state["weights"]).rename(ck / "model.weights.h5")
     (ck / state["optimizer"]).rename(ck / "optimizer.npz")
-    (ck / "state.json").write_text(json.dumps(
-        {k: v for k, v in state.items() if k not in ("weights", "optimizer")}))
+    (ck / "state.json").write_text(
+        json.dumps({k: v for k, v in state.items() if k not in ("weights", "optimizer")})
+    )
     hist = json.loads((out / "history.json").read_text())  # a row whose checkpoint was not
     (out / "history.json").write_text(json.dumps(hist + [{**hist[0], "epoch": 2}]))  # committed
     assert train([d], [], out, epochs=2, resume=True, progress=False)["epochs"] == 2
     assert [r["epoch"] for r in json.loads((out / "history.json").read_text())] == [1, 2]
     assert sorted(p.name for p in ck.iterdir()) == [
-        "epoch-0002.optimizer.npz", "epoch-0002.weights.h5", "state.json"]
+        "epoch-0002.optimizer.npz",
+        "epoch-0002.weights.h5",
+        "state.json",
+    ]
 
 
 def test_config_mistakes_are_one_line_naming_the_file(tmp_path):
     cfg = tmp_path / "c.toml"
-    for body, message in (("[model]\npools = [2, 2, 2, 1]", "pairs of whole numbers"),
-                          ("[model]\nprojection = -1", "projection must be >= 0"),
-                          ("[model]\nconv_filters = [0, 64, 128, 128]", "conv_filters must be"),
-                          ("[model]\npools = [[4, 2], [4, 2], [4, 1], [1, 1]]",
-                           "divide the height by more than preprocess.height"),
-                          ("[train]\nbatch_size = 0", "batch_size must be >= 1")):
+    for body, message in (
+        ("[model]\npools = [2, 2, 2, 1]", "pairs of whole numbers"),
+        ("[model]\nprojection = -1", "projection must be >= 0"),
+        ("[model]\nconv_filters = [0, 64, 128, 128]", "conv_filters must be"),
+        (
+            "[model]\npools = [[4, 2], [4, 2], [4, 1], [1, 1]]",
+            "divide the height by more than preprocess.height",
+        ),
+        ("[train]\nbatch_size = 0", "batch_size must be >= 1"),
+    ):
         cfg.write_text(body)
         with pytest.raises(HandwritingError, match=f"^{cfg}: .*{message}"):
             Config.from_file(cfg)
@@ -119,7 +133,8 @@ def test_too_long_label_is_reported_before_training(tmp_path):
     summary = train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
     # no val lines: the epoch kept is the one of lowest training loss, not reported as a CER
     assert summary["best_val_cer"] is None and summary["best_loss"] == pytest.approx(
-        json.loads((out / "history.json").read_text())[0]["loss"])
+        json.loads((out / "history.json").read_text())[0]["loss"]
+    )
     problems = (out / "problems.txt").read_text()
     assert "l0000.png" in problems and "needs" in problems
     assert f"{d / 'white.png'}: no ink found (a blank image), but the label has text" in problems
@@ -145,15 +160,28 @@ def test_fine_tuning_extends_charset(digits, tmp_path, caplog):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed "
-                    "(pip install -e '.[jax]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="jax is not installed (pip install -e '.[jax]')"
+)
 def test_cli_training_on_the_jax_backend_resumes_and_loads_under_tensorflow(digits, tmp_path):
     tr, va = digits
     out, cfg = tmp_path / "run", tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    cmd = [sys.executable, "-m", "handwriting.cli", "train", "--train", str(tr), "--val", str(va),
-           "--out", str(out), "--config", str(cfg)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "handwriting.cli",
+        "train",
+        "--train",
+        str(tr),
+        "--val",
+        str(va),
+        "--out",
+        str(out),
+        "--config",
+        str(cfg),
+    ]
     for extra in (["--epochs", "4"], ["--epochs", "12", "--resume"]):
         proc = subprocess.run(cmd + extra, env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]
@@ -164,9 +192,12 @@ def test_cli_training_on_the_jax_backend_resumes_and_loads_under_tensorflow(digi
     assert hist[-1]["val_cer"] < hist[0]["val_cer"] - 30, hist  # it learned across the resume
     # weights written under JAX load and read under TensorFlow (this process) alike
     from handwriting.evaluate import evaluate
+
     best = artifacts.load(out).meta["metrics"]["val_cer"]
     assert best == pytest.approx(min(h["val_cer"] for h in hist))
-    assert evaluate([va], model=out, progress=False)["overall"]["cer"] == pytest.approx(best, abs=2.0)
+    assert evaluate([va], model=out, progress=False)["overall"]["cer"] == pytest.approx(
+        best, abs=2.0
+    )
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ return bytes, and the caller decides where they go.
 - :func:`serialize` writes any of them; :func:`read_layout` reads ALTO or PAGE, whichever
   a file is; :func:`written_here` tells this package's output from ground truth.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,19 @@ from .xml import kind, parse, written_here
 FORMATS = ("alto", "page", "hocr", "json")
 SUFFIXES = {"alto": ".xml", "page": ".xml", "hocr": ".hocr", "json": ".json"}
 
-__all__ = ["FORMATS", "SUFFIXES", "read_alto", "read_layout", "read_page_xml", "serialize",
-           "to_alto", "to_hocr", "to_json", "to_page_xml", "written_here"]
+__all__ = [
+    "FORMATS",
+    "SUFFIXES",
+    "read_alto",
+    "read_layout",
+    "read_page_xml",
+    "serialize",
+    "to_alto",
+    "to_hocr",
+    "to_json",
+    "to_page_xml",
+    "written_here",
+]
 
 
 def read_layout(path: str | Path) -> Page:
@@ -40,19 +52,28 @@ def read_layout(path: str | Path) -> Page:
 def to_json(page: Page) -> dict:
     """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence
     and, for lines read here, words (text, box ``[x0, y0, x1, y1]``, confidence)."""
+
     def pts(a):
         return None if a is None else [[int(x), int(y)] for x, y in np.asarray(a)]
 
     def line(ln):
-        out = {"id": ln.id, "polygon": pts(ln.polygon), "baseline": pts(ln.baseline),
-               "text": ln.text,
-               "confidence": None if ln.confidence is None else round(ln.confidence, 4)}
+        out = {
+            "id": ln.id,
+            "polygon": pts(ln.polygon),
+            "baseline": pts(ln.baseline),
+            "text": ln.text,
+            "confidence": None if ln.confidence is None else round(ln.confidence, 4),
+        }
         if ln.words is not None:
             out["words"] = [w.to_dict() for w in ln.words]
         return out
 
-    return {"image": str(page.image) if page.image is not None else None,
-            "width": page.width, "height": page.height, "lines": [line(ln) for ln in page.lines]}
+    return {
+        "image": str(page.image) if page.image is not None else None,
+        "width": page.width,
+        "height": page.height,
+        "lines": [line(ln) for ln in page.lines],
+    }
 
 
 def serialize(page: Page, fmt: str, image_name: str | None = None) -> bytes:

@@ -1,4 +1,5 @@
 """hOCR 1.2 out, as Tesseract and kraken write it (for searchable PDFs and OCR tools)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,32 +16,48 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
     word has a box and a confidence. ``name``: the image file name to record (default: the
     page image's)."""
     from .. import __version__
+
     X = "http://www.w3.org/1999/xhtml"
     E = lambda name: f"{{{X}}}{name}"  # noqa: E731
     root = etree.Element(E("html"), nsmap={None: X})
     root.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
     head = etree.SubElement(root, E("head"))
     etree.SubElement(head, E("title")).text = image_name(page, name) or ""
-    etree.SubElement(head, E("meta"), {"http-equiv": "Content-Type",
-                                        "content": "text/html;charset=utf-8"})
+    etree.SubElement(
+        head, E("meta"), {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"}
+    )
     etree.SubElement(head, E("meta"), name="ocr-system", content=f"handwriting {__version__}")
-    etree.SubElement(head, E("meta"), name="ocr-capabilities",
-                     content="ocr_page ocr_carea ocr_par ocr_line ocrx_word")
+    etree.SubElement(
+        head,
+        E("meta"),
+        name="ocr-capabilities",
+        content="ocr_page ocr_carea ocr_par ocr_line ocrx_word",
+    )
     body = etree.SubElement(root, E("body"))
 
     def bbox(x0, y0, x1, y1) -> str:
         return f"bbox {int(x0)} {int(y0)} {int(x1)} {int(y1)}"
 
     name = image_name(page, name)
-    quoted = (name or "").replace("\\", "\\\\").replace('"', '\\"')  # so the quoted name ends at its quote
-    title = (f'image "{quoted}"; ' if name else "") + bbox(0, 0, page.width, page.height) + "; ppageno 0"
+    quoted = (
+        (name or "").replace("\\", "\\\\").replace('"', '\\"')
+    )  # so the quoted name ends at its quote
+    title = (
+        (f'image "{quoted}"; ' if name else "")
+        + bbox(0, 0, page.width, page.height)
+        + "; ppageno 0"
+    )
     parent = etree.SubElement(body, E("div"), {"class": "ocr_page", "id": "page_1", "title": title})
     if page.lines:
         x, y, w, h = box(np.concatenate([ln.polygon for ln in page.lines]))
-        area = etree.SubElement(parent, E("div"), {"class": "ocr_carea", "id": "block_1",
-                                                   "title": bbox(x, y, x + w, y + h)})
-        parent = etree.SubElement(area, E("p"), {"class": "ocr_par", "id": "par_1",
-                                                 "title": bbox(x, y, x + w, y + h)})
+        area = etree.SubElement(
+            parent,
+            E("div"),
+            {"class": "ocr_carea", "id": "block_1", "title": bbox(x, y, x + w, y + h)},
+        )
+        parent = etree.SubElement(
+            area, E("p"), {"class": "ocr_par", "id": "par_1", "title": bbox(x, y, x + w, y + h)}
+        )
     for i, line in enumerate(page.lines, 1):
         x, y, w, h = box(line.polygon)
         title = bbox(x, y, x + w, y + h)
@@ -50,8 +67,9 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
             title += f"; baseline {slope:.4f} {round(by0 + slope * (x - bx0) - (y + h))}"
         if line.confidence is not None:
             title += f"; x_wconf {round(100 * line.confidence)}"
-        el = etree.SubElement(parent, E("span"), {"class": "ocr_line", "id": f"line_{i}",
-                                                  "title": title})
+        el = etree.SubElement(
+            parent, E("span"), {"class": "ocr_line", "id": f"line_{i}", "title": title}
+        )
         words = boxed_words(line)
         texts = [w.text for w in words] if words else (line.text or "").split()
         for j, text in enumerate(texts, 1):
@@ -70,8 +88,11 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
             el.tail = "\n"
         if el.tag in (E("html"), E("head"), E("body"), E("div"), E("p")):
             el.text = "\n"
-    doc = etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                         doctype='<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
-                                 '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">')
+    doc = etree.tostring(
+        root,
+        xml_declaration=True,
+        encoding="UTF-8",
+        doctype='<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">',
+    )
     return doc
-

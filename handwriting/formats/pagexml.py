@@ -1,7 +1,8 @@
 """PAGE XML: read 2009-2019 (TextLine Coords, Baseline, TextEquiv), write 2019-07-15."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,21 @@ from lxml import etree
 from ..charset import normalize_text
 from ..document import Page, TextLine
 from ..errors import DataError
-from .xml import (PAGE_NS, XSI, box, boxed_words, fmt_points, image_name, kind, number, parse,
-                  points, tag, tostring, xml_id)
+from .xml import (
+    PAGE_NS,
+    XSI,
+    box,
+    boxed_words,
+    fmt_points,
+    image_name,
+    kind,
+    number,
+    parse,
+    points,
+    tag,
+    tostring,
+    xml_id,
+)
 
 
 def read_page_xml(path: str | Path) -> Page:
@@ -31,7 +45,6 @@ def _coords(el: etree._Element | None, t, where: str) -> np.ndarray | None:
         return points(el.get("points"), where)
     pts = [(el_.get("x"), el_.get("y")) for el_ in el.iter(t("Point"))]  # PAGE 2009/2010
     return points(" ".join(f"{x},{y}" for x, y in pts), where) if pts else None
-
 
 
 def parse_page(root: etree._Element, path: Path) -> Page:
@@ -56,9 +69,12 @@ def parse_page(root: etree._Element, path: Path) -> Page:
             text = normalize_text(equiv.findtext(t("Unicode")) or "") or None
             conf = number(equiv.get("conf")) if equiv.get("conf") is not None else None
         lines.append(TextLine(lid, polygon, baseline, text, conf))
-    return Page(path.parent / name if name else None, int(number(page_el.get("imageWidth"))),
-                int(number(page_el.get("imageHeight"))), lines)
-
+    return Page(
+        path.parent / name if name else None,
+        int(number(page_el.get("imageWidth"))),
+        int(number(page_el.get("imageHeight"))),
+        lines,
+    )
 
 
 def to_page_xml(page: Page, name: str | None = None) -> bytes:
@@ -68,21 +84,28 @@ def to_page_xml(page: Page, name: str | None = None) -> bytes:
     root = etree.Element(E("PcGts"), nsmap={None: PAGE_NS, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd")
     meta = etree.SubElement(root, E("Metadata"))
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
     etree.SubElement(meta, E("Creator")).text = "handwriting"
     etree.SubElement(meta, E("Created")).text = now
     etree.SubElement(meta, E("LastChange")).text = now
-    pg = etree.SubElement(root, E("Page"), imageFilename=image_name(page, name) or "",
-                          imageWidth=str(page.width), imageHeight=str(page.height))
+    pg = etree.SubElement(
+        root,
+        E("Page"),
+        imageFilename=image_name(page, name) or "",
+        imageWidth=str(page.width),
+        imageHeight=str(page.height),
+    )
     if page.lines:
         seen = {"ro_1", "region_1"}
-        group = etree.SubElement(etree.SubElement(pg, E("ReadingOrder")), E("OrderedGroup"),
-                                 id="ro_1")
+        group = etree.SubElement(
+            etree.SubElement(pg, E("ReadingOrder")), E("OrderedGroup"), id="ro_1"
+        )
         etree.SubElement(group, E("RegionRefIndexed"), index="0", regionRef="region_1")
         region = etree.SubElement(pg, E("TextRegion"), id="region_1")
         x, y, w, h = box(np.concatenate([ln.polygon for ln in page.lines]))
-        etree.SubElement(region, E("Coords"),
-                         points=f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}")
+        etree.SubElement(
+            region, E("Coords"), points=f"{x},{y} {x + w},{y} {x + w},{y + h} {x},{y + h}"
+        )
         for line in page.lines:
             el = etree.SubElement(region, E("TextLine"), id=xml_id(line.id, seen))
             etree.SubElement(el, E("Coords"), points=fmt_points(line.polygon))
@@ -102,4 +125,3 @@ def to_page_xml(page: Page, name: str | None = None) -> bytes:
                     equiv.set("conf", f"{line.confidence:.4f}")
                 etree.SubElement(equiv, E("Unicode")).text = normalize_text(line.text)
     return tostring(root)
-

@@ -1,5 +1,6 @@
 """What the XML formats share: a parser that fetches and expands nothing, the kind of a
 document (ALTO or PAGE), coordinate parsing, and the writers' IDs, boxes and signatures."""
+
 from __future__ import annotations
 
 import re
@@ -35,7 +36,6 @@ def parse(path: Path) -> etree._Element:
         raise DataError(f"{path}: cannot read it ({e})") from None
 
 
-
 def kind(root: etree._Element) -> str | None:
     """``"alto"``, ``"page"`` or None (another XML document)."""
     q = etree.QName(root)
@@ -47,12 +47,10 @@ def kind(root: etree._Element) -> str | None:
     return None
 
 
-
 def tag(root: etree._Element):
     """A function naming an element in ``root``'s namespace (``tag(root)("TextLine")``)."""
     ns = etree.QName(root).namespace
     return lambda name: f"{{{ns}}}{name}" if ns else name
-
 
 
 def points(value: str | None, what: str) -> np.ndarray:
@@ -67,7 +65,6 @@ def points(value: str | None, what: str) -> np.ndarray:
     return np.rint(np.array(nums).reshape(-1, 2)).astype(np.int32)
 
 
-
 def number(value: str | None, default: float = 0.0) -> float:
     """``value`` as a float; ``default`` when it is missing, not a number or absurd."""
     try:
@@ -75,7 +72,6 @@ def number(value: str | None, default: float = 0.0) -> float:
     except ValueError:
         return default
     return v if abs(v) <= MAX_COORD else default
-
 
 
 def xml_id(raw: str, seen: set[str]) -> str:
@@ -91,7 +87,6 @@ def xml_id(raw: str, seen: set[str]) -> str:
     return ident
 
 
-
 def fmt_points(pts: np.ndarray) -> str:
     """``"x,y x,y ..."`` of integer pixels."""
     return " ".join(f"{int(x)},{int(y)}" for x, y in np.asarray(pts))
@@ -101,7 +96,6 @@ def box(pts: np.ndarray) -> tuple[int, int, int, int]:
     """``(x, y, width, height)`` of the points' bounding box."""
     (x0, y0), (x1, y1) = np.asarray(pts).min(0), np.asarray(pts).max(0)
     return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
-
 
 
 def image_name(page: Page, name: str | None) -> str | None:
@@ -116,7 +110,6 @@ def boxed_words(line: TextLine) -> list[Word] | None:
     return None
 
 
-
 def tostring(root: etree._Element) -> bytes:
     """The document as UTF-8 bytes with its XML declaration, indented."""
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -124,9 +117,12 @@ def tostring(root: etree._Element) -> bytes:
 
 # how the ALTO, PAGE and hOCR writers sign their output, near its top (each group whole);
 # the last: ALTO of versions before its softwareName, told by the page the ALTO writer made
-_SIGNATURES = ((b"<softwareName>handwriting</softwareName>",), (b"<Creator>handwriting</Creator>",),
-               (b'name="ocr-system" content="handwriting ',),
-               (b'<Page ID="page_1" PHYSICAL_IMG_NR="1" WIDTH="', b'<PrintSpace HPOS="0" VPOS="0" '))
+_SIGNATURES = (
+    (b"<softwareName>handwriting</softwareName>",),
+    (b"<Creator>handwriting</Creator>",),
+    (b'name="ocr-system" content="handwriting ',),
+    (b'<Page ID="page_1" PHYSICAL_IMG_NR="1" WIDTH="', b'<PrintSpace HPOS="0" VPOS="0" '),
+)
 
 
 def written_here(path: str | Path) -> bool:
