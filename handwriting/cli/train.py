@@ -1,0 +1,204 @@
+"""``handwriting train``, ``export`` and ``inspect``: the commands of the ``[train]`` extra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import HandwritingError
+
+
+def cmd_train(args) -> int:
+    from ..config import Config
+    from ..train import train
+
+    config = Config.from_file(args.config) if args.config else Config()
+    overrides = {
+        k: v for k, v in (("batch_size", args.batch_size), ("seed", args.seed)) if v is not None
+    }
+    if overrides:
+        config = config.replace(train=config.train.replace(**overrides))
+    summary = train(
+        args.train,
+        args.val,
+        args.out,
+        config,
+        epochs=args.epochs,
+        resume=args.resume,
+        from_model=args.from_model,
+        progress=True,
+        max_seconds=(args.max_minutes or 0) * 60,
+        max_lines=args.max_lines or 0,
+    )
+    best, loss = summary.get("best_val_cer"), summary.get("best_loss")
+    how = (
+        f"best val CER {best:.2f} %"
+        if best is not None
+        else f"no val lines: lowest training loss {loss:.3f}"
+        if loss is not None
+        else "best: n/a"
+    )
+    print(f"model saved in {args.out} ({how} at epoch {summary['best_epoch']})")
+    if args.plot:
+        from ..plots import training_curves
+
+        path = training_curves(Path(args.out) / "history.json", Path(args.out) / "training.png")
+        print(f"training curves: {path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ..export import export, op_summary
+
+    path = export(
+        args.model_dir,
+        args.out,
+        args.quantize,
+        representative=args.calibration,
+        fused=not args.no_fused,
+        calibration_limit=args.calibration_lines,
+    )
+    s = op_summary(path)
+    print(
+        f"{path}: {path.stat().st_size / 1e6:.2f} MB, quantize {args.quantize}, "
+        f"{sum(s['ops'].values())} ops"
+    )
+    print("ops: " + ", ".join(f"{name} {n}" for name, n in s["ops"].items()))
+    print(
+        f"Flex ops: {', '.join(s['flex']) or 'none'}   WHILE loops: {s['while']}   "
+        f"fused LSTM ops: {s['fused_lstm']}"
+    )
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from ..fileio import check_not_input
+    from ..plots import inspect_figure
+    from ..preprocessing import load_image
+    from ..recognize import Recognizer
+    from ..segment import is_page
+
+    if Path(args.out).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise HandwritingError(f"--out {args.out}: give a .png, .pdf or .svg file name")
+    check_not_input([args.out], [args.image])
+    gray = load_image(args.image)
+    if is_page(gray):
+        raise HandwritingError(
+            f"{args.image}: looks like a page; inspect shows one line: crop a "
+            "line first (e.g. from `recognize --format json`'s polygons)"
+        )
+    if str(args.model or "").lower().endswith(".tflite"):
+        raise HandwritingError("inspect needs a Keras model directory, not a .tflite file")
+    rec = Recognizer(args.model, backend="keras")
+    out = inspect_figure(rec, gray, args.out, layer=args.layer, units=args.units)
+    print(f"figure written to {out}")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the ``train``, ``export``, ``inspect`` commands to the subparsers ``sub``."""
+    t = sub.add_parser(
+        "train",
+        help="train a model on line ground truth",
+        description="Train (or fine-tune) a recognizer. The best model by val CER is "
+        "saved in --out, with config.json, history.json and a checkpoint per epoch.",
+    )
+    t.add_argument(
+        "--train",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="training ground truth: <id>.png|jpg|tif + <id>.gt.txt pairs and/or "
+        "ALTO/PAGE XML with their page images (folders are searched recursively)",
+    )
+    t.add_argument(
+        "--val",
+        nargs="+",
+        default=[],
+        metavar="DIR",
+        help="validation ground truth (same formats); the model with the lowest val "
+        "CER is kept (without it: the lowest training loss)",
+    )
+    t.add_argument("--out", required=True, help="run directory (becomes a model directory)")
+    t.add_argument("--config", help="JSON or TOML with sections preprocess / model / train")
+    t.add_argument("--epochs", type=int, help="total number of epochs")
+    t.add_argument("--batch-size", type=int, help="lines per batch (default: the config's, 16)")
+    t.add_argument(
+        "--seed",
+        type=int,
+        help="seed of shuffling, augmentation and initialization (default: the config's, 42)",
+    )
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument(
+        "--from-model",
+        help="fine-tune this model directory, or default (the "
+        "shipped model); the charset is extended with new characters",
+    )
+    t.add_argument(
+        "--max-lines",
+        type=int,
+        help="use at most this many lines of --train and "
+        "of --val, evenly spread over them (default: all)",
+    )
+    t.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop at the end of an epoch when the next "
+        "one would end after this many minutes (continue later with --resume)",
+    )
+    t.add_argument("--plot", action="store_true", help="write training.png (loss, CER, WER)")
+    t.set_defaults(func=cmd_train)
+    x = sub.add_parser(
+        "export",
+        help="convert a model directory to TFLite",
+        description="Write one self-describing .tflite file (builtin ops only; "
+        "charset and preprocessing inside) for `recognize --model FILE.tflite` "
+        "and on-device use (handwriting.runtime).",
+    )
+    x.add_argument(
+        "model_dir",
+        metavar="MODEL_DIR",
+        help="model directory to convert, or default (the shipped model)",
+    )
+    x.add_argument("--out", required=True, help="the .tflite file to write")
+    x.add_argument(
+        "--quantize",
+        choices=["none", "float16", "dynamic", "int8"],
+        default="dynamic",
+        help="dynamic (default, as the shipped model): int8 weights, a quarter of the "
+        "size at the same CER; none: float32; float16: half-size weights; int8: int8 "
+        "weights and activations (needs --calibration)",
+    )
+    x.add_argument(
+        "--calibration",
+        nargs="+",
+        metavar="DIR",
+        help="line ground truth for int8 calibration (e.g. training lines)",
+    )
+    x.add_argument(
+        "--calibration-lines",
+        type=int,
+        default=100,
+        help="lines drawn from --calibration (default 100)",
+    )
+    x.add_argument(
+        "--no-fused",
+        action="store_true",
+        help="keep the LSTMs as WHILE loops (slower; for comparison)",
+    )
+    x.set_defaults(func=cmd_export)
+    i = sub.add_parser(
+        "inspect",
+        help="figure of CTC posteriors and LSTM gates for one line",
+        description="One figure aligned to the line's columns: the preprocessed "
+        "line, CTC posteriors, mean LSTM gates, cell states, per-character confidence.",
+    )
+    i.add_argument("image", metavar="IMAGE", help="one line image")
+    i.add_argument(
+        "--model",
+        help="model directory, or default (its Keras weights; "
+        "the default unless $HANDWRITING_MODEL names another)",
+    )
+    i.add_argument("--out", required=True, help="figure file (.png, .pdf, .svg)")
+    i.add_argument("--layer", type=int, default=0, help="BiLSTM layer to show (0 = first)")
+    i.add_argument("--units", type=int, default=16, help="cell-state units to show")
+    i.set_defaults(func=cmd_inspect)
