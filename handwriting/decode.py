@@ -240,39 +240,3 @@ def predict_lines(
                 out[j] = p
             bar.update(len(idx))
     return out  # type: ignore[return-value]
-
-
-def cer(refs: list[str], hyps: list[str]) -> float:
-    """Character error rate over a corpus, in percent (total edits / total reference chars)."""
-    from rapidfuzz.distance import Levenshtein  # here: decoding alone does not need rapidfuzz
-
-    edits = sum(Levenshtein.distance(r, h) for r, h in zip(refs, hyps))
-    return 100.0 * edits / max(1, sum(len(r) for r in refs))
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    """Word error rate over a corpus, in percent (words split on whitespace)."""
-    from rapidfuzz.distance import Levenshtein
-
-    edits = sum(Levenshtein.distance(r.split(), h.split()) for r, h in zip(refs, hyps))
-    return 100.0 * edits / max(1, sum(len(r.split()) for r in refs))
-
-
-def confusions(refs: list[str], hyps: list[str], top: int = 20) -> list[dict]:
-    """The ``top`` most frequent character errors over a corpus: ``{"truth", "prediction",
-    "count"}``, with ``""`` for the missing side of a deletion or an insertion (one optimal
-    alignment per line, as :func:`cer` counts them)."""
-    from collections import Counter
-
-    from rapidfuzz.distance import Levenshtein
-
-    counts: Counter = Counter()
-    for r, h in zip(refs, hyps):
-        for op in Levenshtein.editops(r, h):
-            counts[
-                (
-                    r[op.src_pos] if op.tag != "insert" else "",
-                    h[op.dest_pos] if op.tag != "delete" else "",
-                )
-            ] += 1
-    return [{"truth": t, "prediction": p, "count": n} for (t, p), n in counts.most_common(top)]

@@ -38,7 +38,7 @@ def _named(exc: Exception, record) -> str:
 
 def evaluate_lines(recognizer, dirs, progress: bool = True) -> list[dict]:
     """Per-line results, worst first: path, truth, prediction, confidence, CER (percent)."""
-    from .decode import cer
+    from .metrics import cer
 
     records, lines, problems = read_lines(recognizer, dirs, progress)
     for p in problems:
@@ -92,8 +92,8 @@ def evaluate(
     model for beam search (see :class:`~handwriting.recognize.Recognizer`); ``decoding``
     says how the lines were decoded. ``model``, ``backend`` and ``threads`` choose the model
     and how it runs (see :class:`~handwriting.recognize.Recognizer`)."""
-    from .decode import cer, confusions, wer
     from .groundtruth import no_lines_error
+    from .metrics import cer, confusions, wer
     from .recognize import Recognizer
 
     rec = Recognizer(

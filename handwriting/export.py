@@ -44,14 +44,13 @@ from . import artifacts
 from ._keras import keras, tensorflow
 from .errors import HandwritingError
 from .fileio import check_writable, write_atomic
+from .runtime import LITE_FORMAT_VERSION, METADATA_NAME
 
 tf = tensorflow()
 layers = keras.layers
 
 log = logging.getLogger(__name__)
 
-LITE_FORMAT_VERSION = 1
-METADATA_NAME = "handwriting"
 QUANTIZE_MODES = ("none", "float16", "dynamic", "int8")
 
 

@@ -94,7 +94,7 @@ def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16)
     input / output gate per frame for one BiLSTM layer (both directions); the cell state of its
     most active units; the text coloured by per-character confidence."""
     from .decode import pad_to_bucket
-    from .inspect import lstm_traces
+    from .lstm_trace import lstm_traces
 
     plt = _plt()
     line = recognizer.preprocess(image)

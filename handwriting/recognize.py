@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from . import artifacts
+from .charset import Charset
+from .config import PreprocessConfig
 from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
 from .document import Word
 from .errors import ArtifactError, HandwritingError
@@ -88,6 +91,21 @@ def _widest_run(flags: np.ndarray) -> tuple[int, int]:
     starts, ends = edges[::2], edges[1::2]
     k = int(np.argmax(ends - starts))
     return int(starts[k]), int(ends[k] - starts[k])
+
+
+class Backend(Protocol):
+    """What a recognizer backend provides (:class:`KerasBackend`, and
+    :class:`~handwriting.runtime.LiteBackend` for ``.tflite`` files)."""
+
+    charset: Charset
+    preprocess_config: PreprocessConfig
+    downsample: int  # input columns per output frame
+    meta: dict  # the model's own description (handwriting.json, or the .tflite metadata)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, H, W, 1)`` float32 lines (ink 1, paper 0) -> ``(B, W / downsample, C)``
+        class probabilities, class 0 the CTC blank."""
+        ...
 
 
 class KerasBackend:
@@ -166,6 +184,7 @@ class Recognizer:
         if batch_size < 1 or beam < 0:
             raise ValueError(f"batch_size must be >= 1 and beam >= 0, got {batch_size} and {beam}")
         path, kind = model_source(model, backend)
+        self.backend: Backend
         if kind == "litert":
             from .runtime import LiteBackend
 

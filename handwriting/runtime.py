@@ -26,7 +26,8 @@ from .config import PreprocessConfig
 from .decode import beam_decode, greedy_decode, pad_to_bucket
 from .errors import ArtifactError, HandwritingError, check_format_version
 
-LITE_FORMAT_VERSION = 1  # the version export.py writes
+# the .tflite format: the metadata entry export.py writes and this module reads, and its version
+LITE_FORMAT_VERSION = 1
 METADATA_NAME = "handwriting"
 
 

@@ -33,11 +33,12 @@ from ._keras import keras
 from .charset import Charset
 from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
-from .decode import Prediction, cer, predict_lines, wer
+from .decode import Prediction, predict_lines
 from .document import Problem
 from .errors import DataError, HandwritingError
 from .fileio import check_writable, write_atomic, write_json_atomic
 from .groundtruth import no_lines_error, scan_line_dirs
+from .metrics import cer, wer
 from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
 
 log = logging.getLogger(__name__)

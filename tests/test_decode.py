@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from handwriting.charset import Charset
-from handwriting.decode import beam_decode, bucket, cer, decode, greedy_decode, wer
+from handwriting.decode import beam_decode, bucket, decode, greedy_decode
+from handwriting.metrics import cer, wer
 
 
 def onehot(seq, n_classes=4, p=0.9):
@@ -90,7 +91,7 @@ def test_word_spans_from_peaks():
 
 
 def test_confusions_count_substitutions_deletions_insertions():
-    from handwriting.decode import confusions
+    from handwriting.metrics import confusions
 
     got = confusions(["abc", "xy", "rn", "rn"], ["abd", "x", "m", "rnn"])
     assert {(c["truth"], c["prediction"]): c["count"] for c in got} == {

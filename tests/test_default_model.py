@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
-from handwriting.decode import cer
 from handwriting.groundtruth import load_line_image, scan_line_dirs
+from handwriting.metrics import cer
 from handwriting.recognize import Recognizer
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"

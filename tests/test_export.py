@@ -175,7 +175,7 @@ def test_cli_export(exported, tmp_path, capsys):
 
 def test_shipped_tflite_reads_the_samples():
     """Regression of handwriting/models/default/default.tflite (skipped when not shipped)."""
-    from handwriting.decode import cer
+    from handwriting.metrics import cer
 
     path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():

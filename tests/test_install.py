@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from handwriting import artifacts
-from handwriting.decode import cer
 from handwriting.errors import ArtifactError, HandwritingError
+from handwriting.metrics import cer
 from handwriting.recognize import Recognizer, model_source
 
 from conftest import render_line, write_line_dir

@@ -13,15 +13,8 @@ import pytest
 from handwriting.document import Page, TextLine
 from handwriting.errors import HandwritingError
 from handwriting.formats import read_alto, read_page_xml, to_json
-from handwriting.pages import (
-    _box,
-    _iou,
-    evaluate_pages,
-    rates,
-    recognize_page,
-    save_page,
-    score_page,
-)
+from handwriting.metrics import iou, line_box, rates, score_page
+from handwriting.pages import evaluate_pages, recognize_page, save_page
 from handwriting.preprocessing import load_image
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 from handwriting.synth import photograph
@@ -109,7 +102,7 @@ def rotate(page, boxes, degrees):
     new = []
     for x0, y0, x1, y1 in boxes:
         corners = np.array([[x0, y0, 1], [x1, y0, 1], [x1, y1, 1], [x0, y1, 1]], float) @ m.T
-        new.append(_box(corners))
+        new.append(line_box(corners))
     return out, new
 
 
@@ -117,19 +110,19 @@ def assert_lines_match(lines, boxes, small_last=False):
     """One detected line per drawn box, in the same order, boxes overlapping (IoU >= 0.5;
     a short page number, ``small_last``, is only required to sit inside its line's box,
     which is padded)."""
-    assert len(lines) == len(boxes), [_box(ln.polygon) for ln in lines]
+    assert len(lines) == len(boxes), [line_box(ln.polygon) for ln in lines]
     for k, (line, want) in enumerate(zip(lines, boxes)):
-        got = _box(line.polygon)
+        got = line_box(line.polygon)
         if small_last and k == len(boxes) - 1:
             assert (
                 got[0] <= want[0]
                 and got[1] <= want[1]
                 and got[2] >= want[2]
                 and got[3] >= want[3]
-                and _iou(got, want) > 0.25
+                and iou(got, want) > 0.25
             ), (k, got, want)
         else:
-            assert _iou(got, want) >= 0.5, (k, got, want)
+            assert iou(got, want) >= 0.5, (k, got, want)
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +150,7 @@ def test_ruled_page_lines_in_reading_order(ruled):
     for line in lines:
         assert line.polygon.dtype == np.int32 and line.polygon.shape[1] == 2
         assert line.baseline.shape == (2, 2)
-        x0, y0, x1, y1 = _box(line.polygon)
+        x0, y0, x1, y1 = line_box(line.polygon)
         assert 0 <= x0 < x1 < page.shape[1] and 0 <= y0 < y1 < page.shape[0]
 
 
@@ -245,10 +238,10 @@ def test_small_print_is_left_out_but_smaller_writing_is_read():
         ys, xs = np.nonzero(one > 100)
         boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
         page = np.minimum(page, (255 - 0.8 * one).astype(np.uint8))
-    found = [_box(line.polygon) for line in segment_page(page)]
+    found = [line_box(line.polygon) for line in segment_page(page)]
     assert len(found) == len(boxes) - 1, found
-    assert _iou(found[-1], boxes[-2]) >= 0.5  # the smaller writing, last
-    assert all(_iou(box, boxes[-1]) == 0 for box in found)  # no line over the print
+    assert iou(found[-1], boxes[-2]) >= 0.5  # the smaller writing, last
+    assert all(iou(box, boxes[-1]) == 0 for box in found)  # no line over the print
 
 
 def test_a_form_mostly_small_print_reads_only_the_writing():
@@ -275,7 +268,7 @@ def photographed(page, boxes, margin=0.25):
     """The page on a dark table (:func:`handwriting.synth.photograph`); boxes moved along."""
     corners = [np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) for x0, y0, x1, y1 in boxes]
     photo, moved = photograph(page, corners, margin=margin)
-    return photo, [_box(c) for c in moved]
+    return photo, [line_box(c) for c in moved]
 
 
 def test_page_photographed_on_a_dark_table():
@@ -400,7 +393,7 @@ def test_layout_lines_are_read_instead_of_segmenting(ruled, recognizer, tmp_path
     )
     write_alto(big, tmp_path / "big.xml")
     result = recognize_page(recognizer, page, layout=tmp_path / "big.xml")
-    assert _box(result.lines[0].polygon) == tuple(int(v) for v in boxes[0])
+    assert line_box(result.lines[0].polygon) == tuple(int(v) for v in boxes[0])
 
 
 def test_page_xml_round_trip(ruled, recognizer, tmp_path):

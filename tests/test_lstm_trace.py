@@ -5,7 +5,7 @@ import pytest
 
 from handwriting.artifacts import DEFAULT_MODEL_DIR as DEFAULT_MODEL
 from handwriting.config import ModelConfig, PreprocessConfig
-from handwriting.inspect import layer_outputs, lstm_traces
+from handwriting.lstm_trace import layer_outputs, lstm_traces
 from handwriting.model import build_model
 from handwriting.preprocessing import preprocess
 from handwriting.recognize import Recognizer
