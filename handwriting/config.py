@@ -17,7 +17,8 @@ from typing import Any
 from .errors import HandwritingError
 
 
-def _check(cond: bool, message: str) -> None:
+def require(cond: bool, message: str) -> None:
+    """Raise :class:`HandwritingError` with ``message`` unless ``cond`` holds."""
     if not cond:
         raise HandwritingError(message)
 
@@ -40,29 +41,30 @@ _KINDS = {
 }
 
 
-class _Config:
-    """Mixin: dict round trip that rejects unknown keys with a clear message."""
+class ConfigSection:
+    """Mixin of the config dataclasses: a dict round trip that rejects unknown keys and
+    values of the wrong type with a clear message."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None):
-        _check(
+        require(
             data is None or isinstance(data, dict),
             f"{cls.__name__}: expected a table of options, got {data!r}",
         )
         data = dict(data or {})
         names = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(names))
-        _check(
+        require(
             not unknown,
             f"unknown {cls.__name__} option(s): {', '.join(unknown)}; known: {', '.join(names)}",
         )
         for name, value in data.items():
             kind = _KINDS.get(type(names[name].default))
             if kind:
-                _check(
+                require(
                     kind[1](value), f"{cls.__name__} option {name} must be {kind[0]}, got {value!r}"
                 )
             if isinstance(value, list):  # JSON has no tuples
@@ -74,7 +76,7 @@ class _Config:
 
 
 @dataclass(frozen=True)
-class PreprocessConfig(_Config):
+class PreprocessConfig(ConfigSection):
     """How a line image becomes the normalized array the model reads.
 
     Args:
@@ -96,14 +98,16 @@ class PreprocessConfig(_Config):
     max_slant: float = 1.0
 
     def __post_init__(self):
-        _check(16 <= self.height <= 256, f"preprocess.height must be 16..256, got {self.height}")
-        _check(0 <= self.pad <= 128, f"preprocess.pad must be 0..128, got {self.pad}")
-        _check(0 <= self.max_skew <= 45, f"preprocess.max_skew must be 0..45, got {self.max_skew}")
-        _check(0 <= self.max_slant <= 2, f"preprocess.max_slant must be 0..2, got {self.max_slant}")
+        require(16 <= self.height <= 256, f"preprocess.height must be 16..256, got {self.height}")
+        require(0 <= self.pad <= 128, f"preprocess.pad must be 0..128, got {self.pad}")
+        require(0 <= self.max_skew <= 45, f"preprocess.max_skew must be 0..45, got {self.max_skew}")
+        require(
+            0 <= self.max_slant <= 2, f"preprocess.max_slant must be 0..2, got {self.max_slant}"
+        )
 
 
 @dataclass(frozen=True)
-class ModelConfig(_Config):
+class ModelConfig(ConfigSection):
     """The network: a CNN front end, height collapsed into per-column features, stacked BiLSTMs.
 
     Args:
@@ -134,17 +138,17 @@ class ModelConfig(_Config):
     shortcut: float = 0.0
 
     def __post_init__(self):
-        _check(
+        require(
             self.column_pool in ("flatten", "max"),
             f'model.column_pool must be "flatten" or "max", got {self.column_pool!r}',
         )
-        _check(self.shortcut >= 0, f"model.shortcut must be >= 0 (0: none), got {self.shortcut}")
-        _check(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
-        _check(
+        require(self.shortcut >= 0, f"model.shortcut must be >= 0 (0: none), got {self.shortcut}")
+        require(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
+        require(
             all(_positive_int(f) for f in self.conv_filters),
             f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}",
         )
-        _check(
+        require(
             all(
                 isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_positive_int, p))
                 for p in self.pools
@@ -152,16 +156,16 @@ class ModelConfig(_Config):
             f"model.pools must be (height, width) pairs of whole numbers >= 1, e.g. "
             f"[[2, 2], [2, 2], [2, 1], [1, 1]]; got {_plain(self.pools)}",
         )
-        _check(
+        require(
             len(self.pools) == len(self.conv_filters),
             "model.pools needs one (height, width) pair per convolution block",
         )
-        _check(
+        require(
             self.projection >= 0, f"model.projection must be >= 0 (0: none), got {self.projection}"
         )
-        _check(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
-        _check(self.lstm_units >= 1, "model.lstm_units must be >= 1")
-        _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
+        require(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
+        require(self.lstm_units >= 1, "model.lstm_units must be >= 1")
+        require(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
 
     @property
     def downsample(self) -> int:
@@ -173,7 +177,7 @@ class ModelConfig(_Config):
 
 
 @dataclass(frozen=True)
-class TrainConfig(_Config):
+class TrainConfig(ConfigSection):
     """Optimisation and data handling.
 
     Args:
@@ -201,18 +205,18 @@ class TrainConfig(_Config):
     val_limit: int = 0
 
     def __post_init__(self):
-        _check(self.batch_size >= 1, "train.batch_size must be >= 1")
-        _check(self.epochs >= 1, "train.epochs must be >= 1")
-        _check(self.learning_rate > 0, "train.learning_rate must be > 0")
-        _check(self.bucket_width >= 1, "train.bucket_width must be >= 1")
-        _check(0 < self.augment_probability <= 1, "train.augment_probability must be in (0, 1]")
-        _check(self.lr_patience >= 0, "train.lr_patience must be >= 0")
-        _check(self.early_stopping >= 0, "train.early_stopping must be >= 0 (0: never)")
-        _check(self.val_limit >= 0, "train.val_limit must be >= 0 (0: all)")
+        require(self.batch_size >= 1, "train.batch_size must be >= 1")
+        require(self.epochs >= 1, "train.epochs must be >= 1")
+        require(self.learning_rate > 0, "train.learning_rate must be > 0")
+        require(self.bucket_width >= 1, "train.bucket_width must be >= 1")
+        require(0 < self.augment_probability <= 1, "train.augment_probability must be in (0, 1]")
+        require(self.lr_patience >= 0, "train.lr_patience must be >= 0")
+        require(self.early_stopping >= 0, "train.early_stopping must be >= 0 (0: never)")
+        require(self.val_limit >= 0, "train.val_limit must be >= 0 (0: all)")
 
 
 @dataclass(frozen=True)
-class Config(_Config):
+class Config(ConfigSection):
     """The three concerns together, as written to ``config.json`` in a run directory."""
 
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
@@ -221,13 +225,13 @@ class Config(_Config):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Config:
-        _check(
+        require(
             data is None or isinstance(data, dict),
             f"a config is a table of sections (preprocess, model, train), got {data!r}",
         )
         data = dict(data or {})
         unknown = sorted(set(data) - {"preprocess", "model", "train"})
-        _check(
+        require(
             not unknown,
             f"unknown config section(s): {', '.join(unknown)}; known: preprocess, model, train",
         )
@@ -241,7 +245,7 @@ class Config(_Config):
         h = self.preprocess.height
         for ph, _ in self.model.pools:
             h //= ph
-        _check(
+        require(
             h >= 1,
             f"model.pools divide the height by more than preprocess.height "
             f"({self.preprocess.height}): lower the pools' heights or raise the height",

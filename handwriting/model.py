@@ -124,9 +124,8 @@ def widen_lstm(
     ``config.lstm_units``; the outputs do not change (up to float rounding).
 
     By default the new units get zero weights, so they stay at zero: some layer widths run
-    much slower than their neighbours on some CPUs (TensorFlow's LSTM at 256 units: 1.8x
-    slower than at 264 on an AMD EPYC), and this trades a few inert units for speed without
-    retraining. With ``trainable_seed`` the weights *into* the new units are drawn at random
+    much slower than their neighbours on some CPUs (see the model card), and this trades a
+    few inert units for speed without retraining. With ``trainable_seed`` the weights *into* the new units are drawn at random
     (Glorot uniform, forget-gate bias 1) while every weight *from* a new unit stays zero: the
     outputs are still unchanged, but fine-tuning now trains the new units (more capacity for
     a model that underfits). Units that were already inert (zero-padded) stay inert: widen

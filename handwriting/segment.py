@@ -46,13 +46,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .config import _check, _Config
+from .config import ConfigSection, require
 from .document import TextLine
 from .preprocessing import dark_ground, ink_map, to_gray
 
 
 @dataclass(frozen=True)
-class SegmentConfig(_Config):
+class SegmentConfig(ConfigSection):
     """Tunables of :func:`segment_page`. Sizes marked (S) are in line spacings (estimated per
     page), so they hold at any resolution.
 
@@ -92,16 +92,16 @@ class SegmentConfig(_Config):
     insertions: bool = True
 
     def __post_init__(self):
-        _check(
+        require(
             200 <= self.work_size <= 10000,
             f"segment.work_size must be 200..10000, got {self.work_size}",
         )
-        _check(
+        require(
             0 < self.ink_threshold < 1,
             f"segment.ink_threshold must be in (0, 1), got {self.ink_threshold}",
         )
-        _check(0 <= self.max_skew <= 20, f"segment.max_skew must be 0..20, got {self.max_skew}")
-        _check(
+        require(0 <= self.max_skew <= 20, f"segment.max_skew must be 0..20, got {self.max_skew}")
+        require(
             0 <= self.rule_length <= 1, f"segment.rule_length must be 0..1, got {self.rule_length}"
         )
         for name in (
@@ -113,8 +113,8 @@ class SegmentConfig(_Config):
             "pad",
             "peak_distance",
         ):
-            _check(getattr(self, name) >= 0, f"segment.{name} must be >= 0")
-        _check(0 < self.max_fill <= 1, f"segment.max_fill must be in (0, 1], got {self.max_fill}")
+            require(getattr(self, name) >= 0, f"segment.{name} must be >= 0")
+        require(0 < self.max_fill <= 1, f"segment.max_fill must be in (0, 1], got {self.max_fill}")
 
 
 # ---------------------------------------------------------------- public API
