@@ -13,12 +13,13 @@ from conftest import digit_texts, write_line_dir
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def run_notebook(name: str):
+def run_notebook(name: str, cwd: Path):
+    """Execute the notebook top to bottom with ``cwd`` as its working directory."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
     ).execute()
     return nb
 
@@ -26,7 +27,10 @@ def run_notebook(name: str):
 @pytest.mark.parametrize("name", ["train.ipynb", "recognize.ipynb"])
 def test_notebooks_are_committed_without_outputs(name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in code)
+    # papermill injects its parameters after the cell tagged "parameters": the first one
+    assert "parameters" in code[0].metadata.get("tags", [])
 
 
 @pytest.mark.slow
@@ -46,7 +50,7 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    nb = run_notebook("train.ipynb")
+    nb = run_notebook("train.ipynb", tmp_path)  # any working directory
     assert (out / "handwriting.json").is_file() and (out / "model.tflite").is_file()
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert "TFLite reads" in text and "best val CER" in text
@@ -61,7 +65,7 @@ def test_train_notebook_quick(tmp_path, monkeypatch, from_model):
 def test_recognize_notebook():
     if not (DEFAULT_MODEL_DIR / "handwriting.json").is_file():
         pytest.skip("no default model in handwriting/models/default")
-    nb = run_notebook("recognize.ipynb")
+    nb = run_notebook("recognize.ipynb", NOTEBOOKS.parent)  # not the notebooks folder
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # line, page, inspect figure
     text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
