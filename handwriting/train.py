@@ -1,29 +1,15 @@
 """Training: CTC with real label and logit lengths, val CER/WER each epoch, checkpoints,
-resume, early stopping, learning-rate schedule, fine-tuning with charset extension.
-
-A run directory holds::
-
-    OUT/
-      handwriting.json, model.weights.h5   the best model so far (a model directory)
-      config.json                          the resolved configuration of the run
-      runs.json                            each start/resume: data folders, --from-model,
-                                           backend, versions, time
-      history.json                         per-epoch loss, val CER/WER, learning rate, time
-      problems.txt                         lines that were skipped, and why
-      checkpoint/                          last epoch: epoch-NNNN.weights.h5, its optimizer
-                                           state, and state.json (counters; names the two)
+resume, early stopping, learning-rate schedule, fine-tuning with charset extension. The run's
+files are :class:`~handwriting.run_folder.RunFolder`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +22,10 @@ from .data import LineBatches, Sample, check_fit, prepare_lines
 from .decode import Prediction, predict_lines
 from .document import Problem
 from .errors import DataError, HandwritingError
-from .fileio import check_writable, write_atomic, write_json_atomic
 from .groundtruth import no_lines_error, scan_line_dirs
 from .metrics import cer, wer
 from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
+from .run_folder import RunFolder, RunState, damaged
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +50,6 @@ def predict_samples(
     )
 
 
-def _write_problems(path: Path, problems: list[Problem]) -> None:
-    write_atomic(path, "".join(f"{p.path}: {p.message}\n" for p in problems).encode("utf-8"))
-
-
-@dataclass
-class _State:
-    epoch: int = 0
-    best_cer: float = float("inf")
-    best_epoch: int = -1
-    stale: int = 0
-    learning_rate: float = 0.0
-
-
 class _EpochEnd(keras.callbacks.Callback):
     """Validation, best-model export, checkpoint, LR schedule and early stopping."""
 
@@ -95,33 +68,32 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+@dataclass
 class TrainingRun:
-    def __init__(
-        self,
-        out,
-        config: Config,
-        train_samples,
-        val_samples,
-        charset,
-        model,
-        history,
-        state: _State,
-        optimizer,
-        progress: bool,
-    ):
-        self.out = Path(out)
-        self.config = config
-        self.train_samples, self.val_samples = train_samples, val_samples
-        self.charset, self.model, self.history, self.state = charset, model, history, state
-        self.optimizer = optimizer
-        self.progress = progress
-        self.max_seconds = 0.0
+    """A run in progress: what each epoch's end needs (validate, keep the best model,
+    checkpoint, adjust the learning rate, stop)."""
+
+    folder: RunFolder
+    config: Config
+    train_samples: list[Sample]
+    val_samples: list[Sample]
+    charset: Charset
+    model: object  # keras.Model: the inference model
+    trainer: object  # keras.Model: the model with its CTC heads, compiled
+    batches: LineBatches
+    history: list[dict]
+    state: RunState
+    data: dict  # the data folders and base model, for the model's training summary
+    progress: bool = True
+    max_seconds: float = 0.0
+
+    def __post_init__(self):
         self.started = time.time()
         self.stop = False
-        self.data: dict = {}
-        self.trainer = None
+        self.optimizer = self.trainer.optimizer
 
     def evaluate(self) -> dict:
+        """Val CER and WER (percent) over ``train.val_limit`` evenly spread val lines."""
         samples = self.val_samples
         limit = self.config.train.val_limit
         if limit and len(samples) > limit:
@@ -151,9 +123,9 @@ class TrainingRun:
         self.history.append(row)
         st = self.state
         st.epoch = epoch + 1
-        score = metrics.get("val_cer", row["loss"])
-        if score < st.best_cer - 1e-6:
-            st.best_cer, st.best_epoch, st.stale = score, epoch + 1, 0
+        score = row[st.monitor]
+        if score < st.best_score - 1e-6:
+            st.best_score, st.best_epoch, st.stale = score, epoch + 1, 0
             self.save_best(metrics)
         else:
             st.stale += 1
@@ -162,10 +134,12 @@ class TrainingRun:
                 self.optimizer.learning_rate.assign(lr)
                 log.info("no improvement for %d epochs: learning rate -> %.2e", st.stale, lr)
             if t.early_stopping and st.stale >= t.early_stopping:
-                log.info("early stopping: no val CER improvement for %d epochs", st.stale)
+                log.info("early stopping: no %s improvement for %d epochs", st.monitor, st.stale)
                 self.stop = True
         st.learning_rate = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-        self.checkpoint()
+        self.folder.commit_checkpoint(
+            self.model, self.optimizer_arrays(), st, self.charset, self.history
+        )
         msg = f"epoch {epoch + 1}: loss {row['loss']:.3f}"
         if metrics:
             msg += f", val CER {metrics['val_cer']:.2f} %, WER {metrics['val_wer']:.2f} %"
@@ -178,10 +152,43 @@ class TrainingRun:
             )
             self.stop = True
 
+    def optimizer_arrays(self) -> dict[str, np.ndarray]:
+        """The optimizer's variables (``v0``, ``v1``, ...) and the weights of the
+        training-only shortcut head (``shortcut0``, ...), which the model's weights file
+        does not hold."""
+        arrays = {
+            f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self.optimizer.variables)
+        }
+        names = {layer.name for layer in self.trainer.layers}
+        head = self.trainer.get_layer(SHORTCUT).get_weights() if SHORTCUT in names else []
+        arrays.update({f"{SHORTCUT}{i}": w for i, w in enumerate(head)})
+        return arrays
+
+    def restore(self, checkpoint) -> None:
+        """Load the checkpoint's weights and optimizer state, or say which file is damaged."""
+        try:
+            self.model.load_weights(str(checkpoint.weights))
+        except Exception as exc:  # noqa: BLE001 - h5py / Keras: missing, truncated, wrong shapes
+            raise damaged(checkpoint.weights, exc) from None
+        self.optimizer.build(self.trainer.trainable_variables)
+        try:
+            with np.load(checkpoint.optimizer) as saved:
+                for i, v in enumerate(self.optimizer.variables):
+                    v.assign(saved[f"v{i}"])
+                if SHORTCUT in {layer.name for layer in self.trainer.layers}:
+                    head = self.trainer.get_layer(SHORTCUT)
+                    head.set_weights([saved[f"{SHORTCUT}{i}"] for i in range(len(head.weights))])
+        except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
+            raise damaged(checkpoint.optimizer, exc) from None
+        self.optimizer.learning_rate.assign(self.state.learning_rate)
+
     def summary(self) -> dict:
+        """The run so far: epochs, best epoch, what it monitors, data and configuration."""
+        st = self.state
         return {
-            "epochs": self.state.epoch,
-            "best_epoch": self.state.best_epoch,
+            "epochs": st.epoch,
+            "best_epoch": st.best_epoch,
+            "monitor": st.monitor,
             "train_lines": len(self.train_samples),
             "val_lines": len(self.val_samples),
             "seconds": round(sum(r["seconds"] for r in self.history), 1),
@@ -192,7 +199,7 @@ class TrainingRun:
 
     def save_best(self, metrics: dict) -> None:
         artifacts.save(
-            self.out,
+            self.folder.path,
             self.model,
             self.charset,
             self.config.preprocess,
@@ -200,134 +207,6 @@ class TrainingRun:
             training=self.summary(),
             metrics=metrics,
         )
-
-    def shortcut_weights(self) -> list:
-        """The weights of the training-only shortcut head (none without one)."""
-        names = {layer.name for layer in self.trainer.layers} if self.trainer else set()
-        return self.trainer.get_layer(SHORTCUT).get_weights() if SHORTCUT in names else []
-
-    def checkpoint(self) -> None:
-        """Save weights and optimizer state under this epoch's names, then ``state.json``,
-        which names them: the checkpoint changes as one unit when that file is replaced, so a
-        run stopped part-way (a full disk, a kill) resumes from the last whole epoch."""
-        ck = self.out / "checkpoint"
-        tag = f"epoch-{self.state.epoch:04d}"
-        files = {"weights": f"{tag}.weights.h5", "optimizer": f"{tag}.optimizer.npz"}
-        tmp_w = ck / f".{tag}.tmp.weights.h5"
-        tmp_o = ck / f".{tag}.optimizer.tmp.npz"
-        try:
-            ck.mkdir(parents=True, exist_ok=True)
-            self.model.save_weights(str(tmp_w))
-            opt = {
-                f"v{i}": keras.ops.convert_to_numpy(v)
-                for i, v in enumerate(self.optimizer.variables)
-            }
-            # a training-only head (model.shortcut) is not in the model's weights file
-            opt.update({f"{SHORTCUT}{i}": w for i, w in enumerate(self.shortcut_weights())})
-            with open(tmp_o, "wb") as f:
-                np.savez(f, **opt)
-                f.flush()
-                os.fsync(f.fileno())
-            with open(tmp_w, "rb") as f:  # on disk before state.json names it
-                os.fsync(f.fileno())
-            tmp_w.replace(ck / files["weights"])
-            tmp_o.replace(ck / files["optimizer"])
-        except OSError as exc:
-            for tmp in (tmp_w, tmp_o):
-                tmp.unlink(missing_ok=True)
-            raise HandwritingError(
-                f"{ck}: cannot save the checkpoint of epoch {self.state.epoch} "
-                f"({exc.strerror or exc}); free some space, then --resume "
-                "(from the last saved epoch)"
-            ) from None
-        write_json_atomic(self.out / "history.json", self.history)  # (trimmed on resume)
-        write_json_atomic(
-            ck / "state.json", {**self.state.__dict__, **files, "charset": self.charset.to_list()}
-        )
-        for old in ck.iterdir():  # the files of earlier epochs (and of older versions)
-            if old.name.endswith((".weights.h5", ".npz")) and old.name not in files.values():
-                old.unlink(missing_ok=True)
-
-
-def _log_invocation(out: Path, train_dirs, val_dirs, from_model, resume: bool) -> dict:
-    """Append this start (or resume) to ``OUT/runs.json``: what data and base model it read.
-
-    ``config.json`` stays the loadable configuration; this log is the provenance next to it.
-    """
-    path = out / "runs.json"
-    entries = _read_run_json(path) if path.is_file() else []
-    entry = {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "resume": resume,
-        "train": [str(d) for d in train_dirs or []],
-        "val": [str(d) for d in val_dirs or []],
-        "from_model": None if from_model is None else str(from_model),
-        "backend": keras.backend.backend(),
-        "keras": keras.__version__,
-        "tensorflow": version("tensorflow"),
-        "python": platform.python_version(),
-        "argv": sys.argv[1:] if Path(sys.argv[0]).name == "handwriting" else None,
-    }
-    write_json_atomic(path, entries + [entry])
-    return entry
-
-
-def _read_run_json(path: Path):
-    """A JSON file of the run, or a clear error if it was damaged (e.g. a full disk)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _damaged(path, exc) from None
-
-
-def _damaged(path: Path, reason) -> HandwritingError:
-    """The error for a run file that cannot be read; ``reason``: its first line (or type)."""
-    if isinstance(reason, BaseException):
-        text = str(reason).strip()
-        reason = text.splitlines()[0][:160] if text else type(reason).__name__
-    return HandwritingError(
-        f"{path}: damaged ({reason}); the run cannot be resumed from it: "
-        "start a new run (or --from-model its best model)"
-    )
-
-
-def _read_state(ck: Path) -> tuple[_State, Charset, dict]:
-    """The checkpoint's counters, charset and file names (runs of older versions: fixed names)."""
-    path = ck / "state.json"
-    data = _read_run_json(path)
-    fields = set(_State.__dataclass_fields__)
-    try:
-        charset = Charset.from_list(data["charset"])
-        state = _State(**{k: v for k, v in data.items() if k in fields})
-    except (KeyError, TypeError, ValueError, HandwritingError) as exc:
-        raise _damaged(path, f"no valid {exc}" if isinstance(exc, KeyError) else exc) from None
-    return (
-        state,
-        charset,
-        {
-            "weights": data.get("weights", "model.weights.h5"),
-            "optimizer": data.get("optimizer", "optimizer.npz"),
-        },
-    )
-
-
-def _restore(ck: Path, files: dict, model, trainer) -> None:
-    """Load the checkpoint's weights and optimizer state, or say which file is damaged."""
-    weights, opt = ck / files["weights"], ck / files["optimizer"]
-    try:
-        model.load_weights(str(weights))
-    except Exception as exc:  # noqa: BLE001 - h5py / Keras: missing, truncated, wrong shapes
-        raise _damaged(weights, exc) from None
-    trainer.optimizer.build(trainer.trainable_variables)
-    try:
-        with np.load(opt) as saved:
-            for i, v in enumerate(trainer.optimizer.variables):
-                v.assign(saved[f"v{i}"])
-            if SHORTCUT in {layer.name for layer in trainer.layers}:
-                head = trainer.get_layer(SHORTCUT)
-                head.set_weights([saved[f"{SHORTCUT}{i}"] for i in range(len(head.weights))])
-    except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
-        raise _damaged(opt, exc) from None
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):
@@ -432,115 +311,53 @@ def _train(
     max_seconds,
     max_lines,
 ) -> dict:
-    out = Path(out)
-    ck = out / "checkpoint"
+    folder = RunFolder(out)
+    # 1. the configuration and where the run starts from, every problem said before any work
+    checkpoint, base = None, None
     if resume:
-        if not (ck / "state.json").is_file():
-            raise HandwritingError(
-                f"{out}: nothing to resume (no checkpoint/state.json); "
-                "start a new run without --resume"
-            )
-        if not (out / "config.json").is_file():
-            raise HandwritingError(
-                f"{out}: config.json is missing, and resuming needs the run's "
-                "configuration: restore it, or start a new run in another --out "
-                f"(--from-model {out} starts from its best model)"
-            )
-        saved_config = _read_run_json(out / "config.json")
-        try:
-            config = Config.from_dict(saved_config)
-        except HandwritingError as exc:
-            raise HandwritingError(f"{out / 'config.json'}: {exc}") from None
-        state, charset, saved = _read_state(ck)  # damaged: said before any work
-    elif (ck / "state.json").is_file():
-        raise HandwritingError(
-            f"{out}: holds a training run already; pass --resume to continue it "
-            "or choose another --out"
-        )
-    elif (out / "handwriting.json").is_file():
-        raise HandwritingError(
-            f"{out}: is a model directory; training would replace it: choose "
-            "another --out (to start from this model: --from-model)"
-        )
-    elif out.exists() and not out.is_dir():
-        raise HandwritingError(f"{out}: is a file; give a folder for the run")
-    check_writable(out, is_dir=True)  # before the lines are read, not after
+        config = folder.check_resume()
+        checkpoint = folder.read_checkpoint()
+    else:
+        folder.check_new()
     if samples is None:
         for d in [*(train_dirs or []), *(val_dirs or [])]:
             if not Path(d).exists():
                 raise HandwritingError(f"{d}: ground-truth folder not found")
     config = config or Config()
-    base = None
     if from_model is not None and not resume:
         base = artifacts.load(from_model)
         config = Config(preprocess=base.preprocess, model=base.model_config, train=config.train)
     if epochs is not None:
         config = config.replace(train=config.train.replace(epochs=epochs))
-    t = config.train
-    keras.utils.set_random_seed(t.seed)
-    if samples is not None:
-        (train_samples, val_samples), problems, val_problems = samples, [], []
-    else:
-        train_samples, problems = _load_samples(
-            train_dirs, config, out, "preprocessing train", progress, max_lines
-        )
-        val_samples, val_problems = (
-            _load_samples(val_dirs, config, out, "preprocessing val", progress, max_lines)
-            if val_dirs
-            else ([], [])
-        )
-    # written once there are lines (folders without any leave no run behind)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "config.json", config.to_dict())
-    invocation = _log_invocation(out, train_dirs, val_dirs, from_model, resume)
-    texts = [s.text for s in train_samples]
-    if not resume:
-        charset = base.charset.extend(texts) if base else Charset.from_texts(texts)
-        state = _State()
-    train_samples, unfit = check_fit(train_samples, charset, config.model.downsample)
-    problems += unfit
-    for s in val_samples:
-        if charset.unknown(s.text):
-            val_problems.append(
-                Problem(
-                    Path(s.path),
-                    "val label has characters the model cannot "
-                    f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)",
-                )
-            )
-    _write_problems(out / "problems.txt", problems + val_problems)
-    for kind, found in (("skipped", problems), ("val line", val_problems)):
-        for p in found[:20]:
-            log.warning("%s %s: %s", kind, p.path, p.message)
-        if len(found) > 20:
-            log.warning("... %d more, see %s", len(found) - 20, out / "problems.txt")
-    if not train_samples:
-        raise DataError("no usable training lines; see " + str(out / "problems.txt"))
+    keras.utils.set_random_seed(config.train.seed)
 
+    # 2. the lines, and the charset they are read with
+    train_samples, val_samples, problems, val_problems = _read_lines(
+        train_dirs, val_dirs, samples, config, folder.path, progress, max_lines
+    )
+    folder.write_config(config)  # once there are lines: folders without any leave no run
+    started = folder.log_start(train_dirs, val_dirs, from_model, resume, keras.backend.backend())
+    texts = [s.text for s in train_samples]
+    if checkpoint is not None:
+        charset, state = checkpoint.charset, checkpoint.state
+    else:
+        charset = base.charset.extend(texts) if base else Charset.from_texts(texts)
+        state = RunState(monitor="val_cer" if val_samples else "loss")
+    train_samples = _usable(
+        train_samples, val_samples, charset, config, folder, problems, val_problems
+    )
+
+    # 3. the network, fresh, fine-tuned from the base model, or restored
     model = build_model(config.model, charset.n_classes, config.preprocess.height)
     if base is not None:
         _transfer(base.model, model)
     shortcut = config.model.shortcut
     trainer = logits_model(model, shortcut=bool(shortcut))
     trainer.compile(
-        optimizer=keras.optimizers.Adam(t.learning_rate, clipnorm=5.0), loss=make_ctc_loss(shortcut)
+        optimizer=keras.optimizers.Adam(config.train.learning_rate, clipnorm=5.0),
+        loss=make_ctc_loss(shortcut),
     )
-    history: list[dict] = []
-    if resume:
-        _restore(ck, saved, model, trainer)
-        trainer.optimizer.learning_rate.assign(state.learning_rate)
-        if (out / "history.json").is_file():  # without rows of an epoch whose checkpoint
-            history = [
-                r
-                for r in _read_run_json(out / "history.json")  # was not committed
-                if r.get("epoch", 0) <= state.epoch
-            ]
-        best = (
-            f"val CER {state.best_cer:.2f} %"
-            if val_samples
-            else f"training loss {state.best_cer:.3f}"
-        )
-        log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)
+    t = config.train
     batches = LineBatches(
         train_samples,
         charset,
@@ -554,23 +371,28 @@ def _train(
         workers=workers or min(8, os.cpu_count() or 1),
         use_multiprocessing=False,
     )
-    batches.set_epoch(state.epoch)
     run = TrainingRun(
-        out,
+        folder,
         config,
         train_samples,
         val_samples,
         charset,
         model,
-        history,
-        state,
-        trainer.optimizer,
-        progress,
+        trainer,
+        batches,
+        history=folder.read_history(state.epoch) if checkpoint else [],
+        state=state,
+        data={k: started[k] for k in ("train", "val", "from_model")},
+        progress=progress,
+        max_seconds=max_seconds,
     )
-    run.batches = batches
-    run.trainer = trainer
-    run.data = {k: invocation[k] for k in ("train", "val", "from_model")}
-    run.max_seconds = max_seconds
+    if checkpoint is not None:
+        run.restore(checkpoint)
+        best = f"{state.monitor} {state.best_score:.3f}"
+        log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)
+
+    # 4. the epochs
+    batches.set_epoch(state.epoch)
     feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches
     if state.epoch < t.epochs and not (t.early_stopping and state.stale >= t.early_stopping):
         trainer.fit(
@@ -582,11 +404,51 @@ def _train(
             verbose=1 if progress else 0,
         )
     summary = run.summary()
-    # without val lines the best epoch is the one with the lowest training loss, not a CER
-    found = state.best_cer != float("inf")
-    summary["best_val_cer"] = state.best_cer if found and val_samples else None
-    summary["best_loss"] = state.best_cer if found and not val_samples else None
+    summary["best_val_cer"] = state.best_score if state.found_best and val_samples else None
+    summary["best_loss"] = state.best_score if state.found_best and not val_samples else None
     return summary
+
+
+def _read_lines(train_dirs, val_dirs, samples, config, out, progress, max_lines):
+    """The preprocessed train and val lines (``samples`` if given), and the problems of
+    the files that were left out."""
+    if samples is not None:
+        return samples[0], samples[1], [], []
+    train_samples, problems = _load_samples(
+        train_dirs, config, out, "preprocessing train", progress, max_lines
+    )
+    val_samples, val_problems = (
+        _load_samples(val_dirs, config, out, "preprocessing val", progress, max_lines)
+        if val_dirs
+        else ([], [])
+    )
+    return train_samples, val_samples, problems, val_problems
+
+
+def _usable(train_samples, val_samples, charset, config, folder, problems, val_problems):
+    """The training lines the model can learn (their labels fit its frames); every line
+    left out, and every val label the model cannot spell, is logged and listed in
+    ``problems.txt``."""
+    train_samples, unfit = check_fit(train_samples, charset, config.model.downsample)
+    problems = problems + unfit
+    for s in val_samples:
+        if charset.unknown(s.text):
+            val_problems.append(
+                Problem(
+                    Path(s.path),
+                    "val label has characters the model cannot "
+                    f"output: {''.join(charset.unknown(s.text))!r} (counted as errors)",
+                )
+            )
+    folder.write_problems(problems + val_problems)
+    for kind, found in (("skipped", problems), ("val line", val_problems)):
+        for p in found[:20]:
+            log.warning("%s %s: %s", kind, p.path, p.message)
+        if len(found) > 20:
+            log.warning("... %d more, see %s", len(found) - 20, folder.problems_file)
+    if not train_samples:
+        raise DataError(f"no usable training lines; see {folder.problems_file}")
+    return train_samples
 
 
 def _transfer(src, dst) -> None:

@@ -72,7 +72,7 @@ def test_existing_run_needs_resume(digits, tmp_path):
         train([tr], [va], tmp_path / "fresh", resume=True, progress=False)
 
 
-def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path):
+def test_a_damaged_run_is_named_on_resume_and_a_whole_one_resumes(tmp_path):
     d = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
     out, ck = tmp_path / "run", tmp_path / "run" / "checkpoint"
     train([d], [], out, Config.from_dict(TINY), epochs=1, progress=False)
@@ -90,12 +90,13 @@ def test_a_damaged_run_is_named_on_resume_and_an_old_checkpoint_resumes(tmp_path
     with pytest.raises(HandwritingError, match="config.json is missing.*restore it"):
         train([d], [], out, epochs=2, resume=True, progress=False)
     (tmp_path / "config.json").rename(out / "config.json")
-    # a checkpoint of the versions before epoch-named files resumes
-    (ck / state["weights"]).rename(ck / "model.weights.h5")
-    (ck / state["optimizer"]).rename(ck / "optimizer.npz")
-    (ck / "state.json").write_text(
+    (ck / "state.json").write_text(  # a state that does not name its files
         json.dumps({k: v for k, v in state.items() if k not in ("weights", "optimizer")})
     )
+    with pytest.raises(HandwritingError, match="state.json: damaged"):
+        train([d], [], out, epochs=2, resume=True, progress=False)
+    (ck / "state.json").write_text(json.dumps(state))
+    assert state["monitor"] == "loss"  # no val lines: the best epoch is the lowest loss
     hist = json.loads((out / "history.json").read_text())  # a row whose checkpoint was not
     (out / "history.json").write_text(json.dumps(hist + [{**hist[0], "epoch": 2}]))  # committed
     assert train([d], [], out, epochs=2, resume=True, progress=False)["epochs"] == 2
