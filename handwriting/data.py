@@ -25,6 +25,7 @@ from .config import PreprocessConfig
 from .document import Problem
 from .fileio import write_atomic
 from .groundtruth import LineRecord, prepare_line
+from .preprocessing import bucket
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,10 @@ def check_fit(
 
 
 def pad_batch(lines: list[np.ndarray], multiple: int = 1) -> np.ndarray:
-    """Stack float lines (H x w_i) into ``(B, H, W, 1)``, W the max width rounded up."""
+    """Stack float lines (H x w_i) into ``(B, H, W, 1)``, W the widest line's
+    :func:`~handwriting.preprocessing.bucket` (the rule reading pads by too)."""
     h = lines[0].shape[0]
-    width = max(l.shape[1] for l in lines)
-    width = -(-width // multiple) * multiple
+    width = bucket(max(l.shape[1] for l in lines), multiple)
     out = np.zeros((len(lines), h, width, 1), np.float32)
     for i, l in enumerate(lines):
         out[i, :, : l.shape[1], 0] = l

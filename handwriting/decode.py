@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .charset import BLANK, Charset
+from .preprocessing import bucket
 
 
 @dataclass
@@ -185,21 +186,6 @@ def decode(
             Prediction(charset.decode(d.labels), d.confidence, d.char_confidences, d.positions)
         )
     return out
-
-
-def bucket(width: int, multiple: int = 64) -> int:
-    """Padded batch width: a multiple of 64 up to 512, then steps of 12.5 % (fewer shapes)."""
-    w = -(-width // multiple) * multiple
-    if w <= 512:
-        return w
-    step = max(multiple, int(w * 0.125) // multiple * multiple)
-    return -(-w // step) * step
-
-
-def pad_to_bucket(line: np.ndarray) -> np.ndarray:
-    """A normalized line (H x W) zero-padded on the right to its :func:`bucket` width, as
-    :func:`predict_lines` feeds it to the model."""
-    return np.pad(line, ((0, 0), (0, bucket(line.shape[1]) - line.shape[1])))
 
 
 def predict_lines(

@@ -93,8 +93,8 @@ def inspect_figure(recognizer, image, out=None, layer: int = 0, units: int = 16)
     the characters read (plus blank) with each character at its peak frame; mean forget /
     input / output gate per frame for one BiLSTM layer (both directions); the cell state of its
     most active units; the text coloured by per-character confidence."""
-    from .decode import pad_to_bucket
     from .lstm_trace import lstm_traces
+    from .preprocessing import pad_to_bucket
 
     plt = _plt()
     line = recognizer.preprocess(image)

@@ -390,6 +390,26 @@ def to_uint8(line: np.ndarray) -> np.ndarray:
     return np.round(np.clip(line, 0, 1) * 255).astype(np.uint8)
 
 
+# ---------------------------------------------------------------- padding
+
+
+def bucket(width: int, multiple: int = 64) -> int:
+    """The width a line of ``width`` columns is padded to, in training batches and when it
+    is read: a multiple of ``multiple`` up to 512, then steps of 12.5 % (fewer shapes to
+    compile)."""
+    w = -(-width // multiple) * multiple
+    if w <= 512:
+        return w
+    step = max(multiple, int(w * 0.125) // multiple * multiple)
+    return -(-w // step) * step
+
+
+def pad_to_bucket(line: np.ndarray) -> np.ndarray:
+    """A normalized line (H x W) zero-padded on the right to its :func:`bucket` width, as
+    :func:`~handwriting.decode.predict_lines` feeds it to the model."""
+    return np.pad(line, ((0, 0), (0, bucket(line.shape[1]) - line.shape[1])))
+
+
 # ---------------------------------------------------------------- line crops from pages
 
 CROP_DILATE = 2  # px the polygon mask grows by in crop_line

@@ -17,10 +17,16 @@ import numpy as np
 from . import artifacts
 from .charset import Charset
 from .config import PreprocessConfig
-from .decode import Prediction, pad_to_bucket, predict_lines, word_spans
+from .decode import Prediction, predict_lines, word_spans
 from .document import Word
 from .errors import ArtifactError, HandwritingError
-from .preprocessing import InkExtent, load_image, preprocess, preprocess_with_extent
+from .preprocessing import (
+    InkExtent,
+    load_image,
+    pad_to_bucket,
+    preprocess,
+    preprocess_with_extent,
+)
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .charset import Charset
 from .config import PreprocessConfig
-from .decode import beam_decode, greedy_decode, pad_to_bucket
+from .decode import beam_decode, greedy_decode
 from .errors import ArtifactError, HandwritingError, check_format_version
 
 # the .tflite format: the metadata entry export.py writes and this module reads, and its version
@@ -238,7 +238,7 @@ def read_line(
     model's own preprocessing, LiteRT, CTC decoding; with an ``lm`` file from
     ``handwriting lm``, or ``"model"`` for the one beside the model, beam search with that
     language model, of width ``beam`` if it is a beam (> 1), else 10)."""
-    from .preprocessing import load_image, preprocess
+    from .preprocessing import load_image, pad_to_bucket, preprocess
 
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from handwriting.charset import Charset
-from handwriting.decode import beam_decode, bucket, decode, greedy_decode
+from handwriting.decode import beam_decode, decode, greedy_decode
 from handwriting.metrics import cer, wer
+from handwriting.preprocessing import bucket
 
 
 def onehot(seq, n_classes=4, p=0.9):

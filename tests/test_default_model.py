@@ -113,7 +113,8 @@ def test_default_model_places_the_words(recognizer):
 def test_probabilities_are_the_ones_decoded(recognizer):
     """``Recognizer.probabilities`` (the posteriors `handwriting inspect` plots) are the ones
     ``predict_lines`` decodes: the line padded to its bucket width, as in a batch."""
-    from handwriting.decode import bucket, greedy_decode
+    from handwriting.decode import greedy_decode
+    from handwriting.preprocessing import bucket
 
     line = recognizer.preprocess(SAMPLES / "line3.png")
     assert line.shape[1] % 64  # padding changes this line's input
