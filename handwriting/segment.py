@@ -30,7 +30,8 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    own (``insertions``);
 8. a band's ink is cut where a gap wider than ``split_gap`` spacings opens, and pieces that
    do not look like text are dropped (specks, stamps, vertical pieces, and small print: low
-   for the spacing and under 0.42 times the page's writing, its ink-weighted median line);
+   for the spacing and under SMALL_PRINT (0.42) times the page's writing, its ink-weighted
+   median line);
 9. each line gets a polygon hugging its ink (narrowing to the core band between words, so
    the neighbours' ascenders and descenders stay out of the crop) and a straight baseline,
    mapped back to the coordinates of the original page.
@@ -50,6 +51,27 @@ from .config import ConfigSection, require
 from .document import TextLine
 from .preprocessing import dark_ground, ink_map, to_gray
 
+# The thresholds of _Work.lines that are not tunables. (S): in line spacings, estimated per
+# page; (C): in the writing's median glyph height; else as said.
+SPECK_AREA = 2e-5  # of the page area: smaller components are dust (before the spacing is known)
+EDGE_BAND = 0.006  # of the longer side: ink touching this band along the edges is not text
+SPACING_CAP = 4.0  # (C) the spacing is at most this (lines far apart do not inflate it)
+MARK_AREA = 0.08  # (S) a component smaller than this squared is a mark (dot, accent, comma)
+MARK_SIDE = 0.15  # (S) ... and so is one whose longer side is under this
+HUGE_SIDE = 6.0  # (S) both sides longer: a border, a photo or a stamp, not text
+SOLID_FILL = 0.6  # share of its box a solid component fills (bold writing fills its box too)
+SOLID_SIDE = 0.3  # (S) a solid component with a shorter side over this (and over
+SOLID_CHARS = 1.5  # (C) this) is not text
+RULE_LENGTH = 0.2  # of the longer page side: a component this long and thinner than
+RULE_WIDTH = 0.15  # (S) this is a rule, not text
+FLAT_HEIGHT = 0.1  # (S) a flat stroke is at most this high (and at most 3 px)
+FLAT_MIN_PX = 3
+REMNANT_ASPECT = 3.0  # a flat piece touching a removed rule, this many times wider than high
+FLAT_LENGTH = 1.5  # (S) a flat stroke this long anywhere (an underline, a dash) makes no line
+HAIR_HEIGHT = 0.06  # (S) a stroke at most this high (and 2 px) joins a line as a mark does
+MARK_MIN_AREA = 0.0015  # (S squared) smaller marks are not attached to any line
+SMALL_PRINT = 0.42  # of the page's writing height: a lower line is small print (or dust)
+
 
 @dataclass(frozen=True)
 class SegmentConfig(ConfigSection):
@@ -64,12 +86,12 @@ class SegmentConfig(ConfigSection):
             vertical rules); 0 keeps rules.
         column_gap: (S) narrowest vertical whitespace that separates two columns.
         split_gap: (S) horizontal gap inside a line that cuts it into two lines.
-        min_height: (S) lowest ink height of a text line, unless it reaches 0.42 times that of
+        min_height: (S) lowest ink height of a text line, unless it reaches SMALL_PRINT times that of
             the page's writing (the ink-weighted median line) and that one reaches this.
         min_aspect: smallest width / height of a text line (lower: vertical writing, blobs).
         max_fill: largest share of ink in a line's box (higher: a stamp or a smudge).
         min_glyph: (S) a line's tallest glyphs (90th percentile of its connected components'
-            heights) must reach this, or 0.42 times the page's writing as for ``min_height``:
+            heights) must reach this, or SMALL_PRINT times the page's writing as for ``min_height``:
             smaller writing (print on a form) is not read.
         pad: (S) margin added around a line's ink envelope.
         peak_distance: (S) closest two line centres may be.
@@ -246,7 +268,7 @@ class _Work:
             binary = (ink >= config.ink_threshold).astype(np.uint8)
             inside = cv2.warpAffine(inside, rot[:2], size, flags=cv2.INTER_NEAREST, borderValue=0)
         # a band along the edges of the image: what touches it is a scanner edge or shadow
-        k = 2 * max(3, int(0.006 * max(binary.shape))) + 1
+        k = 2 * max(3, int(EDGE_BAND * max(binary.shape))) + 1
         self.edge = 1 - cv2.erode(
             inside, np.ones((k, k), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
         )
@@ -267,7 +289,7 @@ class _Work:
         area = stats[:, cv2.CC_STAT_AREA].astype(np.int64)
         area[0] = 0
         # specks: by page size first (the spacing is not known yet)
-        speck = max(4, int(2e-5 * hh * ww))
+        speck = max(4, int(SPECK_AREA * hh * ww))
         big = area >= speck
         big[0] = False
         if not big.any():
@@ -280,33 +302,39 @@ class _Work:
         # weighted by ink (so that dust or a form's small print does not set it)
         char = _weighted_median(stats[text, cv2.CC_STAT_HEIGHT], stats[text, cv2.CC_STAT_AREA])
         spacing = min(
-            _line_spacing(binary * text[labels].astype(np.uint8), stats[text]), 4.0 * char
+            _line_spacing(binary * text[labels].astype(np.uint8), stats[text]), SPACING_CAP * char
         )
         self.spacing = spacing
         cfg = self.config
         bw, bh = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
         # dots, accents, commas, specks (and print far smaller than the handwriting): they
         # never make a line, but join the line they belong to
-        small = (area < max(4.0, (0.08 * spacing) ** 2)) | (np.maximum(bw, bh) < 0.15 * spacing)
+        small = (area < max(4.0, (MARK_AREA * spacing) ** 2)) | (
+            np.maximum(bw, bh) < MARK_SIDE * spacing
+        )
         small[0] = False
         # solid or huge things are never text: scanner borders, photos, stamps; nor is
         # what touches the edge of the image
-        huge = (bh > 6 * spacing) & (bw > 6 * spacing)
+        huge = (bh > HUGE_SIDE * spacing) & (bw > HUGE_SIDE * spacing)
         # solid: filled and bigger than the letters (bold writing fills its boxes too)
-        huge |= (area > 0.6 * bw * bh) & (np.minimum(bw, bh) > max(0.3 * spacing, 1.5 * char))
+        huge |= (area > SOLID_FILL * bw * bh) & (
+            np.minimum(bw, bh) > max(SOLID_SIDE * spacing, SOLID_CHARS * char)
+        )
         huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
-        huge |= (np.maximum(bw, bh) > 0.2 * max(hh, ww)) & (np.minimum(bw, bh) < 0.15 * spacing)
+        huge |= (np.maximum(bw, bh) > RULE_LENGTH * max(hh, ww)) & (
+            np.minimum(bw, bh) < RULE_WIDTH * spacing
+        )
         small &= ~huge
         # what is left of a rule where its removal stopped short: flat, long, touching it
         near_rule = cv2.dilate(self.rules, np.ones((3, 3), np.uint8))
         touch = np.bincount(labels[near_rule > 0], minlength=n) > 0
-        flat = bh <= np.maximum(3, 0.1 * spacing)
-        remnant = touch & flat & (bw >= 3 * bh)
+        flat = bh <= np.maximum(FLAT_MIN_PX, FLAT_HEIGHT * spacing)
+        remnant = touch & flat & (bw >= REMNANT_ASPECT * bh)
         # and long flat strokes anywhere (bits of rules, underlines, dashes drawn to fill a
         # line) neither make a line nor stretch one; short hair-thin ones (hyphens, dashes)
         # join a line like dots do
-        remnant |= flat & (bw >= 1.5 * spacing)
-        small |= (bh <= max(2.0, 0.06 * spacing)) & ~remnant
+        remnant |= flat & (bw >= FLAT_LENGTH * spacing)
+        small |= (bh <= max(2.0, HAIR_HEIGHT * spacing)) & ~remnant
         small &= ~remnant
         main = ~small & ~huge & ~remnant
         main[0] = False
@@ -324,7 +352,7 @@ class _Work:
             [(ys, xs) for ys, xs, _ in groups],
             labels,
             stats,
-            np.flatnonzero(small & (area >= max(3.0, 0.0015 * spacing**2))),
+            np.flatnonzero(small & (area >= max(3.0, MARK_MIN_AREA * spacing**2))),
             binary.shape,
             spacing,
             [_baseline(xs, ys, spacing) for ys, xs, _ in groups],
@@ -337,7 +365,7 @@ class _Work:
         if not pieces:
             return []
         # specks and small print: low for the spacing, unless the page's writing (the
-        # ink-weighted median piece) is not and this piece reaches 0.42 of it: one line
+        # ink-weighted median piece) is not and this piece reaches SMALL_PRINT of it: one line
         # written at half the size of the rest stays, a form's small print (~1/3) does not
         height, glyph = np.array([p[4:] for p in pieces]).T
         ink = np.array([len(p[0]) for p in pieces], np.float64)
@@ -617,10 +645,10 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def _low(values: np.ndarray, minimum: float, weights: np.ndarray) -> np.ndarray:
-    """Which ``values`` are under ``minimum`` and under 0.42 times their ``weights``-weighted
-    median (or under ``minimum`` when that median is too)."""
+    """Which ``values`` are under ``minimum`` and under :data:`SMALL_PRINT` times their
+    ``weights``-weighted median (or under ``minimum`` when that median is too)."""
     ref = _weighted_median(values, weights)
-    return (values < minimum) & ((values < 0.42 * ref) | (ref < minimum))
+    return (values < minimum) & ((values < SMALL_PRINT * ref) | (ref < minimum))
 
 
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
