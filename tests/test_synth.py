@@ -80,7 +80,7 @@ def test_generate_refuses_a_text_source_it_would_write_over(tmp_path):
 
 
 def test_letter_forms_are_english_and_french_frames_of_a_letter():
-    from handwriting.synth import letter_form
+    from handwriting.synth_text import letter_form
 
     rng = np.random.default_rng(0)
     forms = [letter_form(rng) for _ in range(400)]
