@@ -8,9 +8,10 @@ TensorFlow on a CPU and JAX on a GPU); augmentation is OpenCV/numpy, seeded per
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import logging
 import os
-import pickle
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,12 +64,11 @@ def prepare_lines(
     """Preprocess every record once (in parallel), with an optional on-disk cache."""
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"lines-{_cache_key(records, config)}.pkl"
-        if cache.is_file():
-            with open(cache, "rb") as f:
-                samples, problems = pickle.load(f)
-            log.info("%s: %d lines from cache %s", desc, len(samples), cache)
-            return [Sample(**s) for s in samples], [Problem(Path(p), m) for p, m in problems]
+        cache = Path(cache_dir) / f"lines-{_cache_key(records, config)}.npz"
+        found = _read_cache(cache, config.height)
+        if found is not None:
+            log.info("%s: %d lines from cache %s", desc, len(found[0]), cache)
+            return found
     workers = workers or min(4, os.cpu_count() or 1)
     # threads, not processes: OpenCV and numpy release the GIL (1.8x on 2 cores), and a fork
     # of a process that runs JAX threads can deadlock
@@ -90,14 +90,64 @@ def prepare_lines(
         else:
             samples.append(Sample(r.id, line, r.text, path))
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(
-            cache,
-            pickle.dumps(
-                ([s.__dict__ for s in samples], [(str(p.path), p.message) for p in problems]),
-                protocol=pickle.HIGHEST_PROTOCOL,
-            ),
-        )
+        _write_cache(cache, samples, problems, config.height)
+    return samples, problems
+
+
+def _write_cache(path: Path, samples: list[Sample], problems: list[Problem], height: int) -> None:
+    """Preprocessed lines as plain arrays (an ``.npz`` without pickles: loading it runs no
+    code): the lines side by side, their widths, and their ids, texts and paths as JSON."""
+    meta = {
+        "ids": [s.id for s in samples],
+        "texts": [s.text for s in samples],
+        "paths": [s.path for s in samples],
+        "problems": [[str(p.path), p.message] for p in problems],
+    }
+    pixels = (
+        np.concatenate([s.line for s in samples], axis=1)
+        if samples
+        else np.zeros((height, 0), np.uint8)
+    )
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        pixels=pixels,
+        widths=np.array([s.line.shape[1] for s in samples], np.int64),
+        meta=np.frombuffer(json.dumps(meta, ensure_ascii=False).encode("utf-8"), np.uint8),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buf.getvalue())
+
+
+def _read_cache(path: Path, height: int) -> tuple[list[Sample], list[Problem]] | None:
+    """The lines :func:`_write_cache` stored, or None when there is no cache or it does not
+    hold what it should (damaged, or not ours): then the lines are prepared again."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            pixels, widths = z["pixels"], z["widths"]
+            meta = json.loads(z["meta"].tobytes().decode("utf-8"))
+        ids, texts, paths = meta["ids"], meta["texts"], meta["paths"]
+        if (
+            pixels.dtype != np.uint8
+            or pixels.ndim != 2
+            or pixels.shape[0] != height
+            or widths.ndim != 1
+            or (widths < 1).any()
+            or int(widths.sum()) != pixels.shape[1]
+            or not len(widths) == len(ids) == len(texts) == len(paths)
+        ):
+            raise ValueError("arrays do not fit together")
+        edges = np.concatenate([[0], np.cumsum(widths)])
+        samples = [
+            Sample(str(i), pixels[:, a:b].copy(), str(t), str(p))
+            for i, t, p, a, b in zip(ids, texts, paths, edges[:-1], edges[1:])
+        ]
+        problems = [Problem(Path(str(p)), str(m)) for p, m in meta["problems"]]
+    except Exception as exc:  # noqa: BLE001 - any damage: prepare the lines again
+        log.warning("%s: unreadable cache (%s); preparing the lines again", path, exc)
+        return None
     return samples, problems
 
 

@@ -117,6 +117,8 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
 
 
 def _read_label(path: Path) -> tuple[str, Problem | None]:
+    if not path.is_file():  # a named pipe would block the read, a device fill the memory
+        return "", Problem(path, "not a regular file (a named pipe, a device?); skipped")
     try:
         text = normalize_text(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as e:

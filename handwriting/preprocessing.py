@@ -7,6 +7,7 @@ parameters come from the model's own :class:`~handwriting.config.PreprocessConfi
 from __future__ import annotations
 
 import io
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: file not found")
     if path.is_dir():
         raise ImageError(f"{path}: is a directory, not an image")
+    check_regular_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -50,6 +52,10 @@ def load_image(path: str | Path) -> np.ndarray:
             "split it first (e.g. `tiffsplit FILE.tif page-`)"
         )
     if size := _oversize(raw):
+        if size.startswith("a format"):
+            raise ImageError(
+                f"{path}: not a readable image, or {size}; convert it to PNG, JPEG or TIFF first"
+            )
         raise ImageError(
             f"{path}: too large ({size}; the limit is {MAX_PIXELS // 10**6} "
             "megapixels); scale it down first (300 dpi is plenty)"
@@ -64,13 +70,36 @@ def load_image(path: str | Path) -> np.ndarray:
     return to_gray(_exif_upright(image, raw))
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse, with an :class:`ImageError`, what is not a regular file (a named pipe would
+    block the read forever, a device such as /dev/zero would fill the memory), also behind
+    a symbolic link."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read it ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a file"
+        )
+        raise ImageError(f"{path}: is {kind}, not a regular file; give an image file")
+
+
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
 MAX_PIXELS = 100_000_000  # an A3 page at 600 dpi is 70 megapixels
 
 
 def _oversize(raw: bytes) -> str | None:
-    """The image's size, read from its header without decoding it, if it is over
-    :data:`MAX_PIXELS`; None if it is not (or Pillow cannot tell, or is not installed)."""
+    """Why the image may not be decoded: its size, read from its header without decoding
+    it, if it is over :data:`MAX_PIXELS`, or that its size cannot be read first (a format
+    Pillow does not parse, such as Radiance HDR or OpenEXR, could be of any size); None if
+    it may be decoded (or Pillow is not installed: a device reads the images it is given)."""
     try:
         from PIL import Image
     except ImportError:
@@ -83,8 +112,8 @@ def _oversize(raw: bytes) -> str | None:
         except Image.DecompressionBombError:  # over twice Pillow's own limit: size not given
             limit = 2 * Image.MAX_IMAGE_PIXELS
             return f"over {limit // 10**6} megapixels" if limit >= MAX_PIXELS else None
-        except Exception:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
-            return None
+        except Exception:  # noqa: BLE001 - Pillow cannot parse it
+            return "a format whose size cannot be read before decoding"
     return f"{width} x {height} px" if width * height > MAX_PIXELS else None
 
 
@@ -352,9 +381,20 @@ def _affine(m) -> np.ndarray:
     return np.vstack([np.asarray(m, np.float64).reshape(2, 3), [0, 0, 1]])
 
 
+MAX_ASPECT = 500  # an image more elongated than this holds no line of writing
+MAX_LINE_COLUMNS = 32768  # a normalized line wider than this is not one line
+
+
 def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     """The normalized line, the ink map of ``gray``, the ink's box in it, and the 3 x 3 matrix
-    taking ``gray``'s coordinates to the line's (box and matrix None when there is no ink)."""
+    taking ``gray``'s coordinates to the line's (box and matrix None when there is no ink).
+    Degenerate shapes are refused before any work grows with them."""
+    hh, ww = gray.shape
+    if max(hh, ww) > MAX_ASPECT * min(hh, ww):
+        raise ImageError(
+            f"{ww} x {hh} px: too thin to hold a line of writing (over {MAX_ASPECT} times as "
+            "long as it is wide)"
+        )
     full = ink_map(gray, config.normalize_background)
     ink, m, box = _cropped(full, np.eye(3))
     if ink.size and config.deskew and config.max_skew > 0:
@@ -371,6 +411,11 @@ def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     if ink.size == 0:
         return np.zeros((h, 2 * config.pad + h // 2), np.float32), full, None, None
     w = max(1, int(round(ink.shape[1] * h / ink.shape[0])))
+    if w > MAX_LINE_COLUMNS:
+        raise ImageError(
+            f"its writing is {ink.shape[1]} x {ink.shape[0]} px: too long for its height to be "
+            "one line; give line images (or the page, to be segmented)"
+        )
     interp = cv2.INTER_AREA if ink.shape[0] > h else cv2.INTER_LINEAR
     out = cv2.resize(ink, (w, h), interpolation=interp)
     # cv2.resize maps pixel centres: x' + 0.5 = (x + 0.5) * w / W

@@ -150,10 +150,10 @@ def read(
                 )
             )
     results = recognizer.recognize(line_images, progress) if line_images else []
-    for k, gray, result in zip(line_at, line_images, results):
+    for j, (k, gray, result) in enumerate(zip(line_at, line_images, results)):
         r = readings[k]
-        if not result.ok:
-            r.error, r.kind = result.error, None
+        if not result.ok:  # said with the input's name, not the array's
+            r.error, r.kind = f"{r.source}: {result.error.removeprefix(f'<array {j}>: ')}", None
             continue
         r.prediction = result.prediction
         source = None if isinstance(inputs[k], np.ndarray) else Path(inputs[k])

@@ -313,8 +313,11 @@ class Recognizer:
                 extents.append(extent)
                 where.append(len(results))
                 results.append(Result(name))
-            except HandwritingError as exc:
-                results.append(Result(name, error=str(exc)))
+            except HandwritingError as exc:  # said with the input's name
+                msg = str(exc)
+                results.append(
+                    Result(name, error=msg if msg.startswith(name) else f"{name}: {msg}")
+                )
         preds = self.predict_lines(lines, progress) if lines else []
         for k, pred, line, extent in zip(where, preds, lines, extents):
             results[k].prediction = pred

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -173,15 +174,23 @@ class LiteBackend:
         self.xnnpack = xnnpack
         self._interpreters = [self._new_interpreter()]  # a model LiteRT cannot load fails here
         self._pool = None
+        self._lock = threading.Lock()  # interpreters are not thread-safe: one call at a time
 
     def _new_interpreter(self) -> _Interpreter:
         return _Interpreter(self.path, self.preprocess_config.height, self.xnnpack)
 
     def predict_one(self, line: np.ndarray) -> np.ndarray:
         """``(1, H, W, 1)`` -> ``(1, T, C)``."""
-        return self._interpreters[0].run(line)
+        with self._lock:
+            return self._interpreters[0].run(line)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, H, W, 1)`` -> ``(B, T, C)``. Safe to call from several threads at once: one
+        call at a time uses the interpreters (each runs its share of the batch)."""
+        with self._lock:
+            return self._predict(batch)
+
+    def _predict(self, batch: np.ndarray) -> np.ndarray:
         batch = np.asarray(batch, np.float32)
         if (
             batch.ndim != 4
@@ -194,7 +203,8 @@ class LiteBackend:
             )
         n = min(self.threads, len(batch))
         if n <= 1:
-            return np.concatenate([self.predict_one(batch[i : i + 1]) for i in range(len(batch))])
+            first = self._interpreters[0]
+            return np.concatenate([first.run(batch[i : i + 1]) for i in range(len(batch))])
         while len(self._interpreters) < n:
             self._interpreters.append(self._new_interpreter())
         if self._pool is None:

@@ -88,7 +88,7 @@ def test_prepare_lines_with_cache_and_problems(tmp_path):
         records, cfg, cache_dir=tmp_path / "cache", progress=False, workers=1
     )
     assert [s.line.tobytes() for s in again] == [s.line.tobytes() for s in samples]
-    assert len(list((tmp_path / "cache").glob("*.pkl"))) == 1
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
     # a corrected transcription is not hidden by the cache
     label = next(d.glob("*.gt.txt"))
     label.write_text("99")

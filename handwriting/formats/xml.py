@@ -25,8 +25,10 @@ def parse(path: Path) -> etree._Element:
     a :class:`DataError` for a missing, unreadable or malformed file."""
     if path.is_dir():
         raise DataError(f"{path}: is a directory; give an ALTO or PAGE XML file")
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{path}: file not found")
+    if not path.is_file():  # a named pipe would block the parser, a device fill the memory
+        raise DataError(f"{path}: not a regular file (a named pipe, a device?)")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
         return etree.parse(str(path), parser).getroot()
