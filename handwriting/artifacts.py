@@ -149,7 +149,7 @@ def read_meta(path: str | Path) -> dict:
         raise ArtifactError(f"{path}: no {META_FILE}; not a handwriting model directory")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(
             f"{meta_file}: unreadable ({exc}); the model directory is damaged"
         ) from None

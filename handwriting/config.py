@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,14 +144,16 @@ class ModelConfig(ConfigSection):
             f'model.column_pool must be "flatten" or "max", got {self.column_pool!r}',
         )
         require(self.shortcut >= 0, f"model.shortcut must be >= 0 (0: none), got {self.shortcut}")
-        require(len(self.conv_filters) >= 1, "model.conv_filters needs at least one block")
+        require(1 <= len(self.conv_filters) <= 12, "model.conv_filters needs 1 to 12 blocks")
         require(
-            all(_positive_int(f) for f in self.conv_filters),
-            f"model.conv_filters must be whole numbers >= 1, got {list(self.conv_filters)}",
+            all(_positive_int(f) and f <= 4096 for f in self.conv_filters),
+            f"model.conv_filters must be whole numbers 1..4096, got {list(self.conv_filters)}",
         )
         require(
             all(
-                isinstance(p, (list, tuple)) and len(p) == 2 and all(map(_positive_int, p))
+                isinstance(p, (list, tuple))
+                and len(p) == 2
+                and all(_positive_int(v) and v <= 16 for v in p)
                 for p in self.pools
             ),
             f"model.pools must be (height, width) pairs of whole numbers >= 1, e.g. "
@@ -161,10 +164,11 @@ class ModelConfig(ConfigSection):
             "model.pools needs one (height, width) pair per convolution block",
         )
         require(
-            self.projection >= 0, f"model.projection must be >= 0 (0: none), got {self.projection}"
+            0 <= self.projection <= 8192,
+            f"model.projection must be 0..8192 (0: none), got {self.projection}",
         )
-        require(self.lstm_layers >= 1, "model.lstm_layers must be >= 1")
-        require(self.lstm_units >= 1, "model.lstm_units must be >= 1")
+        require(1 <= self.lstm_layers <= 12, "model.lstm_layers must be 1..12")
+        require(1 <= self.lstm_units <= 4096, "model.lstm_units must be 1..4096")
         require(0 <= self.dropout < 1, "model.dropout must be in [0, 1)")
 
     @property
@@ -205,10 +209,14 @@ class TrainConfig(ConfigSection):
     val_limit: int = 0
 
     def __post_init__(self):
-        require(self.batch_size >= 1, "train.batch_size must be >= 1")
-        require(self.epochs >= 1, "train.epochs must be >= 1")
-        require(self.learning_rate > 0, "train.learning_rate must be > 0")
-        require(self.bucket_width >= 1, "train.bucket_width must be >= 1")
+        require(1 <= self.batch_size <= 4096, "train.batch_size must be 1..4096")
+        require(1 <= self.epochs <= 100_000, "train.epochs must be 1..100000")
+        require(
+            math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10,
+            f"train.learning_rate must be a number in (0, 10], got {self.learning_rate}",
+        )
+        require(1 <= self.bucket_width <= 4096, "train.bucket_width must be 1..4096")
+        require(0 <= self.seed <= 2**32 - 1, f"train.seed must be 0..4294967295, got {self.seed}")
         require(0 < self.augment_probability <= 1, "train.augment_probability must be in (0, 1]")
         require(self.lr_patience >= 0, "train.lr_patience must be >= 0")
         require(self.early_stopping >= 0, "train.early_stopping must be >= 0 (0: never)")
@@ -262,7 +270,7 @@ class Config(ConfigSection):
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             else:
                 data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise HandwritingError(f"{path}: not a valid JSON/TOML config ({exc})") from None
         try:
             return cls.from_dict(data)

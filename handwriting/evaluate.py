@@ -27,6 +27,8 @@ def read_lines(recognizer, dirs, progress: bool = True):
             kept.append(r)
         except HandwritingError as exc:
             problems.append(_named(exc, r))
+        except Exception as exc:  # noqa: BLE001 - one bad line must not stop the evaluation
+            problems.append(f"{r.image or r.source}: could not be read ({exc!r})")
     return kept, lines, list(dict.fromkeys(problems))  # a page's problem once, not per line
 
 

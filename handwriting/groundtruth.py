@@ -194,6 +194,8 @@ def prepare_line(record: LineRecord, config) -> tuple[np.ndarray | None, str]:
         return to_uint8(preprocess(load_line_image(record), config)), ""
     except HandwritingError as exc:
         return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - one bad line must not stop a batch
+        return None, f"{record.image or record.source}: could not be read ({exc!r})"
 
 
 _PAGE_LOCK = threading.Lock()

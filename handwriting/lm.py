@@ -18,6 +18,7 @@ import gzip
 import json
 import logging
 import math
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from .errors import ArtifactError, HandwritingError
 from .fileio import write_atomic
 
 FORMAT_VERSION = 1
+MAX_LM_BYTES = 256 * 2**20  # a language model's JSON, decompressed (the default: 8 MiB)
 BOS, EOS = "\x02", "\x03"  # start and end of a line
 WEIGHT, BONUS = 0.3, 1.0  # for an LM that records none; chosen on the shared val lines (README: lm)
 BEAM = 10  # beam width with an LM when none is given
@@ -137,9 +139,16 @@ class CharLM:
                 f"{path}: language model not found (build one with "
                 "`handwriting lm TEXT... --out FILE`)"
             )
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip, one member
         try:
-            data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-        except (OSError, EOFError, ValueError, UnicodeDecodeError):
+            text = inflate.decompress(path.read_bytes(), MAX_LM_BYTES + 1)
+            if len(text) > MAX_LM_BYTES:
+                raise ArtifactError(
+                    f"{path}: expands to over {MAX_LM_BYTES // 2**20} MiB; not a language "
+                    "model written by `handwriting lm`"
+                )
+            data = json.loads(text.decode("utf-8"))
+        except (OSError, EOFError, ValueError, UnicodeDecodeError, RecursionError, zlib.error):
             raise ArtifactError(
                 f"{path}: not a language model written by `handwriting lm`"
             ) from None
@@ -150,6 +159,14 @@ class CharLM:
                 f"{path}: language model format {data.get('format_version')}, "
                 f"this version reads {FORMAT_VERSION}; rebuild it with `handwriting lm`"
             )
+        for key in ("weight", "bonus"):
+            value = data.get(key)
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ArtifactError(f"{path}: its {key} {value!r} is not a number; rebuild it")
         try:
             if not isinstance(data["counts"], dict):
                 raise TypeError

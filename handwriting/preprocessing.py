@@ -61,7 +61,10 @@ def load_image(path: str | Path) -> np.ndarray:
             "megapixels); scale it down first (300 dpi is plenty)"
         )
     # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # a decoder that gave up loudly instead of returning None
+        image = None
     if image is None:
         raise ImageError(
             f"{path}: not a readable image (corrupt, truncated or not an image "

@@ -132,7 +132,7 @@ class RunFolder:
         """A JSON file of the run, or a clear error if it was damaged (e.g. a full disk)."""
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise damaged(path, exc) from None
 
     def write_config(self, config: Config) -> None:

@@ -65,7 +65,7 @@ def read_metadata(path: str | Path) -> dict:
         )
     try:
         meta = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ArtifactError(f"{path}: unreadable handwriting metadata ({exc})") from None
     check_format_version(
         path, meta.get("format_version"), LITE_FORMAT_VERSION, "TFLite model", "re-export the model"

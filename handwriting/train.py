@@ -6,6 +6,7 @@ files are :class:`~handwriting.run_folder.RunFolder`'s.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import time
@@ -120,6 +121,12 @@ class TrainingRun:
             "seconds": round(seconds, 1),
             "lines_per_second": round(len(self.train_samples) / max(seconds, 1e-9), 2),
         }
+        if not math.isfinite(row["loss"]):  # diverged: keep the last good checkpoint and model
+            raise HandwritingError(
+                f"epoch {epoch + 1}: the training loss is {row['loss']}: training diverged, "
+                "nothing of this epoch was saved; lower train.learning_rate, then --resume "
+                "(or start again)"
+            )
         self.history.append(row)
         st = self.state
         st.epoch = epoch + 1

@@ -231,7 +231,7 @@ def test_min_count_prunes_rare_long_ngrams_only(capsys):
     assert main(["lm", "--wordfreq", "en", "--min-count", "0", "--out", "x.lm.json.gz"]) == 2
     assert "--min-count must be >= 1" in capsys.readouterr().err
     assert main(["lm", "--wordfreq", "en", "--seed", "-1", "--out", "x.lm.json.gz"]) == 2
-    assert "--seed must be >= 0, got -1" in capsys.readouterr().err
+    assert "--seed must be 0..4294967295, got -1" in capsys.readouterr().err
 
 
 def test_wordfreq_missing_is_one_clear_line(monkeypatch, capsys):

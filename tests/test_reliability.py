@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from handwriting import artifacts
+from handwriting.cli import main
 from handwriting.config import PreprocessConfig
 from handwriting.data import prepare_lines
 from handwriting.errors import ImageError
@@ -134,3 +135,98 @@ def test_one_litert_recognizer_serves_eight_threads():
         t.join(timeout=120)
     assert not errors and len(got) == 8
     assert all(texts == expected for texts in got.values())
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"train": {"seed": 2**33}}, "train.seed must be 0..4294967295"),
+        ({"train": {"learning_rate": float("inf")}}, "learning_rate must be a number"),
+        ({"model": {"lstm_layers": 100000}}, "lstm_layers must be 1..12"),
+        ({"model": {"lstm_units": 10**7}}, "lstm_units must be 1..4096"),
+        ({"train": {"bucket_width": 10**9}}, "bucket_width must be 1..4096"),
+    ],
+)
+def test_hostile_configs_are_one_clear_error(spec, message, tmp_path, capsys):
+    from handwriting.config import Config
+    from handwriting.errors import HandwritingError
+
+    with pytest.raises(HandwritingError, match=message):
+        Config.from_dict(spec)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(spec))
+    assert main(["train", "--train", str(tmp_path), "--out", str(tmp_path / "r"),
+                 "--config", str(path)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert message.split()[0] in err and len(err.splitlines()) == 1
+
+
+def test_deeply_nested_json_is_one_clear_error(tmp_path):
+    from handwriting.config import Config
+    from handwriting.errors import HandwritingError
+
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(HandwritingError, match="deep.json"):
+        Config.from_file(path)
+
+
+def test_language_model_bombs_and_bad_fields_are_refused(tmp_path, monkeypatch):
+    import gzip
+
+    from handwriting import lm
+    from handwriting.errors import ArtifactError
+
+    good = {"kind": "handwriting character LM", "format_version": lm.FORMAT_VERSION,
+            "order": 3, "counts": {}, "weight": 0.3}  # fmt: skip
+    path = tmp_path / "x.lm.json.gz"
+    path.write_bytes(gzip.compress(json.dumps({**good, "weight": "0.3"}).encode()))
+    with pytest.raises(ArtifactError, match="weight '0.3' is not a number"):
+        lm.CharLM.load(path)
+    path.write_bytes(gzip.compress(json.dumps({**good, "pad": " " * 5000}).encode()))
+    monkeypatch.setattr(lm, "MAX_LM_BYTES", 4000)  # a small bomb against a small bound
+    with pytest.raises(ArtifactError, match="expands to over"):
+        lm.CharLM.load(path)
+
+
+def test_a_bad_image_does_not_stop_evaluate_or_training(model_dir, tmp_path, monkeypatch, capsys):
+    import handwriting.groundtruth as groundtruth
+
+    gt = write_line_dir(tmp_path / "gt", ["12", "345", "6"])
+    real = groundtruth.load_image
+
+    def cv_failure(path):
+        if str(path).endswith("l0001.png"):
+            raise cv2.error("OpenCV(5.0) error: (-215:Assertion failed) in function 'imdecode'")
+        return real(path)
+
+    monkeypatch.setattr(groundtruth, "load_image", cv_failure)
+    assert main(["evaluate", str(gt), "--model", str(model_dir), "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["overall"]["lines"] == 2
+    assert "l0001.png: could not be read" in captured.err and "Traceback" not in captured.err
+    records, _ = scan_line_dirs([gt])
+    samples, problems = prepare_lines(records, PreprocessConfig(height=24), progress=False)
+    assert len(samples) == 2 and "l0001.png" in str(problems[0].path)
+
+
+@pytest.mark.slow
+def test_a_diverged_epoch_saves_nothing(tmp_path, monkeypatch):
+    import handwriting.train as training
+    from handwriting.config import Config
+    from handwriting.errors import HandwritingError
+
+    from conftest import TINY
+
+    gt = write_line_dir(tmp_path / "gt", ["12", "34", "56"], scale=0.8)
+    original = training._EpochEnd.on_epoch_end
+
+    def nan_loss(self, epoch, logs=None):
+        return original(self, epoch, {**(logs or {}), "loss": float("nan")})
+
+    monkeypatch.setattr(training._EpochEnd, "on_epoch_end", nan_loss)
+    with pytest.raises(HandwritingError, match="epoch 1: the training loss is nan"):
+        training.train([gt], [], tmp_path / "run", Config.from_dict(TINY), epochs=1,
+                       progress=False)  # fmt: skip
+    assert not (tmp_path / "run" / "handwriting.json").exists()
+    assert not (tmp_path / "run" / "checkpoint" / "state.json").exists()

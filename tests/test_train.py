@@ -112,13 +112,13 @@ def test_config_mistakes_are_one_line_naming_the_file(tmp_path):
     cfg = tmp_path / "c.toml"
     for body, message in (
         ("[model]\npools = [2, 2, 2, 1]", "pairs of whole numbers"),
-        ("[model]\nprojection = -1", "projection must be >= 0"),
+        ("[model]\nprojection = -1", "projection must be 0..8192"),
         ("[model]\nconv_filters = [0, 64, 128, 128]", "conv_filters must be"),
         (
             "[model]\npools = [[4, 2], [4, 2], [4, 1], [1, 1]]",
             "divide the height by more than preprocess.height",
         ),
-        ("[train]\nbatch_size = 0", "batch_size must be >= 1"),
+        ("[train]\nbatch_size = 0", "batch_size must be 1..4096"),
     ):
         cfg.write_text(body)
         with pytest.raises(HandwritingError, match=f"^{cfg}: .*{message}"):

@@ -48,7 +48,7 @@ _RANGES = {
     "beam": (0, None),
     "report": (0, None),
     "epochs": (1, None),
-    "seed": (0, None),
+    "seed": (0, 2**32 - 1),
     "max_minutes": (0, None),
     "layer": (0, None),
     "units": (1, None),
