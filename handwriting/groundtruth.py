@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,17 +118,39 @@ def scan_line_dirs(dirs: Iterable[str | Path]) -> tuple[list[LineRecord], list[P
 
 
 def _read_label(path: Path) -> tuple[str, Problem | None]:
+    """The transcription in ``path`` (UTF-8, or UTF-16 with a BOM or without one), or the
+    problem that keeps the line out."""
     if not path.is_file():  # a named pipe would block the read, a device fill the memory
         return "", Problem(path, "not a regular file (a named pipe, a device?); skipped")
     try:
-        text = normalize_text(path.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        return "", Problem(path, f"not valid UTF-8 (byte {e.start})")
+        raw = path.read_bytes()
     except OSError as e:
         return "", Problem(path, f"unreadable: {e.strerror}")
+    try:
+        text = normalize_text(_decode_label(raw))
+    except UnicodeDecodeError as e:
+        return "", Problem(path, f"not valid UTF-8 (byte {e.start})")
+    bad = sorted({c for c in text if unicodedata.category(c) == "Cc"})
+    if bad:
+        shown = ", ".join(f"U+{ord(c):04X}" for c in bad)
+        return "", Problem(path, f"control character(s) {shown} in the transcription; remove them")
     if not text:
         return "", Problem(path, "empty transcription")
     return text, None
+
+
+def _decode_label(raw: bytes) -> str:
+    """UTF-8 (with or without a BOM), or UTF-16 told by its BOM or by a zero byte in every
+    other position (UTF-16 without a BOM, as some Windows editors save)."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16")
+    if len(raw) >= 2 and len(raw) % 2 == 0 and b"\x00" in raw:
+        odd, even = raw[1::2], raw[0::2]
+        if odd.count(0) == len(odd) and 0 not in even:
+            return raw.decode("utf-16-le")
+        if even.count(0) == len(even) and 0 not in odd:
+            return raw.decode("utf-16-be")
+    return raw.decode("utf-8-sig")
 
 
 def _scan_xml(path: Path) -> tuple[list[LineRecord], list[Problem], Path | None]:

@@ -121,10 +121,11 @@ def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:
             h,
         )
 
-    def fit(pts):
+    def fit(pts):  # kept within the image (a foreign page size can scale them anywhere)
         if pts is None:
             return None
-        return np.rint(np.asarray(pts, np.float64) * (sx, sy)).astype(np.int32)
+        scaled = np.rint(np.asarray(pts, np.float64) * (sx, sy))
+        return np.clip(scaled, -1, (w, h)).astype(np.int32)
 
     return [TextLine(ln.id, fit(ln.polygon), fit(ln.baseline)) for ln in page.lines]
 

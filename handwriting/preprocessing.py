@@ -180,8 +180,11 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         top = int(image.max())
         full = next(f for f in (255, 1023, 4095, 16383, 65535) if top <= f)
         image = np.round(image * (255.0 / full)).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:  # float: 0..1 or 0..255; a NaN pixel is paper
+        image = np.nan_to_num(image.astype(np.float64), nan=np.nan, posinf=np.nan, neginf=np.nan)
+        top = np.nanmax(image) if np.isfinite(image).any() else 1.0
+        image = np.nan_to_num(image, nan=top)
+        image = np.clip(image * (255.0 if top <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     if image.ndim == 3:
         if image.shape[2] == 4:
             alpha = image[:, :, 3:4].astype(np.float32) / 255.0

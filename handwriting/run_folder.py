@@ -65,6 +65,20 @@ class Checkpoint:
     optimizer: Path
 
 
+def _check_state(state: RunState) -> None:
+    """A TypeError or ValueError unless every counter has its type and a sane value."""
+    for name in ("epoch", "best_epoch", "stale"):
+        value = getattr(state, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < -1:
+            raise TypeError(f"{name} {value!r} is not a whole number")
+    for name in ("best_score", "learning_rate"):
+        value = getattr(state, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} {value!r} is not a number")
+    if state.monitor not in ("val_cer", "loss"):
+        raise ValueError(f"monitor {state.monitor!r} is neither val_cer nor loss")
+
+
 def damaged(path: Path, reason) -> HandwritingError:
     """The error for a run file that cannot be read; ``reason``: its first line (or type)."""
     if isinstance(reason, BaseException):
@@ -178,6 +192,9 @@ class RunFolder:
             charset = Charset.from_list(data["charset"])
             state = RunState(**{k: v for k, v in data.items() if k in names})
             weights, optimizer = data["weights"], data["optimizer"]
+            _check_state(state)
+            if not (isinstance(weights, str) and isinstance(optimizer, str)):
+                raise TypeError("weights and optimizer must be file names")
         except (KeyError, TypeError, ValueError, HandwritingError) as exc:
             reason = f"no valid {exc}" if isinstance(exc, KeyError) else exc
             raise damaged(self.state_file, reason) from None

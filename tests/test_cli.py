@@ -802,7 +802,7 @@ def test_inspect_refuses_a_page_and_the_api_a_channels_first_array(model_dir, tm
 
 def test_lm_from_ground_truth_says_which_transcriptions_it_left_out(tmp_path, capsys, caplog):
     gt = write_line_dir(tmp_path / "gt", ["12", "345"])
-    (gt / "l0001.gt.txt").write_bytes(b"\xff\xfe bad")  # not UTF-8
+    (gt / "l0001.gt.txt").write_bytes(b"bad \xff\xfe")  # not UTF-8
     assert main(["lm", str(gt), "--out", str(tmp_path / "x.lm.json.gz"), "--order", "2"]) == 0
     assert "1 problem(s), those files left out" in capsys.readouterr().err + caplog.text
 

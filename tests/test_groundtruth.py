@@ -111,7 +111,7 @@ def test_scan_line_dirs_pairs_and_problems(tmp_path):
     _png(root / "empty.png")
     _text(root / "empty.gt.txt", "  \n")
     _png(root / "bad.png")
-    _text(root / "bad.gt.txt", b"\xff\xfe bad")
+    _text(root / "bad.gt.txt", b"bad \xff\xfe")
     _text(root / "notes.xml", "<config><x/></config>")  # other XML: ignored
     _text(root / "readme.txt", "not a label")
 

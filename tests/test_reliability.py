@@ -230,3 +230,113 @@ def test_a_diverged_epoch_saves_nothing(tmp_path, monkeypatch):
                        progress=False)  # fmt: skip
     assert not (tmp_path / "run" / "handwriting.json").exists()
     assert not (tmp_path / "run" / "checkpoint" / "state.json").exists()
+
+
+def test_labels_control_characters_and_utf16(tmp_path):
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    for stem, raw in (
+        ("nul", b"ab\x00cd"),
+        ("esc", b"ab\x1b[31mcd"),
+        ("le", "Grüße".encode("utf-16-le")),  # no BOM, as some editors save
+        ("bom", "été".encode("utf-16")),
+    ):
+        cv2.imwrite(str(gt / f"{stem}.png"), render_line("12"))
+        (gt / f"{stem}.gt.txt").write_bytes(raw)
+    records, problems = scan_line_dirs([gt])
+    assert {r.id: r.text for r in records} == {"le": "Grüße", "bom": "été"}
+    said = {p.path.name: p.message for p in problems}
+    assert "U+0000" in said["nul.gt.txt"] and "U+001B" in said["esc.gt.txt"]
+
+
+def test_xml_writers_never_fail_on_a_charset_character(tmp_path):
+    from handwriting.document import Page, TextLine, Word
+    from handwriting.formats import FORMATS, read_layout, serialize
+
+    box = np.array([[0, 0], [99, 0], [99, 29], [0, 29]], np.int32)
+    line = TextLine("l1", box, None, "a\x1bb c", 0.9, [Word("a\x1bb", (0, 0, 40, 30), 0.9),
+                                                      Word("c", (50, 0, 90, 30), 0.8)])  # fmt: skip
+    page = Page(tmp_path / "p\x01.png", 100, 30, [line])
+    for fmt in FORMATS:
+        data = serialize(page, fmt)
+        assert b"\x1b" not in data or fmt == "json"
+    (tmp_path / "p.xml").write_bytes(serialize(page, "page"))
+    assert read_layout(tmp_path / "p.xml").lines[0].text == "ab c"
+
+
+def test_a_nan_pixel_does_not_blank_a_float_image():
+    from handwriting.preprocessing import to_gray
+
+    image = np.ones((20, 40), np.float32)
+    image[5:15, 10:30] = 0.1
+    image[0, 0] = np.nan
+    gray = to_gray(image)
+    assert gray[10, 20] < 40 and gray[2, 2] == 255 and gray[0, 0] == 255
+
+
+def test_layout_scaling_stays_inside_the_image():
+    from handwriting.document import Page, TextLine
+    from handwriting.pages import _fit_layout
+
+    far = np.array([[0, 0], [9_000_000, 0], [9_000_000, 9_000_000], [0, 9_000_000]], np.int32)
+    page = Page(None, 1, 1, [TextLine("l1", far, far[:2])])
+    (line,) = _fit_layout(page, 1000, 500, "layout")
+    assert line.polygon.max(0).tolist() == [1000, 500] and line.polygon.min() >= -1
+
+
+def test_dtd_entities_are_refused_not_cut(tmp_path):
+    from handwriting.errors import DataError
+    from handwriting.formats import read_layout
+
+    ns = "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"
+    path = tmp_path / "p.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE PcGts [<!ENTITY eacute "&#233;">]>\n'
+        f'<PcGts xmlns="{ns}"><Page imageFilename="p.png" imageWidth="10" imageHeight="10">'
+        '<TextRegion id="r"><TextLine id="l1"><Coords points="0,0 9,0 9,9 0,9"/>'
+        "<TextEquiv><Unicode>caf&eacute; au lait</Unicode></TextEquiv></TextLine></TextRegion>"
+        "</Page></PcGts>"
+    )
+    with pytest.raises(DataError, match="declares DTD entities"):
+        read_layout(path)
+
+
+def test_names_with_control_characters_are_escaped_in_errors(model_dir, tmp_path, capsys):
+    name = tmp_path / "a\x1b[31mb\nc.png"
+    assert main(["recognize", str(name), "--model", str(model_dir)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert (
+        err[0].endswith("a\\x1b[31mb\\nc.png: file not found") and err[1] == "1 of 1 inputs failed"
+    )
+    assert len(err) == 2 and not any("\x1b" in line for line in err)
+
+
+def test_a_state_of_the_wrong_types_is_damaged(tmp_path):
+    from handwriting.errors import HandwritingError
+    from handwriting.run_folder import RunFolder
+
+    folder = RunFolder(tmp_path / "run")
+    folder.checkpoint_dir.mkdir(parents=True)
+    state = {"epoch": "four", "charset": ["a"], "weights": "w.h5", "optimizer": "o.npz"}
+    folder.state_file.write_text(json.dumps(state))
+    with pytest.raises(HandwritingError, match="state.json: damaged .*epoch 'four'"):
+        folder.read_checkpoint()
+
+
+def test_sigterm_while_writing_leaves_no_temporary_file(model_dir, tmp_path, monkeypatch, capsys):
+    import signal
+
+    import handwriting.fileio as fileio
+
+    image = tmp_path / "line.png"
+    cv2.imwrite(str(image), render_line("12"))
+    out = tmp_path / "out"
+
+    def terminated(fd):
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill` would, in the middle of the write
+
+    monkeypatch.setattr(fileio.os, "fsync", terminated)
+    code = main(["recognize", str(image), "--model", str(model_dir), "--out", str(out)])
+    assert code == 128 + signal.SIGTERM and "terminated" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # neither the result nor a hidden .tmp
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was

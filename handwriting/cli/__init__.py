@@ -8,12 +8,13 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
 
 from .. import __version__
 from ..errors import HandwritingError, missing_extra
 from . import data, evaluate, recognize, train
-from .common import log
+from .common import log, printable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,21 +94,20 @@ def main(argv=None) -> int:
     log.handlers[:] = [handler]
     log.setLevel(logging.DEBUG if args.debug else logging.INFO)
     log.propagate = False
+    previous = _terminate_as_interrupt()
     try:
         _check_ranges(args)
         return args.func(args)
     except HandwritingError as exc:
         if args.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file or folder the system refused: say which, and why
         if args.debug:
             raise
-        print(
-            f"error: {exc.filename or ''}{': ' if exc.filename else ''}{exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(printable(f"error: {where}{exc.strerror or exc}"), file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:  # a package of the [train] extra: say how to install it
         error = missing_extra(exc)
@@ -115,6 +115,30 @@ def main(argv=None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that files being written are cleaned up
+    (atomic writes remove their temporary file) as on Ctrl-C."""
+
+
+def _terminate_as_interrupt():
+    """Turn SIGTERM into :class:`Terminated` (in the main thread); returns the handler it
+    replaced, or None when it could not be set."""
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (an embedding application): leave it be
+        return None

@@ -12,6 +12,15 @@ from ..lm import BEAM, BONUS, WEIGHT
 log = logging.getLogger("handwriting")
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences, newlines in file names) shown as
+    escapes, so that an error is one line and cannot drive the terminal."""
+    return "".join(
+        c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def print_json(data) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -19,7 +28,7 @@ def print_json(data) -> None:
 def report_failures(results, total: int) -> int:
     bad = [r for r in results if not r.ok]
     for r in bad:
-        print(f"error: {r.error}", file=sys.stderr)
+        print(f"error: {printable(r.error)}", file=sys.stderr)
     if bad:
         print(f"{len(bad)} of {total} inputs failed", file=sys.stderr)
         return 1
@@ -29,7 +38,7 @@ def report_failures(results, total: int) -> int:
 def report_skipped(problems: list[str]) -> int:
     """As a batch does: what could be read is measured, what was skipped listed at the end."""
     for p in problems:
-        print(f"skipped {p}", file=sys.stderr)
+        print(f"skipped {printable(p)}", file=sys.stderr)
     if problems:
         print(f"error: {len(problems)} problem(s) above; the rates leave them out", file=sys.stderr)
         return 1

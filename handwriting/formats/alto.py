@@ -24,6 +24,7 @@ from .xml import (
     tag,
     tostring,
     xml_id,
+    xml_safe,
 )
 
 
@@ -108,7 +109,7 @@ def to_alto(page: Page, name: str | None = None) -> bytes:
     name = image_name(page, name)
     if name:
         info = etree.SubElement(desc, E("sourceImageInformation"))
-        etree.SubElement(info, E("fileName")).text = name
+        etree.SubElement(info, E("fileName")).text = xml_safe(name)
     software = etree.SubElement(
         etree.SubElement(desc, E("Processing"), ID="proc_1"), E("processingSoftware")
     )
@@ -161,7 +162,7 @@ def to_alto(page: Page, name: str | None = None) -> bytes:
                     string = etree.SubElement(
                         el,
                         E("String"),
-                        CONTENT=word.text,
+                        CONTENT=xml_safe(word.text),
                         HPOS=str(x0),
                         VPOS=str(y0),
                         WIDTH=str(x1 - x0),
@@ -174,7 +175,7 @@ def to_alto(page: Page, name: str | None = None) -> bytes:
             for i, word in enumerate(words):
                 if i:
                     etree.SubElement(el, E("SP"))
-                string = etree.SubElement(el, E("String"), CONTENT=word)
+                string = etree.SubElement(el, E("String"), CONTENT=xml_safe(word))
                 if line.confidence is not None:
                     string.set("WC", f"{line.confidence:.4f}")
     return tostring(root)

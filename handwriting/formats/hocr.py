@@ -6,7 +6,7 @@ import numpy as np
 from lxml import etree
 
 from ..document import Page
-from .xml import box, boxed_words, image_name
+from .xml import box, boxed_words, image_name, xml_safe
 
 
 def to_hocr(page: Page, name: str | None = None) -> bytes:
@@ -22,7 +22,7 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
     root = etree.Element(E("html"), nsmap={None: X})
     root.set("{http://www.w3.org/XML/1998/namespace}lang", "en")
     head = etree.SubElement(root, E("head"))
-    etree.SubElement(head, E("title")).text = image_name(page, name) or ""
+    etree.SubElement(head, E("title")).text = xml_safe(image_name(page, name))
     etree.SubElement(
         head, E("meta"), {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"}
     )
@@ -39,9 +39,8 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
         return f"bbox {int(x0)} {int(y0)} {int(x1)} {int(y1)}"
 
     name = image_name(page, name)
-    quoted = (
-        (name or "").replace("\\", "\\\\").replace('"', '\\"')
-    )  # so the quoted name ends at its quote
+    # so the quoted name ends at its quote
+    quoted = xml_safe(name).replace("\\", "\\\\").replace('"', '\\"')
     title = (
         (f'image "{quoted}"; ' if name else "")
         + bbox(0, 0, page.width, page.height)
@@ -79,7 +78,7 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
                 if words[j - 1].confidence is not None:
                     props += f"; x_wconf {round(100 * words[j - 1].confidence)}"
                 word.set("title", props)
-            word.text = text
+            word.text = xml_safe(text)
             word.tail = " " if j < len(texts) else None
         if not texts:  # <span ...></span>: HTML nests what follows a self-closing span inside it
             el.text = ""

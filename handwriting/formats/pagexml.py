@@ -25,6 +25,7 @@ from .xml import (
     tag,
     tostring,
     xml_id,
+    xml_safe,
 )
 
 
@@ -91,7 +92,7 @@ def to_page_xml(page: Page, name: str | None = None) -> bytes:
     pg = etree.SubElement(
         root,
         E("Page"),
-        imageFilename=image_name(page, name) or "",
+        imageFilename=xml_safe(image_name(page, name)),
         imageWidth=str(page.width),
         imageHeight=str(page.height),
     )
@@ -118,10 +119,10 @@ def to_page_xml(page: Page, name: str | None = None) -> bytes:
                 equiv = etree.SubElement(w, E("TextEquiv"))
                 if word.confidence is not None:
                     equiv.set("conf", f"{word.confidence:.4f}")
-                etree.SubElement(equiv, E("Unicode")).text = normalize_text(word.text)
+                etree.SubElement(equiv, E("Unicode")).text = xml_safe(normalize_text(word.text))
             if line.text is not None:
                 equiv = etree.SubElement(el, E("TextEquiv"))
                 if line.confidence is not None:
                     equiv.set("conf", f"{line.confidence:.4f}")
-                etree.SubElement(equiv, E("Unicode")).text = normalize_text(line.text)
+                etree.SubElement(equiv, E("Unicode")).text = xml_safe(normalize_text(line.text))
     return tostring(root)

@@ -31,7 +31,14 @@ def parse(path: Path) -> etree._Element:
         raise DataError(f"{path}: not a regular file (a named pipe, a device?)")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
     try:
-        return etree.parse(str(path), parser).getroot()
+        tree = etree.parse(str(path), parser)
+        dtd = tree.docinfo.internalDTD
+        if dtd is not None and list(dtd.entities()):  # not expanded: their text would be cut
+            raise DataError(
+                f"{path}: declares DTD entities, which are not expanded here (their text "
+                "would be lost); write the characters themselves and remove the DOCTYPE"
+            )
+        return tree.getroot()
     except etree.XMLSyntaxError as e:
         raise DataError(f"{path}: not well-formed XML: {e}") from None
     except OSError as e:
@@ -110,6 +117,15 @@ def boxed_words(line: TextLine) -> list[Word] | None:
     if line.words and [w.text for w in line.words] == (line.text or "").split():
         return line.words
     return None
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str | None) -> str:
+    """``text`` without the characters XML 1.0 cannot hold (control characters a charset may
+    have learnt from a bad label): a writer never fails on them."""
+    return _XML_ILLEGAL.sub("", text or "")
 
 
 def tostring(root: etree._Element) -> bytes:
