@@ -340,3 +340,34 @@ def test_sigterm_while_writing_leaves_no_temporary_file(model_dir, tmp_path, mon
     assert code == 128 + signal.SIGTERM and "terminated" in capsys.readouterr().err
     assert list(out.iterdir()) == []  # neither the result nor a hidden .tmp
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # put back as it was
+
+
+def test_undecodable_file_names_with_a_strict_ascii_terminal(model_dir, tmp_path):
+    good = tmp_path / "été.png"
+    cv2.imwrite(str(good), render_line("12"))
+    odd = os.fsencode(str(tmp_path)) + b"/\xff\xfe.png"  # not UTF-8: a surrogate in Python
+    with open(odd, "wb") as f:
+        f.write(good.read_bytes())
+    env = {**os.environ, "PYTHONIOENCODING": "ascii:strict"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "handwriting.cli",
+            "recognize",
+            str(good),
+            os.fsdecode(odd),
+            "--model",
+            str(model_dir),
+            "--format",
+            "json",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,  # fmt: skip
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    items = json.loads(done.stdout)  # every input in the output, the names escaped
+    assert len(items) == 2 and all("lines" in i or "error" in i for i in items)

@@ -84,6 +84,11 @@ def _check_ranges(args) -> None:
 
 
 def main(argv=None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal cannot show is escaped
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):  # not a text stream we may reconfigure
+            pass
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.debug else "3")
     # our own handler: TensorFlow/absl reconfigure the root logger when they are imported

@@ -22,7 +22,10 @@ def printable(text: str) -> str:
 
 
 def print_json(data) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=2))
+    """Print ``data`` as indented JSON: UTF-8 text, or ASCII escapes where stdout is not
+    UTF-8 (the JSON stays valid whatever the terminal's encoding)."""
+    utf8 = (sys.stdout.encoding or "").lower().replace("-", "") == "utf8"
+    print(json.dumps(data, ensure_ascii=not utf8, indent=2))
 
 
 def report_failures(results, total: int) -> int:
