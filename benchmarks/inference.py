@@ -69,6 +69,16 @@ def source_lines(limit: int, seed: int = 0, data=None) -> list[tuple[str, np.nda
     return pairs
 
 
+def add_data_argument(ap) -> None:
+    """``--data DIR...``: the line ground truth a benchmark reads."""
+    ap.add_argument(
+        "--data",
+        nargs="+",
+        metavar="DIR",
+        help="line ground truth to read (default: lines rendered with OpenCV)",
+    )
+
+
 def source_images(limit: int, seed: int = 0, data=None) -> list[np.ndarray]:
     return [image for _, image in source_lines(limit, seed, data)]
 
@@ -114,12 +124,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--model", default="default", help="model directory (default: the shipped one)")
-    ap.add_argument(
-        "--data",
-        nargs="+",
-        metavar="DIR",
-        help="line ground truth to read (default: lines rendered with OpenCV)",
-    )
+    add_data_argument(ap)
     ap.add_argument("--lines", type=int, default=30, help="lines per width")
     ap.add_argument("--widths", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])

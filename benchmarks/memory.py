@@ -97,16 +97,11 @@ def one_line_cli(model: str, backend: str, threads: int, path: str) -> float:
 def main() -> None:
     from handwriting.recognize import model_source
 
-    from inference import source_images
+    from inference import add_data_argument, source_images
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="default", help="model directory with a .tflite export")
-    ap.add_argument(
-        "--data",
-        nargs="+",
-        metavar="DIR",
-        help="line ground truth to read (default: lines rendered with OpenCV)",
-    )
+    add_data_argument(ap)
     ap.add_argument("--lines", type=int, default=200)
     ap.add_argument("--float", action="store_true", help="also a float32 .tflite export")
     ap.add_argument("--lm", action="store_true", help="also LiteRT with the model's LM")

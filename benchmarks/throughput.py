@@ -30,7 +30,7 @@ from handwriting.recognize import Recognizer
 from handwriting.runtime import available_cores
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from inference import source_lines  # noqa: E402
+from inference import add_data_argument, source_lines  # noqa: E402
 
 
 def time_reading(rec: Recognizer, images: list) -> tuple[float, float, float]:
@@ -103,12 +103,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--model", default="default", help="model directory or .tflite file")
-    ap.add_argument(
-        "--data",
-        nargs="+",
-        metavar="DIR",
-        help="line ground truth to read (default: lines rendered with OpenCV)",
-    )
+    add_data_argument(ap)
     ap.add_argument("--lines", type=int, default=200)
     ap.add_argument(
         "--backends", nargs="+", choices=["keras", "litert"], default=["keras", "litert"]

@@ -262,21 +262,9 @@ def train(
     goes through :mod:`logging` (logger ``handwriting.train``); when logging is not configured,
     the per-epoch lines go to stderr for the length of the run.
     """
+    given = dict(locals())
     with _epoch_lines_shown(progress):
-        return _train(
-            train_dirs,
-            val_dirs,
-            out,
-            config,
-            epochs,
-            resume,
-            from_model,
-            progress,
-            samples,
-            workers,
-            max_seconds,
-            max_lines,
-        )
+        return _train(**given)
 
 
 class _epoch_lines_shown:
@@ -305,6 +293,7 @@ class _epoch_lines_shown:
 
 
 def _train(
+    *,
     train_dirs,
     val_dirs,
     out,

@@ -103,3 +103,16 @@ def write_hocr(page, path, image_name=None):
     from handwriting.pages import save_page
 
     return save_page(page, path, "hocr", image_name)
+
+
+def write_page(path, texts):
+    """A page image at ``path``: the ``texts`` rendered as lines one under the other."""
+    lines = [render_line(t, scale=1.2) for t in texts]
+    w = max(l.shape[1] for l in lines) + 80
+    page = np.full((60 + sum(l.shape[0] + 30 for l in lines) + 200, w), 235, np.uint8)
+    y = 60
+    for l in lines:
+        page[y : y + l.shape[0], 40 : 40 + l.shape[1]] = l
+        y += l.shape[0] + 30
+    cv2.imwrite(str(path), page)
+    return path

@@ -8,7 +8,7 @@ import pytest
 
 from handwriting.cli import main
 
-from conftest import render_line, write_line_dir
+from conftest import render_line, write_line_dir, write_page
 
 
 @pytest.fixture
@@ -181,18 +181,7 @@ def test_console_script_exit_code_and_debug(tmp_path):
 
 
 def _page(tmp_path, texts):
-    import numpy as np
-
-    lines = [render_line(t, scale=1.2) for t in texts]
-    w = max(l.shape[1] for l in lines) + 80
-    page = np.full((60 + sum(l.shape[0] + 30 for l in lines) + 200, w), 235, np.uint8)
-    y = 60
-    for l in lines:
-        page[y : y + l.shape[0], 40 : 40 + l.shape[1]] = l
-        y += l.shape[0] + 30
-    path = tmp_path / "page.png"
-    cv2.imwrite(str(path), page)
-    return path
+    return write_page(tmp_path / "page.png", texts)
 
 
 def test_recognize_page_alto_round_trip(model_dir, tmp_path, capsys):

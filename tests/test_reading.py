@@ -3,26 +3,13 @@
 import json
 
 import cv2
-import numpy as np
 import pytest
 
 from handwriting.errors import HandwritingError
 from handwriting.reading import JSON_VERSION, read
 from handwriting.recognize import Recognizer
 
-from conftest import render_line
-
-
-def _page(path, texts):
-    lines = [render_line(t, scale=1.2) for t in texts]
-    w = max(l.shape[1] for l in lines) + 80
-    page = np.full((60 + sum(l.shape[0] + 30 for l in lines) + 200, w), 235, np.uint8)
-    y = 60
-    for l in lines:
-        page[y : y + l.shape[0], 40 : 40 + l.shape[1]] = l
-        y += l.shape[0] + 30
-    cv2.imwrite(str(path), page)
-    return path
+from conftest import render_line, write_page
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +20,7 @@ def rec(model_dir):
 def test_lines_pages_and_errors_in_input_order(rec, tmp_path):
     line = tmp_path / "line.png"
     cv2.imwrite(str(line), render_line("123"))
-    page = _page(tmp_path / "page.png", ["12", "34", "56"])
+    page = write_page(tmp_path / "page.png", ["12", "34", "56"])
     array = render_line("45")
     got = read(rec, [line, tmp_path / "missing.png", page, array])
     assert [r.kind for r in got] == ["line", None, "page", "line"]
@@ -52,8 +39,8 @@ def test_lines_pages_and_errors_in_input_order(rec, tmp_path):
     )
 
 
-def test_mode_forces_line_or_page(rec, tmp_path):
-    page = _page(tmp_path / "page.png", ["12", "34"])
+def test_mode_forces_line_orwrite_page(rec, tmp_path):
+    page = write_page(tmp_path / "page.png", ["12", "34"])
     (as_line,) = read(rec, [page], mode="line")
     (as_page,) = read(rec, [page], mode="page")
     assert as_line.kind == "line" and len(as_line.page.lines) == 1
@@ -65,7 +52,7 @@ def test_mode_forces_line_or_page(rec, tmp_path):
 
 
 def test_layout_lines_are_read_instead_of_segmenting(rec, tmp_path):
-    page = _page(tmp_path / "page.png", ["12", "34"])
+    page = write_page(tmp_path / "page.png", ["12", "34"])
     (found,) = read(rec, [page])
     found.page.lines = found.page.lines[:1]  # a layout with the first line only
     (laid,) = read(rec, [page], layout=found.page)
@@ -75,7 +62,7 @@ def test_layout_lines_are_read_instead_of_segmenting(rec, tmp_path):
 def test_json_schema_is_one_for_lines_and_pages(rec, tmp_path):
     line = tmp_path / "line.png"
     cv2.imwrite(str(line), render_line("123"))
-    page = _page(tmp_path / "page.png", ["12", "34"])
+    page = write_page(tmp_path / "page.png", ["12", "34"])
     items = [r.to_dict() for r in read(rec, [line, page, tmp_path / "nope.png"])]
     json.dumps(items)  # JSON-ready
     keys = {"version", "source", "kind", "text", "image", "width", "height", "lines"}
@@ -94,7 +81,7 @@ def test_an_unexpected_failure_costs_only_its_input(rec, tmp_path, monkeypatch):
         "recognize_page",
         lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")),
     )
-    page = _page(tmp_path / "page.png", ["12", "34"])
+    page = write_page(tmp_path / "page.png", ["12", "34"])
     line = tmp_path / "line.png"
     cv2.imwrite(str(line), render_line("7"))
     broken, fine = read(rec, [page, line])

@@ -17,9 +17,8 @@ from .xml import (
     boxed_words,
     fmt_points,
     image_name,
-    kind,
     number,
-    parse,
+    parse_as,
     points,
     tag,
     tostring,
@@ -30,11 +29,7 @@ from .xml import (
 
 def read_alto(path: str | Path) -> Page:
     """Read ALTO v2/v3/v4 (or without namespace): line polygons, baselines, text."""
-    path = Path(path)
-    root = parse(path)
-    if kind(root) != "alto":
-        raise DataError(f"{path}: not ALTO XML (root element {root.tag})")
-    return parse_alto(root, path)
+    return parse_alto(parse_as(Path(path), "alto"), Path(path))
 
 
 def parse_alto(root: etree._Element, path: Path) -> Page:

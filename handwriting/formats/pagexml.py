@@ -18,9 +18,8 @@ from .xml import (
     boxed_words,
     fmt_points,
     image_name,
-    kind,
     number,
-    parse,
+    parse_as,
     points,
     tag,
     tostring,
@@ -31,11 +30,7 @@ from .xml import (
 
 def read_page_xml(path: str | Path) -> Page:
     """Read PAGE XML (2009-2019): TextLine Coords, Baseline and the line's own TextEquiv."""
-    path = Path(path)
-    root = parse(path)
-    if kind(root) != "page":
-        raise DataError(f"{path}: not PAGE XML (root element {root.tag})")
-    return parse_page(root, path)
+    return parse_page(parse_as(Path(path), "page"), Path(path))
 
 
 def _coords(el: etree._Element | None, t, where: str) -> np.ndarray | None:

@@ -45,6 +45,16 @@ def parse(path: Path) -> etree._Element:
         raise DataError(f"{path}: cannot read it ({e})") from None
 
 
+def parse_as(path: Path, wanted: str) -> etree._Element:
+    """The root element of ``path`` if it is a ``wanted`` ("alto" or "page") document, else a
+    :class:`DataError` naming what it is."""
+    root = parse(path)
+    if kind(root) != wanted:
+        what = "ALTO XML" if wanted == "alto" else "PAGE XML"
+        raise DataError(f"{path}: not {what} (root element {root.tag})")
+    return root
+
+
 def kind(root: etree._Element) -> str | None:
     """``"alto"``, ``"page"`` or None (another XML document)."""
     q = etree.QName(root)
