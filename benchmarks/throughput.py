@@ -53,7 +53,7 @@ def time_training(rec: Recognizer, texts, images, config_file, train_batches: in
     from handwriting._keras import keras
     from handwriting.config import Config, ModelConfig
     from handwriting.data import LineBatches, Sample
-    from handwriting.model import build_model, ctc_loss, logits_model
+    from handwriting.model import build_model, logits_model, make_ctc_loss
     from handwriting.preprocessing import preprocess
 
     cfg = (
@@ -70,8 +70,11 @@ def time_training(rec: Recognizer, texts, images, config_file, train_batches: in
         if not rec.charset.unknown(t)
     ]
     model = build_model(cfg.model, rec.charset.n_classes, cfg.preprocess.height)
-    trainer = logits_model(model)
-    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=ctc_loss)
+    shortcut = cfg.model.shortcut  # a training-only CTC head, as train() builds it
+    trainer = logits_model(model, shortcut=bool(shortcut))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(1e-3, clipnorm=5.0), loss=make_ctc_loss(shortcut)
+    )
     seq = LineBatches(
         samples,
         rec.charset,
