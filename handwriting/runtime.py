@@ -76,23 +76,37 @@ def read_metadata(path: str | Path) -> dict:
     return meta
 
 
+_STDERR_LOCK = threading.Lock()
+_stderr_closed = {
+    "depth": 0,
+    "saved": -1,
+}  # threads nest: the first in closes, the last out restores
+
+
 @contextlib.contextmanager
 def native_stderr_closed():
     """Send what native libraries write to file descriptor 2 to /dev/null for a moment.
 
     TensorFlow and LiteRT print INFO lines from C++ (absl, oneDNN, "Created TensorFlow Lite
     XNNPACK delegate") that no setting silences; errors still reach the user as exceptions.
+    Safe with threads: descriptor 2 is restored when the last thread inside leaves.
     """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _STDERR_LOCK:
+        if _stderr_closed["depth"] == 0:
+            sys.stderr.flush()
+            _stderr_closed["saved"] = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _stderr_closed["depth"] += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _STDERR_LOCK:
+            _stderr_closed["depth"] -= 1
+            if _stderr_closed["depth"] == 0:
+                os.dup2(_stderr_closed["saved"], 2)
+                os.close(_stderr_closed["saved"])
 
 
 def available_cores() -> int:

@@ -371,3 +371,24 @@ def test_undecodable_file_names_with_a_strict_ascii_terminal(model_dir, tmp_path
     assert "Traceback" not in done.stderr, done.stderr
     items = json.loads(done.stdout)  # every input in the output, the names escaped
     assert len(items) == 2 and all("lines" in i or "error" in i for i in items)
+
+
+def test_stderr_survives_threads_that_silence_native_logs():
+    """Interpreters allocated in parallel threads silence descriptor 2 at the same time; it
+    must be the terminal again when they are done (errors printed later must be seen)."""
+    from handwriting.runtime import native_stderr_closed
+
+    before = os.fstat(2)
+    barrier = threading.Barrier(4)
+
+    def work():
+        with native_stderr_closed():
+            barrier.wait(timeout=10)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
