@@ -17,10 +17,7 @@ import numpy as np
 from .charset import normalize_text
 from .document import Problem
 from .errors import DataError, HandwritingError
-from .formats import read_layout
-from .formats.alto import parse_alto
-from .formats.pagexml import parse_page
-from .formats.xml import kind, parse
+from .formats import read_layout, read_layout_if_any
 from .preprocessing import (
     IMAGE_SUFFIXES,
     check_polygon,
@@ -156,11 +153,9 @@ def _decode_label(raw: bytes) -> str:
 def _scan_xml(path: Path) -> tuple[list[LineRecord], list[Problem], Path | None]:
     """Lines of one ALTO/PAGE file; other XML is ignored, broken XML is a problem."""
     try:
-        root = parse(path)
-        found = kind(root)
-        if found is None:
+        page = read_layout_if_any(path)
+        if page is None:
             return [], [], None
-        page = parse_alto(root, path) if found == "alto" else parse_page(root, path)
     except DataError as e:
         return [], [Problem(path, str(e).removeprefix(f"{path}: "))], None
     if page.image is None:

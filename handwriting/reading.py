@@ -110,7 +110,7 @@ def read(
     from tqdm.auto import tqdm
 
     from .pages import recognize_page
-    from .preprocessing import load_image
+    from .preprocessing import load_image, to_gray
     from .segment import page_lines
 
     if mode not in MODES:
@@ -120,12 +120,13 @@ def read(
     if layout is not None and len(inputs) != 1:
         raise HandwritingError("a layout describes one page: give exactly one input")
     readings: list[Reading] = []
+    sources = [None if isinstance(item, np.ndarray) else Path(item) for item in inputs]
     line_at, line_images = [], []
     for k, item in enumerate(tqdm(inputs, desc="reading", unit="image", disable=not progress)):
-        name = f"<array {k}>" if isinstance(item, np.ndarray) else str(item)
-        source = None if isinstance(item, np.ndarray) else Path(item)
+        source = sources[k]
+        name = f"<array {k}>" if source is None else str(item)
         try:
-            gray = load_image(item) if source is not None else _gray(item)
+            gray = load_image(item) if source is not None else to_gray(item)
             found = None if layout is not None or mode != "auto" else page_lines(gray)
             if layout is not None or mode == "page" or found is not None:
                 # along the layout, or the lines that made it a page (not segmented twice)
@@ -156,12 +157,5 @@ def read(
             r.error, r.kind = f"{r.source}: {result.error.removeprefix(f'<array {j}>: ')}", None
             continue
         r.prediction = result.prediction
-        source = None if isinstance(inputs[k], np.ndarray) else Path(inputs[k])
-        r.page = line_as_page(source, gray.shape, result.prediction, result.words)
+        r.page = line_as_page(sources[k], gray.shape, result.prediction, result.words)
     return readings
-
-
-def _gray(image: np.ndarray) -> np.ndarray:
-    from .preprocessing import to_gray
-
-    return to_gray(image)

@@ -43,9 +43,23 @@ def read_layout(path: str | Path) -> Page:
     """Read an ALTO or PAGE XML file, whichever it is."""
     path = Path(path)
     root = parse(path)
+    page = _layout(root, path)
+    if page is None:
+        raise DataError(f"{path}: neither ALTO nor PAGE XML (root element {root.tag})")
+    return page
+
+
+def read_layout_if_any(path: str | Path) -> Page | None:
+    """The page of an ALTO or PAGE XML file, or None for another XML document; a
+    :class:`DataError` for a file that cannot be read as XML."""
+    path = Path(path)
+    return _layout(parse(path), path)
+
+
+def _layout(root, path: Path) -> Page | None:
     found = kind(root)
     if found is None:
-        raise DataError(f"{path}: neither ALTO nor PAGE XML (root element {root.tag})")
+        return None
     return parse_alto(root, path) if found == "alto" else parse_page(root, path)
 
 
