@@ -2,6 +2,7 @@
 
     KERAS_BACKEND=jax python benchmarks/architectures.py --data LINES [--minutes 28 | --epochs N]
                                                          [--max-lines 3000] [--only NAME...]
+                                                         [--resume]
 
 LINES holds line ground truth as ``LINES/<source>/train`` and ``LINES/<source>/val``. Every
 candidate trains with the same seed, optimizer (Adam 1e-3, batch 16, augmentation) and
@@ -9,7 +10,8 @@ the same evenly spread ``--max-lines`` training lines of LINES/*/train, for a
 wall-clock budget of ``--minutes`` (stopping at the last epoch boundary that fits) or for
 ``--epochs`` epochs, and is scored
 on the same ``--val-limit`` val lines after every epoch. Prints one row per candidate: parameters,
-training lines/s, epochs, minutes used, and val CER after each epoch.
+training lines/s, epochs, minutes used, and val CER after each epoch. ``--resume --epochs N``
+continues runs already in ``--out`` to N epochs in total.
 """
 
 import argparse
@@ -66,6 +68,11 @@ def main():
     ap.add_argument("--val-limit", type=int, default=400)
     ap.add_argument("--out", default="runs/architectures")
     ap.add_argument("--only", nargs="*", help="candidate names to run (default: all)")
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue each candidate's run in --out up to --epochs in total",
+    )
     args = ap.parse_args()
     root = args.data
     train_dirs, val_dirs = (
@@ -100,6 +107,8 @@ def main():
             val_dirs,
             out,
             config,
+            epochs=args.epochs,
+            resume=args.resume,
             progress=False,
             max_seconds=0 if args.epochs else args.minutes * 60,
             max_lines=args.max_lines,
