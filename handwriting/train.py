@@ -24,6 +24,7 @@ from .decode import Prediction, predict_lines
 from .document import Problem
 from .errors import DataError, HandwritingError
 from .groundtruth import no_lines_error, scan_line_dirs
+from .line_pack import read_pack
 from .metrics import cer, wer
 from .model import SHORTCUT, build_model, logits_model, make_ctc_loss
 from .run_folder import RunFolder, RunState, damaged
@@ -241,6 +242,7 @@ def train(
     workers: int | None = None,
     max_seconds: float = 0,
     max_lines: int = 0,
+    packed: str | Path | None = None,
 ) -> dict:
     """Train a recognizer; returns the training summary (also stored in the model directory).
 
@@ -257,6 +259,8 @@ def train(
         max_seconds: wall-clock budget (0: none): stop at the end of an epoch when the next
             one (estimated at 1.2 times the last) would end after it.
         max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
+        packed: a line pack (:mod:`handwriting.line_pack`) to train on instead of the dirs;
+            its lines are preprocessed with the run's configuration.
 
     Progress (with ``progress``: Keras' bar and one line per epoch with the loss and val CER)
     goes through :mod:`logging` (logger ``handwriting.train``); when logging is not configured,
@@ -306,6 +310,7 @@ def _train(
     workers,
     max_seconds,
     max_lines,
+    packed,
 ) -> dict:
     folder = RunFolder(out)
     # 1. the configuration and where the run starts from, every problem said before any work
@@ -315,7 +320,7 @@ def _train(
         checkpoint = folder.read_checkpoint()
     else:
         folder.check_new()
-    if samples is None:
+    if samples is None and packed is None:
         for d in [*(train_dirs or []), *(val_dirs or [])]:
             if not Path(d).exists():
                 raise HandwritingError(f"{d}: ground-truth folder not found")
@@ -329,7 +334,7 @@ def _train(
 
     # 2. the lines, and the charset they are read with
     train_samples, val_samples, problems, val_problems = _read_lines(
-        train_dirs, val_dirs, samples, config, folder.path, progress, max_lines
+        train_dirs, val_dirs, samples, config, folder.path, progress, max_lines, packed
     )
     folder.write_config(config)  # once there are lines: folders without any leave no run
     started = folder.log_start(train_dirs, val_dirs, from_model, resume, keras.backend.backend())
@@ -405,11 +410,14 @@ def _train(
     return summary
 
 
-def _read_lines(train_dirs, val_dirs, samples, config, out, progress, max_lines):
-    """The preprocessed train and val lines (``samples`` if given), and the problems of
-    the files that were left out."""
+def _read_lines(train_dirs, val_dirs, samples, config, out, progress, max_lines, packed):
+    """The preprocessed train and val lines (``samples`` if given, else the line pack
+    ``packed`` if given, else the dirs' lines), and the problems of the files left out."""
     if samples is not None:
         return samples[0], samples[1], [], []
+    if packed is not None:
+        train_samples, val_samples = read_pack(packed, config.preprocess, max_lines, progress)
+        return train_samples, val_samples, [], []
     train_samples, problems = _load_samples(
         train_dirs, config, out, "preprocessing train", progress, max_lines
     )

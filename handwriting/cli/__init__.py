@@ -65,6 +65,8 @@ _RANGES = {
     "letters": (0, 1),
     "height": (8, 1024),
     "calibration_lines": (1, None),
+    "source_height": (8, 1024),
+    "quality": (1, 100),
 }
 
 

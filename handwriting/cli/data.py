@@ -1,5 +1,5 @@
-"""``handwriting data``, ``synth`` and ``lm``: ground truth checked, lines rendered, a
-language model counted."""
+"""``handwriting data``, ``pack``, ``synth`` and ``lm``: ground truth checked and packed,
+lines rendered, a language model counted."""
 
 from __future__ import annotations
 
@@ -43,6 +43,26 @@ def cmd_data(args) -> int:
     if rep["problems"]:  # a script checking its ground truth learns it from the exit code
         print(f"error: {len(rep['problems'])} problem(s) listed", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_pack(args) -> int:
+    from ..fileio import check_not_input, check_writable
+    from ..line_pack import write_pack
+
+    check_not_input([args.out], [*args.train, *args.val])
+    check_writable(args.out)
+    splits = {"train": args.train, "val": args.val}
+    counts, problems = write_pack(
+        splits, args.out, args.source_height, args.quality, progress=sys.stderr.isatty()
+    )
+    size = Path(args.out).stat().st_size / 1e6
+    print(
+        f"{args.out}: {counts['train']} train and {counts['val']} val lines, {size:.1f} MB"
+        + (f"; {len(problems)} file(s) left out:" if problems else "")
+    )
+    for p in problems:
+        print(f"  {p}")
     return 0
 
 
@@ -103,7 +123,7 @@ def cmd_lm(args) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add the ``data``, ``lm``, ``synth`` commands to the subparsers ``sub``."""
+    """Add the ``data``, ``pack``, ``lm``, ``synth`` commands to the subparsers ``sub``."""
     d = sub.add_parser(
         "data",
         help="inspect ground truth",
@@ -113,6 +133,26 @@ def add_parsers(sub) -> None:
     d.add_argument("dirs", nargs="+", metavar="DIR", help="ground-truth folders")
     d.add_argument("--json", action="store_true", help="print one JSON object")
     d.set_defaults(func=cmd_data)
+    pk = sub.add_parser(
+        "pack",
+        help="pack line ground truth into one file for training elsewhere",
+        description="Write the train and val lines of ground-truth folders into one "
+        "compact file (line images downscaled and WebP-encoded, with their texts) for "
+        "`train --packed FILE` on a machine without the folders, such as a GPU box "
+        "reached through a small transfer. Files that cannot be read are listed and left out.",
+    )
+    pk.add_argument("--train", nargs="+", required=True, metavar="DIR", help="training lines")
+    pk.add_argument("--val", nargs="+", default=[], metavar="DIR", help="validation lines")
+    pk.add_argument("--out", required=True, help="the pack to write (an .npz file)")
+    pk.add_argument(
+        "--source-height",
+        type=int,
+        default=48,
+        help="lines taller than this are scaled down to it (default 48 px; the models "
+        "read 40 px lines)",
+    )
+    pk.add_argument("--quality", type=int, default=80, help="WebP quality, 1 to 100 (default 80)")
+    pk.set_defaults(func=cmd_pack)
     lm = sub.add_parser(
         "lm",
         help="build a character language model for beam search",

@@ -17,6 +17,10 @@ def cmd_train(args) -> int:
     }
     if overrides:
         config = config.replace(train=config.train.replace(**overrides))
+    if bool(args.train) == bool(args.packed):
+        raise HandwritingError("give the training lines: --train DIR... or --packed FILE")
+    if args.packed and args.val:
+        raise HandwritingError("--packed holds the val lines too: leave out --val")
     summary = train(
         args.train,
         args.val,
@@ -28,6 +32,7 @@ def cmd_train(args) -> int:
         progress=True,
         max_seconds=(args.max_minutes or 0) * 60,
         max_lines=args.max_lines or 0,
+        packed=args.packed,
     )
     best, loss = summary.get("best_val_cer"), summary.get("best_loss")
     how = (
@@ -105,7 +110,6 @@ def add_parsers(sub) -> None:
     t.add_argument(
         "--train",
         nargs="+",
-        required=True,
         metavar="DIR",
         help="training ground truth: <id>.png|jpg|tif + <id>.gt.txt pairs and/or "
         "ALTO/PAGE XML with their page images (folders are searched recursively)",
@@ -117,6 +121,12 @@ def add_parsers(sub) -> None:
         metavar="DIR",
         help="validation ground truth (same formats); the model with the lowest val "
         "CER is kept (without it: the lowest training loss)",
+    )
+    t.add_argument(
+        "--packed",
+        metavar="FILE",
+        help="train on a line pack written by `handwriting pack` (its train and val "
+        "lines) instead of --train / --val",
     )
     t.add_argument("--out", required=True, help="run directory (becomes a model directory)")
     t.add_argument("--config", help="JSON or TOML with sections preprocess / model / train")
