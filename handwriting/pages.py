@@ -19,7 +19,7 @@ from .charset import normalize_text
 from .document import Page, TextLine, Word
 from .errors import DataError, HandwritingError
 from .fileio import write_atomic
-from .formats import FORMATS, read_layout, serialize
+from .formats import read_layout, serialize
 from .groundtruth import first_problem
 from .metrics import rates, score_page, totals
 from .preprocessing import crop_line, crop_origin, load_image, to_gray
@@ -135,10 +135,8 @@ def save_page(
 ) -> Path:
     """Write ``page`` as ``alto``, ``page`` (PAGE XML), ``hocr`` or ``json``; atomic. Returns
     the path."""
-    if fmt not in FORMATS:
-        raise HandwritingError(f"unknown page format {fmt!r}; choose one of {', '.join(FORMATS)}")
     path = Path(path)
-    write_atomic(path, serialize(page, fmt, image_name))
+    write_atomic(path, serialize(page, fmt, image_name))  # an unknown fmt raises first
     return path
 
 

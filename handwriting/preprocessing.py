@@ -258,9 +258,10 @@ def _small(ink: np.ndarray, height: int = 32) -> np.ndarray:
     )
 
 
-def _rotation(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """The 2 x 3 matrix turning an image of ``shape`` by ``degrees`` about its centre into a
-    canvas that holds all of it, and that canvas's size (w, h)."""
+def rotation(shape: tuple[int, int], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2 x 3 matrix turning an image of ``shape`` by ``degrees`` (counter-clockwise
+    positive, as in OpenCV) about its centre into a canvas that holds all of it, and that
+    canvas's size (w, h). Lines and pages are turned with it."""
     h, w = shape
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
@@ -275,23 +276,38 @@ def _warp(ink: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _rotate(ink: np.ndarray, degrees: float) -> np.ndarray:
-    return _warp(ink, *_rotation(ink.shape, degrees))
+    return _warp(ink, *rotation(ink.shape, degrees))
+
+
+def sharpest(score, limit: float, step: float, fine_step: float) -> float:
+    """The value near ``[-limit, limit]`` where ``score`` is highest: the best of a grid of
+    ``step``, then the best of a grid of ``fine_step`` from one step below it to one step
+    above (the first best on ties)."""
+    coarse = np.linspace(-limit, limit, 2 * int(round(limit / step)) + 1)
+    best = float(coarse[int(np.argmax([score(a) for a in coarse]))])
+    n = int(round(step / fine_step)) - 1
+    fine = best + fine_step * np.arange(-n, n + 1)
+    return float(fine[int(np.argmax([score(a) for a in fine]))])
+
+
+def skew_angle(ink: np.ndarray, max_skew: float, step: float, fine_step: float) -> float:
+    """The rotation (degrees, OpenCV sign) within ``max_skew`` that makes the rows of ``ink``
+    (ink > 0, on 0) sharpest: the highest energy of its row profile."""
+
+    def score(a: float) -> float:
+        prof = _rotate(ink, a).sum(axis=1, dtype=np.float64)
+        return float((prof**2).sum())
+
+    return sharpest(score, max_skew, step, fine_step)
 
 
 def estimate_skew(ink: np.ndarray, max_skew: float) -> float:
-    """Angle (degrees, counter-clockwise positive as in OpenCV) that makes rows sharpest."""
+    """The rotation (degrees, OpenCV sign) that makes a line's rows sharpest, to 0.25°; 0 for
+    a line too short to tell a slope from letter shapes."""
     small = _small(ink)
-    if small.shape[1] < 2 * small.shape[0]:  # too short to tell a slope from letter shapes
+    if small.shape[1] < 2 * small.shape[0]:
         return 0.0
-
-    def score(a: float) -> float:
-        prof = _rotate(small, a).sum(axis=1)
-        return float((prof**2).sum())
-
-    coarse = np.arange(-max_skew, max_skew + 1e-6, 1.0)
-    best = max(coarse, key=score)
-    fine = np.arange(best - 0.75, best + 0.76, 0.25)
-    return float(max(fine, key=score))
+    return skew_angle(small, max_skew, 1.0, 0.25)
 
 
 def _shearing(shape: tuple[int, int], s: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -314,13 +330,10 @@ def estimate_slant(ink: np.ndarray, max_slant: float) -> float:
         return 0.0
 
     def score(s: float) -> float:
-        prof = _shear(small, s).sum(axis=0)
+        prof = _shear(small, s).sum(axis=0, dtype=np.float64)
         return float((prof**2).sum())
 
-    coarse = np.linspace(-max_slant, max_slant, 2 * int(round(max_slant * 10)) + 1)
-    best = max(coarse, key=score)
-    fine = np.arange(best - 0.075, best + 0.076, 0.025)
-    return float(max(fine, key=score))
+    return sharpest(score, max_slant, 0.1, 0.025)
 
 
 @dataclass(frozen=True)
@@ -406,7 +419,7 @@ def _preprocess(gray: np.ndarray, config: PreprocessConfig):
     if ink.size and config.deskew and config.max_skew > 0:
         angle = estimate_skew(ink, config.max_skew)
         if angle:
-            turn, size = _rotation(ink.shape, angle)
+            turn, size = rotation(ink.shape, angle)
             ink, m, _ = _cropped(_warp(ink, turn, size), _affine(turn) @ m)
     if ink.size and config.slant and config.max_slant > 0:
         s = estimate_slant(ink, config.max_slant)

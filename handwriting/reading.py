@@ -150,11 +150,12 @@ def read(
                     "report it (--debug shows the traceback)",
                 )
             )
-    results = recognizer.recognize(line_images, progress) if line_images else []
-    for j, (k, gray, result) in enumerate(zip(line_at, line_images, results)):
+    names = [readings[k].source for k in line_at]
+    results = recognizer.recognize(line_images, progress, names) if line_images else []
+    for k, gray, result in zip(line_at, line_images, results):
         r = readings[k]
-        if not result.ok:  # said with the input's name, not the array's
-            r.error, r.kind = f"{r.source}: {result.error.removeprefix(f'<array {j}>: ')}", None
+        if not result.ok:
+            r.error, r.kind = result.error, None
             continue
         r.prediction = result.prediction
         r.page = line_as_page(sources[k], gray.shape, result.prediction, result.words)

@@ -46,13 +46,11 @@ def model_source(model: str | Path | None = None, backend: str = "auto") -> tupl
         raise HandwritingError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     path = artifacts.resolve(model)
     if not path.exists():
-        hint = (
-            " (from $HANDWRITING_MODEL)"
-            if model is None and path != artifacts.DEFAULT_MODEL_DIR
-            else " (the default model ships inside the package: reinstall handwriting)"
-            if path == artifacts.DEFAULT_MODEL_DIR
-            else ""
-        )
+        hint = ""
+        if path == artifacts.DEFAULT_MODEL_DIR:
+            hint = " (the default model ships inside the package: reinstall handwriting)"
+        elif model is None:
+            hint = " (from $HANDWRITING_MODEL)"
         raise ArtifactError(f"{path}: model not found{hint}")
     if path.suffix.lower() == ".tflite":
         if backend == "keras":
@@ -295,9 +293,10 @@ class Recognizer:
         probs = self.backend.predict(pad_to_bucket(line)[None, :, :, None].astype(np.float32))[0]
         return probs[: line.shape[1] // self.backend.downsample]
 
-    def recognize(self, inputs, progress: bool = False) -> list[Result]:
+    def recognize(self, inputs, progress: bool = False, names=None) -> list[Result]:
         """Recognize line images (paths or arrays); a bad input becomes an error ``Result``
-        and the others are still read."""
+        and the others are still read. ``names``: what each input is called in its result
+        and error (default: a path's own name, ``<array K>`` for the K-th array)."""
         if isinstance(inputs, (str, Path)) or (  # one path or image, not its characters or rows
             isinstance(inputs, np.ndarray)
             and (inputs.ndim == 2 or (inputs.ndim == 3 and inputs.shape[2] in (1, 3, 4)))
@@ -306,7 +305,10 @@ class Recognizer:
         results: list[Result] = []
         lines, extents, where = [], [], []
         for k, item in enumerate(inputs):
-            name = str(item) if not isinstance(item, np.ndarray) else f"<array {k}>"
+            if names is not None:
+                name = str(names[k])
+            else:
+                name = str(item) if not isinstance(item, np.ndarray) else f"<array {k}>"
             try:
                 line, extent = self.prepare(item)
                 lines.append(line)

@@ -49,7 +49,7 @@ import numpy as np
 
 from .config import ConfigSection, require
 from .document import TextLine
-from .preprocessing import dark_ground, ink_map, to_gray
+from .preprocessing import dark_ground, ink_map, rotation, skew_angle, to_gray
 
 # The thresholds of _Work.lines that are not tunables. (S): in line spacings, estimated per
 # page; (C): in the writing's median glyph height; else as said.
@@ -261,7 +261,8 @@ class _Work:
         angle = 0.0
         if config.max_skew > 0:
             angle = _estimate_skew(_text_like(binary), config.max_skew)
-        rot, size = _rotation(binary.shape, angle)
+        turn, size = rotation(binary.shape, angle)
+        rot = np.vstack([turn, [0, 0, 1]])
         inside = np.ones(binary.shape, np.uint8)
         if angle:
             ink = cv2.warpAffine(ink, rot[:2], size, flags=cv2.INTER_LINEAR, borderValue=0)
@@ -484,17 +485,6 @@ def _thicken(gray: np.ndarray, k: int) -> np.ndarray:
     return cv2.erode(gray, np.ones((k, k), np.uint8))
 
 
-def _rotation(shape: tuple[int, int], angle: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """3x3 matrix rotating by ``angle`` degrees onto a canvas that holds the whole image."""
-    h, w = shape
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(np.ceil(h * sin + w * cos)), int(np.ceil(h * cos + w * sin))
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return np.vstack([m, [0, 0, 1]]), (nw, nh)
-
-
 def _text_like_components(stats: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Components that may be writing: not longer than a fifth of the page (rules, frames,
     page edges against a scanner lid) and not touching the image edge."""
@@ -514,7 +504,8 @@ def _text_like(binary: np.ndarray) -> np.ndarray:
 
 
 def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
-    """Rotation (degrees, OpenCV sign) that maximizes the energy of the row profile."""
+    """The page's rotation (degrees, OpenCV sign), to 0.1°: the one that makes the rows of
+    its writing (``binary``, scaled to at most 600 px) sharpest; 0 for an almost empty page."""
     h, w = binary.shape
     f = min(1.0, 600 / max(h, w))
     small = cv2.resize(
@@ -524,18 +515,7 @@ def _estimate_skew(binary: np.ndarray, max_skew: float) -> float:
     )
     if small.sum() < 50:
         return 0.0
-
-    def score(a: float) -> float:
-        m, size = _rotation(small.shape, a)
-        prof = cv2.warpAffine(small, m[:2], size, flags=cv2.INTER_LINEAR).sum(axis=1)
-        return float((prof.astype(np.float64) ** 2).sum())
-
-    coarse = np.arange(-max_skew, max_skew + 1e-6, 0.5)
-    scores = [score(a) for a in coarse]
-    best = float(coarse[int(np.argmax(scores))])
-    fine = np.arange(best - 0.45, best + 0.451, 0.1)
-    best = float(fine[int(np.argmax([score(a) for a in fine]))])
-    return 0.0 if abs(best) < 0.05 else best
+    return skew_angle(small, max_skew, 0.5, 0.1)
 
 
 def _remove_rules(
