@@ -30,9 +30,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import cv2
 import numpy as np
 
+from handwriting.images import load_image
 from handwriting.metrics import rates, score_page, totals
 from handwriting.pages import evaluate_pages, find_pages, recognize_page
-from handwriting.preprocessing import load_image
 from handwriting.recognize import Recognizer
 from handwriting.segment import draw_lines, segment_page
 from handwriting.synth import photograph

@@ -18,14 +18,8 @@ from .charset import normalize_text
 from .document import Problem
 from .errors import DataError, HandwritingError
 from .formats import read_layout, read_layout_if_any
-from .preprocessing import (
-    IMAGE_SUFFIXES,
-    check_polygon,
-    crop_line,
-    load_image,
-    preprocess,
-    to_uint8,
-)
+from .images import IMAGE_SUFFIXES, load_image
+from .preprocessing import check_polygon, crop_line, preprocess, to_uint8
 
 LINE_SUFFIXES = IMAGE_SUFFIXES  # what recognize reads, training reads
 

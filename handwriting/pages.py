@@ -21,8 +21,9 @@ from .errors import DataError, HandwritingError
 from .fileio import write_atomic
 from .formats import read_layout, serialize
 from .groundtruth import first_problem
+from .images import load_image, to_gray
 from .metrics import rates, score_page, totals
-from .preprocessing import crop_line, crop_origin, load_image, to_gray
+from .preprocessing import crop_line, crop_origin
 from .segment import SegmentConfig, segment_page
 
 log = logging.getLogger(__name__)

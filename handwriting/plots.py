@@ -249,7 +249,7 @@ def lines_table_html(rows, n: int = 15) -> str:
 
 def page_figure(image, page, out=None):
     """The page with its detected lines drawn, each labelled with its number and confidence."""
-    from .preprocessing import load_image, to_gray
+    from .images import load_image, to_gray
     from .segment import draw_lines
 
     plt = _plt()

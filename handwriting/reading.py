@@ -109,8 +109,8 @@ def read(
     """
     from tqdm.auto import tqdm
 
+    from .images import load_image, to_gray
     from .pages import recognize_page
-    from .preprocessing import load_image, to_gray
     from .segment import page_lines
 
     if mode not in MODES:

@@ -20,13 +20,8 @@ from .config import PreprocessConfig
 from .decode import Prediction, predict_lines, word_spans
 from .document import Word
 from .errors import ArtifactError, HandwritingError
-from .preprocessing import (
-    InkExtent,
-    load_image,
-    pad_to_bucket,
-    preprocess,
-    preprocess_with_extent,
-)
+from .images import load_image
+from .preprocessing import InkExtent, pad_to_bucket, preprocess, preprocess_with_extent
 
 log = logging.getLogger(__name__)
 

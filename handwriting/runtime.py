@@ -262,7 +262,8 @@ def read_line(
     model's own preprocessing, LiteRT, CTC decoding; with an ``lm`` file from
     ``handwriting lm``, or ``"model"`` for the one beside the model, beam search with that
     language model, of width ``beam`` if it is a beam (> 1), else 10)."""
-    from .preprocessing import load_image, pad_to_bucket, preprocess
+    from .images import load_image
+    from .preprocessing import pad_to_bucket, preprocess
 
     backend = LiteBackend(model_path, threads=threads)
     line = preprocess(load_image(image_path), backend.preprocess_config)

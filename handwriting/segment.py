@@ -49,7 +49,8 @@ import numpy as np
 
 from .config import ConfigSection, require
 from .document import TextLine
-from .preprocessing import dark_ground, ink_map, rotation, skew_angle, to_gray
+from .images import to_gray
+from .preprocessing import dark_ground, ink_map, rotation, skew_angle
 
 # The thresholds of _Work.lines that are not tunables. (S): in line spacings, estimated per
 # page; (C): in the writing's median glyph height; else as said.
@@ -146,7 +147,7 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     """Find the text lines of a page, in reading order.
 
     Args:
-        gray: the page, any array :func:`~handwriting.preprocessing.to_gray` accepts.
+        gray: the page, any array :func:`~handwriting.images.to_gray` accepts.
         config: tunables (default :class:`SegmentConfig`).
 
     Returns:

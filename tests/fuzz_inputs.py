@@ -25,8 +25,9 @@ from handwriting.config import Config, PreprocessConfig
 from handwriting.errors import HandwritingError
 from handwriting.formats import read_layout
 from handwriting.groundtruth import scan_line_dirs
+from handwriting.images import load_image
 from handwriting.lm import CharLM
-from handwriting.preprocessing import load_image, preprocess
+from handwriting.preprocessing import preprocess
 
 TMP = Path(tempfile.mkdtemp(prefix="handwriting-fuzz-"))
 COUNTS: dict[str, int] = {}

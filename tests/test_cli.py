@@ -777,7 +777,7 @@ def test_inspect_refuses_a_page_and_the_api_a_channels_first_array(model_dir, tm
     import numpy as np
 
     from handwriting.errors import ImageError
-    from handwriting.preprocessing import to_gray
+    from handwriting.images import to_gray
 
     page = Path(__file__).resolve().parents[1] / "data" / "samples" / "page1.png"
     assert (

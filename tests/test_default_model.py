@@ -85,8 +85,9 @@ def test_default_model_val_cer_with_its_lm(recognizer_lm, shared_data):
 def test_default_model_places_the_words(recognizer):
     """Word boxes: on a sample line with clear word gaps each box spans its word's ink; on
     the sample page they lie in their line's box, left to right, without overlapping."""
+    from handwriting.images import load_image
     from handwriting.pages import recognize_page
-    from handwriting.preprocessing import ink_map, load_image
+    from handwriting.preprocessing import ink_map
 
     gray = load_image(SAMPLES / "line1.png")
     result = recognizer.recognize([gray])[0]

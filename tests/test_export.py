@@ -192,7 +192,8 @@ def test_read_line_feeds_the_model_what_recognize_feeds_it(monkeypatch):
     """The device path pads a line to its width bucket as `handwriting recognize` does (the
     LSTM reads the padding: unpadded, 30 of 100 val lines read differently)."""
     from handwriting import runtime
-    from handwriting.preprocessing import bucket, load_image, preprocess
+    from handwriting.images import load_image
+    from handwriting.preprocessing import bucket, preprocess
 
     path = DEFAULT_MODEL_DIR / "default.tflite"
     if not path.is_file():

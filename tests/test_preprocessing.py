@@ -5,13 +5,13 @@ import pytest
 from handwriting.augment import augment
 from handwriting.config import PreprocessConfig
 from handwriting.errors import ImageError
+from handwriting.images import load_image
 from handwriting.preprocessing import (
     _rotate,
     _shear,
     estimate_skew,
     estimate_slant,
     ink_map,
-    load_image,
     preprocess,
     to_columns,
 )
@@ -205,14 +205,14 @@ def test_extent_maps_the_line_back_to_the_image(shear):
 
 
 def test_an_image_too_large_to_read_safely_is_refused_before_decoding(tmp_path, monkeypatch):
-    from handwriting import preprocessing
+    from handwriting import images
 
     path = tmp_path / "big.png"
     cv2.imwrite(str(path), np.full((200, 300), 255, np.uint8))
-    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 50_000)
+    monkeypatch.setattr(images, "MAX_PIXELS", 50_000)
     with pytest.raises(ImageError, match=r"too large \(300 x 200 px"):
         load_image(path)
-    monkeypatch.setattr(preprocessing, "MAX_PIXELS", 60_000)
+    monkeypatch.setattr(images, "MAX_PIXELS", 60_000)
     assert load_image(path).shape == (200, 300)
 
 

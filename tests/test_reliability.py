@@ -17,7 +17,8 @@ from handwriting.config import PreprocessConfig
 from handwriting.data import prepare_lines
 from handwriting.errors import ImageError
 from handwriting.groundtruth import scan_line_dirs
-from handwriting.preprocessing import load_image, preprocess
+from handwriting.images import load_image
+from handwriting.preprocessing import preprocess
 
 from conftest import render_line, write_line_dir
 
@@ -265,7 +266,7 @@ def test_xml_writers_never_fail_on_a_charset_character(tmp_path):
 
 
 def test_a_nan_pixel_does_not_blank_a_float_image():
-    from handwriting.preprocessing import to_gray
+    from handwriting.images import to_gray
 
     image = np.ones((20, 40), np.float32)
     image[5:15, 10:30] = 0.1

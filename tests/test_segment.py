@@ -13,9 +13,9 @@ import pytest
 from handwriting.document import Page, TextLine
 from handwriting.errors import HandwritingError
 from handwriting.formats import read_alto, read_page_xml, to_json
+from handwriting.images import load_image
 from handwriting.metrics import iou, line_box, rates, score_page
 from handwriting.pages import evaluate_pages, recognize_page, save_page
-from handwriting.preprocessing import load_image
 from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
 from handwriting.synth import photograph
 

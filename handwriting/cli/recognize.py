@@ -14,7 +14,7 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
     """A directory stands for the images directly inside it (sorted; hidden files left out);
     files are kept as given (a bad one is reported when it is read). Also returns the
     directories without images, with their error (reported as failed inputs)."""
-    from ..preprocessing import IMAGE_SUFFIXES
+    from ..images import IMAGE_SUFFIXES
 
     out, empty = [], {}
     for name in names:

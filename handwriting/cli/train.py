@@ -77,8 +77,8 @@ def cmd_export(args) -> int:
 
 def cmd_inspect(args) -> int:
     from ..fileio import check_not_input
+    from ..images import load_image
     from ..plots import inspect_figure
-    from ..preprocessing import load_image
     from ..recognize import Recognizer
     from ..segment import is_page
 
