@@ -161,16 +161,28 @@ class TrainingRun:
             self.stop = True
 
     def optimizer_arrays(self) -> dict[str, np.ndarray]:
-        """The optimizer's variables (``v0``, ``v1``, ...) and the weights of the
-        training-only shortcut head (``shortcut0``, ...), which the model's weights file
-        does not hold."""
+        """What the model's weights file does not hold: the optimizer's variables (``v0``,
+        ``v1``, ...), the weights of the training-only shortcut head (``shortcut0``, ...) and
+        the random layers' states (``rng0``, ...)."""
         arrays = {
             f"v{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self.optimizer.variables)
         }
         names = {layer.name for layer in self.trainer.layers}
         head = self.trainer.get_layer(SHORTCUT).get_weights() if SHORTCUT in names else []
         arrays.update({f"{SHORTCUT}{i}": w for i, w in enumerate(head)})
+        arrays.update(
+            {f"rng{i}": keras.ops.convert_to_numpy(v) for i, v in enumerate(self.random_states())}
+        )
         return arrays
+
+    def random_states(self) -> list:
+        """The state variables of the network's random layers (dropout): checkpointed, so
+        that a resumed run draws the same masks as one that was never stopped."""
+        return [
+            v
+            for v in self.trainer.non_trainable_variables
+            if v.path.endswith("seed_generator_state")
+        ]
 
     def restore(self, checkpoint) -> None:
         """Load the checkpoint's weights and optimizer state, or say which file is damaged."""
@@ -186,6 +198,16 @@ class TrainingRun:
                 if SHORTCUT in {layer.name for layer in self.trainer.layers}:
                     head = self.trainer.get_layer(SHORTCUT)
                     head.set_weights([saved[f"{SHORTCUT}{i}"] for i in range(len(head.weights))])
+                states = self.random_states()
+                if states and "rng0" not in saved:
+                    log.warning(
+                        "%s holds no dropout random state: the resumed run draws other "
+                        "dropout masks than an uninterrupted one would",
+                        checkpoint.optimizer,
+                    )
+                elif states:
+                    for i, v in enumerate(states):
+                        v.assign(saved[f"rng{i}"])
         except Exception as exc:  # noqa: BLE001 - zipfile / numpy / shape errors
             raise damaged(checkpoint.optimizer, exc) from None
         self.optimizer.learning_rate.assign(self.state.learning_rate)

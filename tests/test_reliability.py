@@ -393,3 +393,29 @@ def test_stderr_survives_threads_that_silence_native_logs():
         t.join(timeout=30)
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+@pytest.mark.slow
+def test_a_resumed_run_with_dropout_is_the_uninterrupted_run(tmp_path):
+    from handwriting.config import Config
+    from handwriting.train import train
+
+    from conftest import TINY, digit_texts
+
+    gt = write_line_dir(tmp_path / "gt", digit_texts(48, seed=3), scale=0.8)
+    spec = json.loads(json.dumps(TINY))
+    spec["model"]["dropout"] = 0.25
+    spec["train"]["augment"] = True
+    config = Config.from_dict(spec)
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train([gt], [], whole, config, epochs=3, progress=False)
+    train([gt], [], parts, config, epochs=1, progress=False)
+    train([gt], [], parts, epochs=3, resume=True, progress=False)
+    losses = [
+        [h["loss"] for h in json.loads((run / "history.json").read_text())]
+        for run in (whole, parts)
+    ]
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    a, b = artifacts.load(whole).model, artifacts.load(parts).model
+    for u, v in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
