@@ -27,7 +27,7 @@ from typing import Any
 from .charset import Charset
 from .config import ModelConfig, PreprocessConfig
 from .errors import ArtifactError, HandwritingError, check_format_version
-from .fileio import write_json_atomic
+from .fileio import check_free_space, os_reason, write_json_atomic
 
 FORMAT_VERSION = 1
 META_FILE = "handwriting.json"
@@ -89,6 +89,11 @@ class Artifact:
     path: Path | None = None
 
 
+def weights_bytes(model) -> int:
+    """About how many bytes the model's weights file takes (its arrays, plus a tenth)."""
+    return int(sum(w.nbytes for w in model.get_weights()) * 1.1)
+
+
 def save(
     path: str | Path,
     model,
@@ -98,9 +103,12 @@ def save(
     training: dict | None = None,
     metrics: dict | None = None,
 ) -> Path:
-    """Write the model directory atomically (a complete new directory replaces the old one)."""
+    """Write the model directory atomically (a complete new directory replaces the old one);
+    returns its path. Raises :class:`ArtifactError` when it cannot be written (the
+    directory's previous model stays whole)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space(path.parent, weights_bytes(model) + 2**20, "the model")
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     os.chmod(tmp, 0o755)  # mkdtemp makes it private; a model directory is meant to be shared
     try:
@@ -126,6 +134,9 @@ def save(
             shutil.rmtree(tmp)
         else:
             os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a folder turned read-only: h5py or the system
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ArtifactError(f"{path}: cannot save the model ({os_reason(exc)})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

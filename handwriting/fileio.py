@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 from .errors import HandwritingError
+
+
+def os_reason(exc: OSError) -> str:
+    """What the system said about a failed file operation, in a few words: its ``strerror``,
+    or for an HDF5 error (h5py, which has none) the system's words or errno found in its
+    long message."""
+    text = str(exc)
+    found = re.search(r"error message = '([^']+)'", text)
+    if found:
+        return found.group(1)
+    if exc.strerror and "\n" not in exc.strerror and len(exc.strerror) < 100:
+        return exc.strerror
+    found = re.search(r"errno = (\d+)", text)
+    if found:
+        return os.strerror(int(found.group(1)))
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def check_free_space(folder: str | Path, need: int, what: str) -> None:
+    """Refuse to start writing ``need`` bytes of ``what`` into ``folder`` when its file
+    system has less free space than that (HDF5 can crash the process when the disk fills in
+    the middle of a file)."""
+    free = shutil.disk_usage(folder).free
+    if free < need:
+        raise HandwritingError(
+            f"{folder}: not enough free space to save {what} ({free / 2**20:.1f} MiB free, "
+            f"{need / 2**20:.1f} MiB needed)"
+        )
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:

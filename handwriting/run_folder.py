@@ -30,11 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifacts import weights_bytes
 from .charset import Charset
 from .config import Config
 from .document import Problem
 from .errors import HandwritingError
-from .fileio import check_writable, write_atomic, write_json_atomic
+from .fileio import (
+    check_free_space,
+    check_writable,
+    os_reason,
+    write_atomic,
+    write_json_atomic,
+)
 
 
 @dataclass
@@ -218,8 +225,13 @@ class RunFolder:
         files = {"weights": f"{tag}.weights.h5", "optimizer": f"{tag}.optimizer.npz"}
         tmp_w = ck / f".{tag}.tmp.weights.h5"
         tmp_o = ck / f".{tag}.optimizer.tmp.npz"
+        ck.mkdir(parents=True, exist_ok=True)
+        need = weights_bytes(model) + sum(a.nbytes for a in arrays.values()) + 2**20
         try:
-            ck.mkdir(parents=True, exist_ok=True)
+            check_free_space(ck, need, f"the checkpoint of epoch {state.epoch}")
+        except HandwritingError as exc:
+            raise HandwritingError(f"{exc}; free some space, then --resume") from None
+        try:
             model.save_weights(str(tmp_w))
             with open(tmp_o, "wb") as f:
                 np.savez(f, **arrays)
@@ -234,7 +246,7 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
             raise HandwritingError(
                 f"{ck}: cannot save the checkpoint of epoch {state.epoch} "
-                f"({exc.strerror or exc}); free some space, then --resume "
+                f"({os_reason(exc)}); free some space, then --resume "
                 "(from the last saved epoch)"
             ) from None
         write_json_atomic(self.history_file, history)

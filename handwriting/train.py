@@ -228,15 +228,23 @@ class TrainingRun:
         }
 
     def save_best(self, metrics: dict) -> None:
-        artifacts.save(
-            self.folder.path,
-            self.model,
-            self.charset,
-            self.config.preprocess,
-            self.config.model,
-            training=self.summary(),
-            metrics=metrics,
-        )
+        """Save the model in the run folder as its best so far; when it cannot be written
+        (a full disk), the best model saved before stays whole and the error says to resume."""
+        try:
+            artifacts.save(
+                self.folder.path,
+                self.model,
+                self.charset,
+                self.config.preprocess,
+                self.config.model,
+                training=self.summary(),
+                metrics=metrics,
+            )
+        except HandwritingError as exc:
+            raise HandwritingError(
+                f"{exc}; the run's best model so far is unchanged: free some space, then "
+                f"--resume (it continues after epoch {self.state.epoch - 1})"
+            ) from None
 
 
 def _load_samples(dirs, config: Config, out: Path, desc: str, progress: bool, max_lines: int = 0):

@@ -419,3 +419,116 @@ def test_a_resumed_run_with_dropout_is_the_uninterrupted_run(tmp_path):
     a, b = artifacts.load(whole).model, artifacts.load(parts).model
     for u, v in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+def _fill_disk_before_epoch_end(monkeypatch, at_epoch, fill):
+    """Call ``fill()`` just before the end of epoch index ``at_epoch`` is saved."""
+    from handwriting import train as training
+
+    end = training.TrainingRun.end_epoch
+
+    def end_epoch(self, epoch, logs, seconds):
+        if epoch == at_epoch:
+            fill()
+        return end(self, epoch, logs, seconds)
+
+    monkeypatch.setattr(training.TrainingRun, "end_epoch", end_epoch)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_saving_the_best_model_is_one_line_and_resumable(
+    tmp_path, monkeypatch, capsys
+):
+    import shutil
+    from collections import namedtuple
+
+    from handwriting import fileio
+
+    from conftest import TINY, digit_texts
+
+    gt = write_line_dir(tmp_path / "gt", digit_texts(24, seed=4), scale=0.8)
+    cfg, out = tmp_path / "tiny.json", tmp_path / "runs" / "run"
+    cfg.write_text(json.dumps(TINY))
+    real = shutil.disk_usage
+    full = {"now": False}
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(
+        fileio.shutil,
+        "disk_usage",
+        lambda p: usage(1 << 30, 1 << 30, 0) if full["now"] else real(p),
+    )
+    _fill_disk_before_epoch_end(monkeypatch, 1, lambda: full.update(now=True))
+    argv = ["train", "--train", str(gt), "--out", str(out), "--config", str(cfg)]
+    assert main([*argv, "--epochs", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "not enough free space to save the model" in err
+    assert "--resume (it continues after epoch 1)" in err
+    assert artifacts.load(out).meta["training"]["best_epoch"] == 1  # the best so far, whole
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run"]  # no half-written model
+    full["now"] = False
+    monkeypatch.undo()
+    assert main([*argv, "--epochs", "3", "--resume"]) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2, 3]
+
+
+FULL_DISK_RUN = """
+import sys
+from pathlib import Path
+import handwriting.train as training
+from handwriting.cli import main
+
+gt, out, cfg, leave = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+end = training.TrainingRun.end_epoch
+
+def end_epoch(self, epoch, logs, seconds):
+    if epoch == 1:  # the disk fills up while epoch 2 trains, all but `leave` bytes
+        with open(out.parent / "filler", "wb") as f:
+            try:
+                while True:
+                    f.write(bytes(65536))
+                    f.flush()
+            except OSError:
+                pass
+            f.truncate(max(0, f.tell() - leave))
+    return end(self, epoch, logs, seconds)
+
+training.TrainingRun.end_epoch = end_epoch
+sys.exit(main(["train", "--train", str(gt), "--out", str(out), "--config", cfg, "--epochs", "3"]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leave", [0, 120_000])
+def test_a_real_full_disk_while_training_is_one_line_and_resumable(tmp_path, leave):
+    from conftest import TINY, digit_texts
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True
+    )
+    if os.geteuid() != 0 or mounted.returncode != 0:
+        pytest.skip("needs root and permission to mount a 4 MiB tmpfs (a disk that fills up)")
+    try:
+        gt = write_line_dir(tmp_path / "gt", digit_texts(24, seed=4), scale=0.8)
+        cfg, out = tmp_path / "tiny.json", disk / "run"
+        cfg.write_text(json.dumps(TINY))
+        proc = subprocess.run(
+            [sys.executable, "-c", FULL_DISK_RUN, str(gt), str(out), str(cfg), str(leave)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 2, proc.stderr[-1500:]  # not a crash (-11: segfault)
+        err = proc.stderr.strip().splitlines()[-1]
+        assert err.startswith("error: ") and "free some space, then --resume" in err, err
+        assert artifacts.load(out).meta["training"]["best_epoch"] == 1
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "run"]
+        (disk / "filler").unlink()
+        assert (
+            main(["train", "--train", str(gt), "--out", str(out), "--epochs", "3", "--resume"]) == 0
+        )
+        assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
