@@ -41,6 +41,46 @@ def check_free_space(folder: str | Path, need: int, what: str) -> None:
         )
 
 
+# what this package's writes leave behind when a process is killed (SIGKILL, power loss):
+_STALE_FILES = re.compile(
+    r"^\..+\.[0-9a-f]{8}\.tmp$"  # write_atomic
+    r"|^\.epoch-\d{4,}\.(tmp\.weights\.h5|optimizer\.tmp\.npz)$"  # a run's checkpoint
+)
+_STALE_DIRS = re.compile(r"^\..+\.[a-z0-9_]{8}$")  # a model directory being written
+_MODEL_FILES = {"model.weights.h5", "handwriting.json"}
+
+
+def remove_stale_temps(folder: str | Path, min_age: float = 3600) -> int:
+    """Remove the temporary files (and half-written model directories) that an earlier,
+    killed run of this package left in ``folder``, when older than ``min_age`` seconds (a
+    younger one may belong to a run still writing); returns how many went."""
+    import time
+
+    folder, removed = Path(folder), 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    too_new = time.time() - min_age
+    for e in entries:
+        try:
+            if e.stat(follow_symlinks=False).st_mtime > too_new:
+                continue
+            if e.is_file(follow_symlinks=False) and _STALE_FILES.match(e.name):
+                os.unlink(e.path)
+                removed += 1
+            elif (
+                e.is_dir(follow_symlinks=False)
+                and _STALE_DIRS.match(e.name)
+                and set(os.listdir(e.path)) <= _MODEL_FILES
+            ):
+                shutil.rmtree(e.path)
+                removed += 1
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return removed
+
+
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
     path = Path(path)

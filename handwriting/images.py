@@ -14,8 +14,8 @@ import numpy as np
 
 from .errors import ImageError
 
-try:  # a bad image is reported by us, in one line; OpenCV's own warnings would repeat it
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+try:  # a bad image is reported by us, in one line; OpenCV's own log lines would repeat it
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 except AttributeError:  # an OpenCV build without its logging module
     pass
 
@@ -55,6 +55,10 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(
             f"{path}: too large ({size}; the limit is {MAX_PIXELS // 10**6} "
             "megapixels); scale it down first (300 dpi is plenty)"
+        )
+    if raw[:8] == _PNG_MAGIC and not _png_whole(raw):
+        raise ImageError(
+            f"{path}: a damaged PNG (truncated, or its data do not match their checksums)"
         )
     # IMREAD_UNCHANGED keeps alpha and 16 bits, but leaves JPEG/PNG/WebP EXIF turns undone
     try:
@@ -103,8 +107,8 @@ def _oversize(raw: bytes) -> str | None:
         from PIL import Image
     except ImportError:
         return None
-    with warnings.catch_warnings():  # we decide (MAX_PIXELS), without Pillow's warning
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with warnings.catch_warnings():  # we decide (MAX_PIXELS) and report, not Pillow's warnings
+        warnings.simplefilter("ignore")
         try:
             with Image.open(io.BytesIO(raw)) as im:
                 width, height = im.size
@@ -116,17 +120,39 @@ def _oversize(raw: bytes) -> str | None:
     return f"{width} x {height} px" if width * height > MAX_PIXELS else None
 
 
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_whole(raw: bytes) -> bool:
+    """Whether a PNG's chunks are all there with matching checksums (Pillow reads them
+    without decompressing); libpng would print its own line about a damaged one."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(raw)) as im:
+                im.verify()
+        except Exception:  # noqa: BLE001 - truncated, bad checksum, not a PNG after all
+            return False
+    return True
+
+
 def _tiff_pages(raw: bytes) -> int:
     """Full-resolution images in a TIFF (reduced-resolution previews are not pages)."""
     try:
         from PIL import Image  # (a device may run without Pillow: then OpenCV decides)
 
-        with Image.open(io.BytesIO(raw)) as im:
-            pages = 0
-            for i in range(getattr(im, "n_frames", 1)):
-                im.seek(i)
-                pages += not int(im.tag_v2.get(254, 0)) & 1  # NewSubfileType: reduced image
-            return pages
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged tag: OpenCV decides, we report
+            with Image.open(io.BytesIO(raw)) as im:
+                pages = 0
+                for i in range(getattr(im, "n_frames", 1)):
+                    im.seek(i)
+                    pages += not int(im.tag_v2.get(254, 0)) & 1  # NewSubfileType: reduced
+                return pages
     except Exception:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
         return 1
 
@@ -148,7 +174,7 @@ def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
     and say so in EXIF). TIFF is left to OpenCV, whose decoder reads its Orientation tag."""
     web = (
         raw[:3] == b"\xff\xd8\xff"
-        or raw[:8] == b"\x89PNG\r\n\x1a\n"
+        or raw[:8] == _PNG_MAGIC
         or (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP")
     )
     if not web or not any(tag in raw for tag in (b"Exif", b"eXIf", b"EXIF")):
@@ -156,8 +182,10 @@ def _exif_upright(image: np.ndarray, raw: bytes) -> np.ndarray:
     try:
         from PIL import Image  # (a device may run without Pillow: photos stay as decoded)
 
-        with Image.open(io.BytesIO(raw)) as im:
-            turn = _ORIENT.get(im.getexif().get(0x0112))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(raw)) as im:
+                turn = _ORIENT.get(im.getexif().get(0x0112))
     except Exception:  # noqa: BLE001 - unreadable EXIF, or no Pillow: keep the image as decoded
         return image
     return np.ascontiguousarray(turn(image)) if turn else image

@@ -20,6 +20,7 @@ A run folder holds::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
@@ -39,9 +40,12 @@ from .fileio import (
     check_free_space,
     check_writable,
     os_reason,
+    remove_stale_temps,
     write_atomic,
     write_json_atomic,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,7 +166,13 @@ class RunFolder:
 
     def log_start(self, train_dirs, val_dirs, from_model, resume: bool, backend: str) -> dict:
         """Append this start (or resume) to ``runs.json``: what data and base model it read,
-        with the versions that ran it; returns the entry."""
+        with the versions that ran it; returns the entry. Temporary files that a killed
+        earlier run left in the run's folders are removed first."""
+        stale = sum(
+            remove_stale_temps(d) for d in (self.path, self.checkpoint_dir, self.path.parent)
+        )
+        if stale:
+            log.info("removed %d temporary file(s) left by an interrupted earlier run", stale)
         entries = self.read_json(self.runs_file) if self.runs_file.is_file() else []
         entry = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -532,3 +533,55 @@ def test_a_real_full_disk_while_training_is_one_line_and_resumable(tmp_path, lea
         assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_damaged_images_print_our_one_line_and_nothing_from_the_native_libraries(tmp_path):
+    line = render_line("native")
+    inputs = []
+    for ext in ("png", "jpg", "tif", "webp", "bmp"):
+        data = cv2.imencode("." + ext, line)[1].tobytes()
+        (tmp_path / f"cut.{ext}").write_bytes(data[: len(data) // 2])
+        scrambled = bytearray(data)
+        scrambled[40::97] = bytes(b ^ 0x5A for b in scrambled[40::97])
+        (tmp_path / f"scrambled.{ext}").write_bytes(bytes(scrambled))
+        inputs += [tmp_path / f"cut.{ext}", tmp_path / f"scrambled.{ext}"]
+    good = tmp_path / "good.png"
+    cv2.imwrite(str(good), line)
+    proc = subprocess.run(
+        [sys.executable, "-m", "handwriting.cli", "recognize", *map(str, inputs), str(good)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = proc.stderr.splitlines()
+    # libpng's "PNG input buffer is incomplete", OpenCV's "[ERROR:0@...]" log lines and
+    # Pillow's TIFF warnings used to appear among these
+    assert lines[-1].endswith(f"of {len(inputs) + 1} inputs failed"), proc.stderr
+    assert all(l.startswith("error: ") for l in lines[:-1]), proc.stderr
+    failed = int(lines[-1].split()[0])
+    assert len(lines) - 1 == failed >= len(inputs) // 2
+    assert proc.stdout.splitlines()[-1].split("\t")[0].endswith("good.png")
+
+
+def test_temporary_files_of_a_killed_run_are_removed_later(tmp_path, model_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    old = [out / ".line1.txt.0123abcd.tmp", out / ".page.xml.deadbeef.tmp"]
+    young = out / ".line2.txt.89abcdef.tmp"  # maybe another process's write in progress
+    theirs = [out / ".notes.tmp", out / "draft.0123abcd.tmp"]  # not named as ours
+    model = tmp_path / ".run.k2j4h_9x"  # a model directory half written into tmp_path
+    model.mkdir()
+    (model / "model.weights.h5").write_bytes(b"partial")
+    for f in [*old, young, *theirs]:
+        f.write_bytes(b"partial")
+    hour_ago = time.time() - 3700
+    for f in [*old, *theirs, model / "model.weights.h5", model]:
+        os.utime(f, (hour_ago, hour_ago))
+    line = tmp_path / "line1.png"
+    cv2.imwrite(str(line), render_line("stale"))
+    assert main(["recognize", str(line), "--model", str(model_dir), "--out", str(out)]) == 0
+    left = sorted(p.name for p in out.iterdir())
+    assert left == sorted([young.name, *(f.name for f in theirs), "line1.txt"])
+    from handwriting.fileio import remove_stale_temps
+
+    assert remove_stale_temps(tmp_path) == 1 and not model.exists()

@@ -123,9 +123,10 @@ def cmd_recognize(args) -> int:
             f"--format {args.format} with several images needs --out DIR (one file per input)"
         )
     if args.out:  # before the model and the reading, which a folder that cannot be made would waste
-        from ..fileio import make_dir
+        from ..fileio import make_dir, remove_stale_temps
 
         make_dir(args.out)
+        remove_stale_temps(args.out)  # left by an earlier run that was killed
     rec = Recognizer(
         args.model,
         batch_size=args.batch_size,
