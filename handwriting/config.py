@@ -195,6 +195,9 @@ class TrainConfig(ConfigSection):
         seed: seed of shuffling, augmentation and weight initialisation.
         bucket_width: batch widths are padded up to a multiple of this.
         val_limit: evaluate at most this many val lines per epoch (0: all).
+        freeze: ``"frontend"`` keeps the convolutional front end's weights (and its batch
+            statistics) as they are, training the LSTMs and the classifier only: for
+            fine-tuning on few lines; ``"none"`` trains everything.
     """
 
     batch_size: int = 16
@@ -207,8 +210,13 @@ class TrainConfig(ConfigSection):
     seed: int = 42
     bucket_width: int = 64
     val_limit: int = 0
+    freeze: str = "none"
 
     def __post_init__(self):
+        require(
+            self.freeze in ("none", "frontend"),
+            f'train.freeze must be "none" or "frontend", got {self.freeze!r}',
+        )
         require(1 <= self.batch_size <= 4096, "train.batch_size must be 1..4096")
         require(1 <= self.epochs <= 100_000, "train.epochs must be 1..100000")
         require(

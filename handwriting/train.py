@@ -31,6 +31,8 @@ from .run_folder import RunFolder, RunState, damaged
 
 log = logging.getLogger(__name__)
 
+FRONT_END = ("conv", "bn")  # the layers train.freeze = "frontend" keeps
+
 
 def predict_samples(
     model,
@@ -382,6 +384,10 @@ def _train(
     model = build_model(config.model, charset.n_classes, config.preprocess.height)
     if base is not None:
         _transfer(base.model, model)
+    if config.train.freeze == "frontend":
+        for layer in model.layers:
+            if layer.name.startswith(FRONT_END):
+                layer.trainable = False
     shortcut = config.model.shortcut
     trainer = logits_model(model, shortcut=bool(shortcut))
     trainer.compile(

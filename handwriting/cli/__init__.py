@@ -66,6 +66,8 @@ _RANGES = {
     "height": (8, 1024),
     "calibration_lines": (1, None),
     "source_height": (8, 1024),
+    "held_out": (0.05, 0.5),
+    "learning_rate": (1e-7, 1.0),
     "quality": (1, 100),
 }
 
