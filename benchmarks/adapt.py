@@ -87,7 +87,8 @@ def main():
         direction = f"half {k + 1} -> half {2 - k}"
         test_dir = link_lines(test_half, args.out / f"test{k}")
         before = cer_of(test_dir, args.from_model)
-        for n in sorted(set(min(s, len(train_half)) for s in args.sizes)):
+        for size in sorted(set(args.sizes)):
+            n = min(size, len(train_half))
             mine = link_lines(take(train_half, n), args.out / f"lines{k}-{n}")
             out = args.out / f"model{k}-{n}"
             r = adapt(
@@ -100,6 +101,7 @@ def main():
             after = cer_of(test_dir, out)
             row = {
                 "direction": direction,
+                "size": size,
                 "lines": n,
                 "minutes": r["minutes"],
                 "lines_per_second": r["lines_per_second"],
@@ -121,10 +123,12 @@ def main():
             f"{r['direction']:18s} {r['lines']:5d} {r['minutes']:5.1f} {r['lines_per_second']:7.2f} "
             f"{r['test_before']:10.2f} {r['test_after']:6.2f} {r['relative_reduction']:6.1f}"
         )
-    for n in sorted({r["lines"] for r in rows}):
-        both = [r["relative_reduction"] for r in rows if r["lines"] == n]
+    for size in sorted({r["size"] for r in rows}):
+        both = [r for r in rows if r["size"] == size]
         if len(both) == 2:
-            print(f"mean relative CER reduction with {n} lines: {sum(both) / 2:.1f} %")
+            mean = sum(r["relative_reduction"] for r in both) / 2
+            lines = " and ".join(str(r["lines"]) for r in both)
+            print(f"mean relative CER reduction with {lines} lines: {mean:.1f} %")
     if args.others:
         print(
             f"\n{'other source':40s} {'base':>6s} "
