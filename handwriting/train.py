@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -271,7 +270,6 @@ def train(
     from_model=None,
     progress: bool = True,
     samples: tuple[list[Sample], list[Sample]] | None = None,
-    workers: int | None = None,
     max_seconds: float = 0,
     max_lines: int = 0,
     packed: str | Path | None = None,
@@ -287,7 +285,6 @@ def train(
         resume: continue from ``out/checkpoint``.
         from_model: a model directory (or ``"default"``) to fine-tune; its charset is extended with new characters.
         samples: already preprocessed (train, val) samples; then the dirs are not read.
-        workers: threads preparing (augmenting) batches (default: the CPU count, at most 8).
         max_seconds: wall-clock budget (0: none): stop at the end of an epoch when the next
             one (estimated at 1.2 times the last) would end after it.
         max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
@@ -339,7 +336,6 @@ def _train(
     from_model,
     progress,
     samples,
-    workers,
     max_seconds,
     max_lines,
     packed,
@@ -405,7 +401,11 @@ def _train(
         seed=t.seed,
         shuffle=True,
         augment_p=t.augment_probability,
-        workers=workers or min(8, os.cpu_count() or 1),
+        # one worker: Keras' threaded enqueuer does not hand an epoch its batches in order
+        # (a resumed JAX run drifted from an uninterrupted one); a batch takes milliseconds to
+        # prepare against seconds to train. The TensorFlow backend's tf.data pipeline
+        # prepares batches in parallel, in order.
+        workers=1,
         use_multiprocessing=False,
     )
     run = TrainingRun(

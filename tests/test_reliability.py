@@ -396,22 +396,42 @@ def test_stderr_survives_threads_that_silence_native_logs():
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 
 
+RESUME_RUN = """
+import json, sys
+from pathlib import Path
+from handwriting.config import Config
+from handwriting.train import train
+
+gt, tmp, spec = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+config = Config.from_dict(spec)
+train([gt], [], tmp / "whole", config, epochs=3, progress=False)
+train([gt], [], tmp / "parts", config, epochs=1, progress=False)
+train([gt], [], tmp / "parts", epochs=3, resume=True, progress=False)
+"""
+
+
 @pytest.mark.slow
-def test_a_resumed_run_with_dropout_is_the_uninterrupted_run(tmp_path):
-    from handwriting.config import Config
-    from handwriting.train import train
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_resumed_run_with_dropout_is_the_uninterrupted_run(tmp_path, backend):
+    import importlib.util
 
     from conftest import TINY, digit_texts
 
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
     gt = write_line_dir(tmp_path / "gt", digit_texts(48, seed=3), scale=0.8)
     spec = json.loads(json.dumps(TINY))
     spec["model"]["dropout"] = 0.25
     spec["train"]["augment"] = True
-    config = Config.from_dict(spec)
+    proc = subprocess.run(
+        [sys.executable, "-c", RESUME_RUN, str(gt), str(tmp_path), json.dumps(spec)],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    train([gt], [], whole, config, epochs=3, progress=False)
-    train([gt], [], parts, config, epochs=1, progress=False)
-    train([gt], [], parts, epochs=3, resume=True, progress=False)
     losses = [
         [h["loss"] for h in json.loads((run / "history.json").read_text())]
         for run in (whole, parts)
