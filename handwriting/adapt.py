@@ -22,7 +22,7 @@ import numpy as np
 from . import artifacts
 from .config import Config, TrainConfig
 from .data import Sample, prepare_lines
-from .errors import DataError
+from .errors import ArtifactError, DataError
 from .fileio import write_atomic, write_json_atomic
 from .groundtruth import LineRecord, no_lines_error, scan_line_dirs
 from .metrics import cer, wer
@@ -101,6 +101,29 @@ def settings_for(lines: int) -> Settings:
     )
 
 
+def blend_with_base(base, tuned, weight: float) -> None:
+    """Set ``tuned``'s weights (a loaded model directory fine-tuned from ``base``) to
+    ``(1 - weight) * base + weight * tuned`` (WiSE-FT: most of what fine-tuning gained,
+    and much less forgotten); the classifier's columns of characters that fine-tuning
+    added keep their tuned weights. Raises :class:`ArtifactError` unless ``tuned`` has
+    ``base``'s network and its charset starts with ``base``'s."""
+    known = base.charset.to_list()
+    if base.model_config != tuned.model_config or tuned.charset.to_list()[: len(known)] != known:
+        raise ArtifactError(
+            "only a model and its fine-tuned copy can be averaged (the same network, the "
+            "charset extended at most)"
+        )
+    for layer in tuned.model.layers:
+        if not layer.weights:
+            continue
+        mixed = []
+        for b, t in zip(base.model.get_layer(layer.name).get_weights(), layer.get_weights()):
+            k = b.shape[-1]  # the classifier: the base's characters come first
+            t[..., :k] = (1 - weight) * b + weight * t[..., :k]
+            mixed.append(t)
+        layer.set_weights(mixed)
+
+
 def _scores(model, samples: list[Sample], charset, downsample: int) -> dict:
     preds = predict_samples(model, samples, charset, downsample)
     refs, hyps = [s.text for s in samples], [p.text for p in preds]
@@ -117,6 +140,7 @@ def adapt(
     seed: int = 42,
     progress: bool = True,
     learning_rate: float | None = None,
+    base_weight: float = 0.5,
 ) -> dict:
     """Fine-tune ``from_model`` on the lines under ``dirs`` (line folders and/or ALTO/PAGE)
     into the model directory ``out``; returns the report (also in ``out/handwriting.json``
@@ -127,7 +151,10 @@ def adapt(
     folders of generic lines (for example ``handwriting synth`` output) mixed in, as many as
     the adaptation lines, so the model keeps reading other hands. When no epoch reads the
     held-out slice better than the base model, ``out`` holds the base model unchanged.
-    ``learning_rate`` overrides the one :func:`settings_for` chooses. Raises
+    The best epoch's weights are then averaged with the base model's, ``base_weight`` of
+    the base (:func:`blend_with_base`; 0 keeps the fine-tuned weights): other hands are
+    read about as well as before. ``learning_rate`` overrides the one :func:`settings_for`
+    chooses. Raises
     :class:`DataError` for fewer than :data:`MIN_LINES` usable lines.
     """
     started = time.time()
@@ -209,10 +236,31 @@ def adapt(
         samples=(train_samples + replayed, held_samples),
         max_seconds=budget,
     )
-    after = {"cer": round(summary["best_val_cer"], 3)}
     history = _read_json(out / "history.json")
+    tuned = artifacts.load(out)
+    tuned_scores = {"cer": round(summary["best_val_cer"], 3)}
     best = next(h for h in history if h["epoch"] == summary["best_epoch"])
-    after["wer"] = round(best["val_wer"], 3)
+    tuned_scores["wer"] = round(best["val_wer"], 3)
+    after = tuned_scores
+    if base_weight > 0:
+        blend_with_base(base, tuned, 1 - base_weight)
+        after = _scores(tuned.model, held_samples, tuned.charset, base.model_config.downsample)
+        log.info(
+            "averaged with the base model (%.2f of it): held-out CER %.2f %% (fine-tuned alone "
+            "%.2f %%)",
+            base_weight,
+            after["cer"],
+            tuned_scores["cer"],
+        )
+        artifacts.save(
+            out,
+            tuned.model,
+            tuned.charset,
+            tuned.preprocess,
+            tuned.model_config,
+            training=tuned.meta.get("training"),
+            metrics=tuned.meta.get("metrics"),
+        )
     kept_base = after["cer"] >= before["cer"]
     if kept_base:  # never hand back a model that reads the user's lines worse
         log.warning(
@@ -237,6 +285,8 @@ def adapt(
         "epochs": summary["epochs"],
         "best_epoch": None if kept_base else summary["best_epoch"],
         "before": before,
+        "fine_tuned": tuned_scores,
+        "base_weight": base_weight,
         "after": after,
         "relative_cer_reduction": round(
             100 * (before["cer"] - after["cer"]) / max(before["cer"], 1e-9), 1
@@ -278,7 +328,9 @@ Adapted from `{r["base_model"]}` with `handwriting adapt` on {r["adaptation_line
 {r["held_out_lines"]} more were held out to measure ({r["held_out"]}), and
 {r["replay_lines"]} generic lines were replayed. {r["epochs"]} epochs in {r["minutes"]} minutes
 ({r["lines_per_second"]} lines/s): Adam {st["learning_rate"]:g}, batch {st["batch_size"]},
-{frozen}, stopped after {st["early_stopping"]} epochs without a better held-out CER.
+{frozen}, stopped after {st["early_stopping"]} epochs without a better held-out CER; the best
+epoch's weights averaged with the base model's, {r["base_weight"]:g} of the base (fine-tuned
+alone: held-out CER {r["fine_tuned"]["cer"]:.2f} %).
 
 | held-out lines | CER % | WER % |
 |---|---:|---:|

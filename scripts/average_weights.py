@@ -6,7 +6,8 @@ Usage::
 
     python scripts/average_weights.py BASE_DIR TUNED_DIR OUT_DIR [--weight 0.5]
 
-OUT_DIR gets ``(1 - weight) * BASE + weight * TUNED`` for every tensor, with TUNED's metadata
+OUT_DIR gets ``(1 - weight) * BASE + weight * TUNED`` for every tensor (classifier columns of
+characters the fine-tuning added stay TUNED's), with TUNED's metadata
 and ``training.weight_average`` recording the two sources. Evaluate it before use
 (``handwriting evaluate ... --model OUT_DIR``).
 """
@@ -17,22 +18,14 @@ import argparse
 import sys
 
 from handwriting import artifacts
+from handwriting.adapt import blend_with_base
 from handwriting.errors import HandwritingError
 
 
 def average(base_dir, tuned_dir, out_dir, weight: float = 0.5):
     """Write the weighted mean of the two models to ``out_dir``; returns its path."""
     base, tuned = artifacts.load(base_dir), artifacts.load(tuned_dir)
-    if base.charset != tuned.charset or base.model_config != tuned.model_config:
-        raise HandwritingError(
-            f"{base_dir} and {tuned_dir}: different charsets or architectures; "
-            "only a model and its fine-tuned copy can be averaged"
-        )
-    mixed = [
-        (1 - weight) * a + weight * b
-        for a, b in zip(base.model.get_weights(), tuned.model.get_weights())
-    ]
-    tuned.model.set_weights(mixed)
+    blend_with_base(base, tuned, weight)
     training = dict(tuned.meta.get("training") or {})
     training["weight_average"] = {"weight": weight, "base": str(base_dir), "tuned": str(tuned_dir)}
     return artifacts.save(

@@ -67,6 +67,7 @@ _RANGES = {
     "calibration_lines": (1, None),
     "source_height": (8, 1024),
     "held_out": (0.05, 0.5),
+    "base_weight": (0, 0.95),
     "learning_rate": (1e-7, 1.0),
     "quality": (1, 100),
 }

@@ -69,6 +69,7 @@ def cmd_adapt(args) -> int:
         seed=args.seed,
         progress=not args.json,  # Keras' bar writes on stdout
         learning_rate=args.learning_rate,
+        base_weight=args.base_weight,
     )
     if args.json:
         print_json(r)
@@ -241,6 +242,13 @@ def add_parsers(sub) -> None:
         "--learning-rate",
         type=float,
         help="Adam learning rate (default: 3e-4 below 1,000 lines, else 2e-4)",
+    )
+    a.add_argument(
+        "--base-weight",
+        type=float,
+        default=0.5,
+        help="share of the base model in the weights of the result (WiSE-FT averaging, "
+        "default 0.5: much less forgotten of other hands); 0 keeps the fine-tuned weights",
     )
     a.add_argument("--json", action="store_true", help="print the report as one JSON object")
     a.set_defaults(func=cmd_adapt)
