@@ -22,25 +22,21 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from handwriting.adapt import adapt, group_of  # noqa: E402
+from handwriting.adapt import adapt, groups_of  # noqa: E402
 from handwriting.evaluate import evaluate  # noqa: E402
 from handwriting.groundtruth import scan_line_dirs  # noqa: E402
 
 
 def halves(records):
     """The collection's documents dealt into two halves, in name order."""
-    groups = {}
-    for r in records:
-        groups.setdefault(group_of(r), []).append(r)
+    groups = groups_of(records)
     names = sorted(groups)
     return [[r for n in names[k::2] for r in groups[n]] for k in (0, 1)]
 
 
 def take(records, n):
     """``n`` lines spread over the documents: one line of each document in turn."""
-    groups = {}
-    for r in records:
-        groups.setdefault(group_of(r), []).append(r)
+    groups = groups_of(records)
     order, depth = [], 0
     while len(order) < min(n, len(records)):
         for lines in groups.values():

@@ -9,7 +9,6 @@ notebook can show them: :func:`group_of`, :func:`split_held_out`, :func:`setting
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import re
 import shutil
@@ -25,8 +24,8 @@ from .data import Sample, prepare_lines
 from .errors import ArtifactError, DataError
 from .fileio import write_atomic, write_json_atomic
 from .groundtruth import LineRecord, no_lines_error, scan_line_dirs
-from .metrics import cer, wer
-from .train import predict_samples, train
+from .run_folder import RunFolder
+from .train import score_samples, train
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +44,15 @@ def group_of(record: LineRecord) -> str:
     return str(path.parent / (_LINE_NUMBER.sub("", path.stem) or path.stem))
 
 
+def groups_of(records: list[LineRecord]) -> dict[str, list[LineRecord]]:
+    """The records by page or document (:func:`group_of`), each group in the records'
+    order, the groups in the order they first appear."""
+    groups: dict[str, list[LineRecord]] = {}
+    for r in records:
+        groups.setdefault(group_of(r), []).append(r)
+    return groups
+
+
 def split_held_out(
     records: list[LineRecord], fraction: float = 0.2, seed: int = 42
 ) -> tuple[list[LineRecord], list[LineRecord], str]:
@@ -52,22 +60,22 @@ def split_held_out(
     (:func:`group_of`), about ``fraction`` of the lines held out, chosen at random with
     ``seed``; returns them and how they were split. With a single group, lines are split
     by position instead (every k-th line), and the description says so."""
-    groups: dict[str, list[LineRecord]] = {}
-    for r in records:
-        groups.setdefault(group_of(r), []).append(r)
+    groups = groups_of(records)
     want = max(1, round(fraction * len(records)))
     if len(groups) >= 2:
         order = np.random.default_rng(seed).permutation(sorted(groups))
-        held, taken = [], 0
+        held, taken = set(), 0
         for name in order:
             if taken >= want or len(held) == len(groups) - 1:
                 break
-            held.append(name)
+            held.add(name)
             taken += len(groups[name])
-        held_set = set(held)
-        kept = [r for r in records if group_of(r) not in held_set]
-        out = [r for r in records if group_of(r) in held_set]
-        return kept, out, f"{len(held)} of {len(groups)} pages or documents held out"
+        out = {id(r) for name in held for r in groups[name]}
+        return (
+            [r for r in records if id(r) not in out],
+            [r for r in records if id(r) in out],
+            f"{len(held)} of {len(groups)} pages or documents held out",
+        )
     step = max(2, round(len(records) / want))
     out = records[step - 1 :: step]
     kept = [r for i, r in enumerate(records) if i % step != step - 1]
@@ -125,9 +133,8 @@ def blend_with_base(base, tuned, weight: float) -> None:
 
 
 def _scores(model, samples: list[Sample], charset, downsample: int) -> dict:
-    preds = predict_samples(model, samples, charset, downsample)
-    refs, hyps = [s.text for s in samples], [p.text for p in preds]
-    return {"cer": round(cer(refs, hyps), 3), "wer": round(wer(refs, hyps), 3)}
+    """:func:`~handwriting.train.score_samples`, rounded for the report."""
+    return {k: round(v, 3) for k, v in score_samples(model, samples, charset, downsample).items()}
 
 
 def adapt(
@@ -236,7 +243,8 @@ def adapt(
         samples=(train_samples + replayed, held_samples),
         max_seconds=budget,
     )
-    history = _read_json(out / "history.json")
+    folder = RunFolder(out)
+    history = folder.read_json(folder.history_file)
     tuned = artifacts.load(out)
     tuned_scores = {"cer": round(summary["best_val_cer"], 3)}
     best = next(h for h in history if h["epoch"] == summary["best_epoch"])
@@ -252,15 +260,6 @@ def adapt(
             after["cer"],
             tuned_scores["cer"],
         )
-        artifacts.save(
-            out,
-            tuned.model,
-            tuned.charset,
-            tuned.preprocess,
-            tuned.model_config,
-            training=tuned.meta.get("training"),
-            metrics=tuned.meta.get("metrics"),
-        )
     kept_base = after["cer"] >= before["cer"]
     if kept_base:  # never hand back a model that reads the user's lines worse
         log.warning(
@@ -272,6 +271,16 @@ def adapt(
         )
         artifacts.save(out, base.model, base.charset, base.preprocess, base.model_config)
         after = dict(before)
+    elif base_weight > 0:  # the best epoch as train() saved it, averaged
+        artifacts.save(
+            out,
+            tuned.model,
+            tuned.charset,
+            tuned.preprocess,
+            tuned.model_config,
+            training=tuned.meta.get("training"),
+            metrics=tuned.meta.get("metrics"),
+        )
     seconds = time.time() - started
     report = {
         "base_model": str(artifacts.resolve(from_model)),
@@ -297,18 +306,13 @@ def adapt(
             float(np.mean([h["lines_per_second"] for h in history])) if history else 0.0, 2
         ),
     }
-    meta_file = out / artifacts.META_FILE
-    meta = _read_json(meta_file)
+    meta = artifacts.read_meta(out)
     meta["adaptation"] = report
     meta.setdefault("metrics", {})["held_out_cer"] = after["cer"]
-    write_json_atomic(meta_file, meta)
+    write_json_atomic(out / artifacts.META_FILE, meta)
     write_atomic(out / "README.md", _card(report).encode("utf-8"))
     shutil.rmtree(cache, ignore_errors=True)
     return report
-
-
-def _read_json(path: Path):
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _card(r: dict) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,6 @@ def remove_stale_temps(folder: str | Path, min_age: float = 3600) -> int:
     """Remove the temporary files (and half-written model directories) that an earlier,
     killed run of this package left in ``folder``, when older than ``min_age`` seconds (a
     younger one may belong to a run still writing); returns how many went."""
-    import time
-
     folder, removed = Path(folder), 0
     try:
         entries = list(os.scandir(folder))

@@ -53,6 +53,15 @@ def predict_samples(
     )
 
 
+def score_samples(
+    model, samples: list[Sample], charset: Charset, downsample: int, batch_size: int = 16
+) -> dict:
+    """Greedy CER and WER (percent) of an in-memory Keras model on preprocessed samples."""
+    preds = predict_samples(model, samples, charset, downsample, batch_size)
+    refs, hyps = [s.text for s in samples], [p.text for p in preds]
+    return {"cer": cer(refs, hyps), "wer": wer(refs, hyps)}
+
+
 class _EpochEnd(keras.callbacks.Callback):
     """Validation, best-model export, checkpoint, LR schedule and early stopping."""
 
@@ -101,15 +110,14 @@ class TrainingRun:
         limit = self.config.train.val_limit
         if limit and len(samples) > limit:
             samples = [samples[i] for i in np.linspace(0, len(samples) - 1, limit).astype(int)]
-        preds = predict_samples(
+        scores = score_samples(
             self.model,
             samples,
             self.charset,
             self.config.model.downsample,
             self.config.train.batch_size,
         )
-        refs, hyps = [s.text for s in samples], [p.text for p in preds]
-        return {"val_cer": cer(refs, hyps), "val_wer": wer(refs, hyps), "val_lines": len(samples)}
+        return {"val_cer": scores["cer"], "val_wer": scores["wer"], "val_lines": len(samples)}
 
     def end_epoch(self, epoch: int, logs: dict, seconds: float) -> None:
         t = self.config.train
