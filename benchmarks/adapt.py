@@ -79,12 +79,12 @@ def main():
         sys.exit(f"error: {args.collection}: no line ground truth")
     parts = halves(records)
     rows, largest = [], {}
+    directions = ["half 1 -> half 2", "half 2 -> half 1"]
     for k, (train_half, test_half) in enumerate([(parts[0], parts[1]), (parts[1], parts[0])]):
-        direction = f"half {k + 1} -> half {2 - k}"
+        direction = directions[k]
         test_dir = link_lines(test_half, args.out / f"test{k}")
         before = cer_of(test_dir, args.from_model)
-        for size in sorted(set(args.sizes)):
-            n = min(size, len(train_half))
+        for n in sorted({min(size, len(train_half)) for size in args.sizes}):
             mine = link_lines(take(train_half, n), args.out / f"lines{k}-{n}")
             out = args.out / f"model{k}-{n}"
             r = adapt(
@@ -97,7 +97,6 @@ def main():
             after = cer_of(test_dir, out)
             row = {
                 "direction": direction,
-                "size": size,
                 "lines": n,
                 "minutes": r["minutes"],
                 "lines_per_second": r["lines_per_second"],
@@ -119,12 +118,11 @@ def main():
             f"{r['direction']:18s} {r['lines']:5d} {r['minutes']:5.1f} {r['lines_per_second']:7.2f} "
             f"{r['test_before']:10.2f} {r['test_after']:6.2f} {r['relative_reduction']:6.1f}"
         )
-    for size in sorted({r["size"] for r in rows}):
-        both = [r for r in rows if r["size"] == size]
-        if len(both) == 2:
-            mean = sum(r["relative_reduction"] for r in both) / 2
-            lines = " and ".join(str(r["lines"]) for r in both)
-            print(f"mean relative CER reduction with {lines} lines: {mean:.1f} %")
+    first, second = ([r for r in rows if r["direction"] == d] for d in directions)
+    for both in zip(first, second):
+        mean = sum(r["relative_reduction"] for r in both) / 2
+        lines = " and ".join(str(r["lines"]) for r in both)
+        print(f"mean relative CER reduction with {lines} lines: {mean:.1f} %")
     if args.others:
         print(
             f"\n{'other source':40s} {'base':>6s} "

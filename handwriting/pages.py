@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from .charset import normalize_text
-from .document import Page, TextLine, Word
+from .document import Page, TextLine
 from .errors import DataError, HandwritingError
 from .fileio import write_atomic
 from .formats import read_layout, serialize
+from .geometry import settle_line
 from .groundtruth import first_problem
 from .images import load_image, to_gray
 from .metrics import rates, score_page, totals
@@ -53,7 +54,9 @@ def recognize_page(
 
     Returns:
         A :class:`~handwriting.document.Page` in image coordinates whose lines carry
-        ``text`` and ``confidence`` (a line that cannot be cropped gets ``""`` and 0.0).
+        ``text`` and ``confidence`` (a line that cannot be cropped gets ``""`` and 0.0),
+        and whose geometry is settled (:func:`~handwriting.geometry.settle_line`): each
+        polygon valid and holding its baseline and word boxes, the word boxes apart.
     """
     given = read_layout(layout) if isinstance(layout, (str, Path)) else layout
     if image is None:
@@ -91,21 +94,10 @@ def recognize_page(
         # normalized as ground truth is: no space at either end or twice (words are unchanged)
         line.text, line.confidence = normalize_text(pred.text), float(pred.confidence)
         dx, dy = crop_origin(line.polygon)
-        line.words = [
-            _inside(word.moved(dx, dy), line.polygon)
-            for word in recognizer.locate(pred, pre, extent)
-        ]
+        line.words = [word.moved(dx, dy) for word in recognizer.locate(pred, pre, extent)]
+    for line in lines:
+        settle_line(line, w, h)
     return Page(source, w, h, lines)
-
-
-def _inside(word: Word, polygon: np.ndarray) -> Word:
-    """``word`` with its box clipped to the box of its line's polygon (the crop's margin can
-    put a box edge a pixel or two outside it)."""
-    (lx0, ly0), (lx1, ly1) = polygon.min(0), polygon.max(0) + 1
-    x0, y0, x1, y1 = word.box
-    x0, y0 = min(max(x0, lx0), lx1 - 1), min(max(y0, ly0), ly1 - 1)
-    box = (int(x0), int(y0), int(max(x0 + 1, min(x1, lx1))), int(max(y0 + 1, min(y1, ly1))))
-    return Word(word.text, box, word.confidence)
 
 
 def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:

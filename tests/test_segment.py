@@ -462,16 +462,6 @@ def test_evaluate_pages_on_a_drawn_page(ruled, recognizer, tmp_path):
         evaluate_pages(recognizer, [tmp_path / "nowhere"])
 
 
-def test_word_boxes_are_clipped_to_their_line():
-    from handwriting.document import Word
-    from handwriting.pages import _inside
-
-    poly = np.array([[100, 50], [300, 50], [300, 90], [100, 90]])
-    assert _inside(Word("a", (98, 48, 150, 93), 0.9), poly) == Word("a", (100, 50, 150, 91), 0.9)
-    assert _inside(Word("b", (120, 60, 180, 80)), poly).box == (120, 60, 180, 80)  # inside: kept
-    assert _inside(Word("c", (305, 60, 309, 80)), poly).box == (300, 60, 301, 80)  # never empty
-
-
 def test_score_page_dont_care_misses_and_false_alarms():
     def line(x0, y0, x1, y1, text):
         return TextLine("x", np.array([[x0, y0], [x1, y1]]), None, text)

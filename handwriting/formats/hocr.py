@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from lxml import etree
 
-from ..document import Page
+from ..document import Page, TextLine
 from .xml import box, boxed_words, image_name, xml_safe
+
+# where two stacked lines' boxes meet: below the upper line's baseline by this share of the
+# distance between the two baselines (its descenders' usual reach; the lower line's
+# lower-case letters start further down)
+DESCENDER_SHARE = 0.3
+
+
+def line_boxes(lines: list[TextLine]) -> list[tuple[int, int, int, int]]:
+    """The hOCR box ``(x0, y0, x1, y1)`` of each line: its polygon's bounding box, cut
+    where it reaches into a line below or above it. Two lines that share columns meet at
+    ``DESCENDER_SHARE`` of the way from the upper baseline to the lower one (both taken in
+    the middle of the shared columns), so that stacked lines' boxes do not overlap though
+    their ascenders and descenders do."""
+    boxes = []
+    for line in lines:
+        x, y, w, h = box(line.polygon)
+        boxes.append([x, y, x + w, y + h])
+
+    def level(k: int, x: float) -> float:  # the line's baseline (else its bottom) at x
+        base = lines[k].baseline
+        if base is None or len(base) < 2:
+            return float(boxes[k][3])
+        base = np.asarray(base, np.float64)
+        order = np.argsort(base[:, 0])
+        return float(np.interp(x, base[order, 0], base[order, 1]))
+
+    for i, j in itertools.permutations(range(len(lines)), 2):
+        (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[i], boxes[j]
+        if min(ax1, bx1) <= max(ax0, bx0) or by0 >= ay1 or ay0 >= by1:
+            continue  # no shared columns or rows
+        mid = (max(ax0, bx0) + min(ax1, bx1)) / 2
+        upper, lower = level(i, mid), level(j, mid)
+        if lower <= upper:  # i is not above j
+            continue
+        cut = round(upper + DESCENDER_SHARE * (lower - upper))
+        if ay0 < cut < ay1:
+            boxes[i][3] = cut
+        if by0 < cut < by1:
+            boxes[j][1] = cut
+    return [tuple(int(v) for v in b) for b in boxes]
 
 
 def to_hocr(page: Page, name: str | None = None) -> bytes:
@@ -27,6 +69,10 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
         head, E("meta"), {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"}
     )
     etree.SubElement(head, E("meta"), name="ocr-system", content=f"handwriting {__version__}")
+    # the page's language is not known to the writer: ISO 639-2 "undetermined"
+    etree.SubElement(head, E("meta"), name="ocr-langs", content="und")
+    etree.SubElement(head, E("meta"), name="ocr-number-of-pages", content="1")
+    etree.SubElement(head, E("meta"), name="ocr-scripts", content="Latn")  # ISO 15924
     etree.SubElement(
         head,
         E("meta"),
@@ -57,13 +103,12 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
         parent = etree.SubElement(
             area, E("p"), {"class": "ocr_par", "id": "par_1", "title": bbox(x, y, x + w, y + h)}
         )
-    for i, line in enumerate(page.lines, 1):
-        x, y, w, h = box(line.polygon)
-        title = bbox(x, y, x + w, y + h)
+    for i, (line, (x, y, x1, y1)) in enumerate(zip(page.lines, line_boxes(page.lines)), 1):
+        title = bbox(x, y, x1, y1)
         if line.baseline is not None and len(line.baseline) >= 2:
             (bx0, by0), (bx1, by1) = np.asarray(line.baseline, np.float64)[[0, -1]]
             slope = (by1 - by0) / (bx1 - bx0) if bx1 != bx0 else 0.0
-            title += f"; baseline {slope:.4f} {round(by0 + slope * (x - bx0) - (y + h))}"
+            title += f"; baseline {slope:.4f} {round(by0 + slope * (x - bx0) - y1)}"
         if line.confidence is not None:
             title += f"; x_wconf {round(100 * line.confidence)}"
         el = etree.SubElement(
@@ -74,7 +119,9 @@ def to_hocr(page: Page, name: str | None = None) -> bytes:
         for j, text in enumerate(texts, 1):
             word = etree.SubElement(el, E("span"), {"class": "ocrx_word", "id": f"word_{i}_{j}"})
             if words:
-                props = bbox(*words[j - 1].box)
+                wx0, wy0, wx1, wy1 = words[j - 1].box  # the word's rows within its line's
+                wy0 = min(max(wy0, y), y1 - 1)
+                props = bbox(wx0, wy0, wx1, max(wy0 + 1, min(wy1, y1)))
                 if words[j - 1].confidence is not None:
                     props += f"; x_wconf {round(100 * words[j - 1].confidence)}"
                 word.set("title", props)
