@@ -6,7 +6,7 @@ keeps a bad input out of a batch. Segmentation makes pages, recognition fills in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +59,12 @@ class TextLine:
 
 @dataclass
 class Page:
-    """A page image (its path, if it has one), its size in pixels, and its lines in reading
-    order."""
+    """A page image (its path, if it has one), its size in pixels, its lines in reading
+    order, and the boxes ``(x0, y0, x1, y1)`` of writing that segmentation left outside
+    every line (``unread``)."""
 
     image: Path | None
     width: int
     height: int
     lines: list[TextLine]
+    unread: list[tuple[int, int, int, int]] = field(default_factory=list)

@@ -25,7 +25,7 @@ from .groundtruth import first_problem
 from .images import load_image, to_gray
 from .metrics import rates, score_page, totals
 from .preprocessing import crop_line, crop_origin
-from .segment import SegmentConfig, segment_page
+from .segment import SegmentConfig, segment
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +37,9 @@ def recognize_page(
     image: str | Path | np.ndarray | None,
     layout: str | Path | Page | None = None,
     config: SegmentConfig | None = None,
+    name: str | None = None,
 ) -> Page:
-    """Read a whole page: its lines (found by :func:`~handwriting.segment.segment_page`, or
+    """Read a whole page: its lines (found by :func:`~handwriting.segment.segment`, or
     those of an ALTO/PAGE ``layout`` file), each cropped as ground-truth lines are
     (:func:`~handwriting.preprocessing.crop_line`) and all recognized in one batched call.
 
@@ -51,6 +52,7 @@ def recognize_page(
             text read here). When its page size differs from the image's, its coordinates are
             scaled to the image.
         config: segmentation tunables (ignored with ``layout``).
+        name: what the page is called in warnings (default: the image's path).
 
     Returns:
         A :class:`~handwriting.document.Page` in image coordinates whose lines carry
@@ -72,17 +74,32 @@ def recognize_page(
     else:
         gray, source = load_image(image), Path(image)
     h, w = gray.shape
-    named = layout if isinstance(layout, (str, Path)) else None  # for messages
+    named = name or source or (layout if isinstance(layout, (str, Path)) else None) or "page"
     if given is None:
-        lines = segment_page(gray, config)
+        found = segment(gray, config)
+        lines, unread = found.lines, found.unread
     else:
-        lines = _fit_layout(given, w, h, named or "layout")
+        lines = _fit_layout(given, w, h, layout if isinstance(layout, (str, Path)) else named)
+        unread = list(given.unread) if (given.width, given.height) == (w, h) else []
+    if unread:
+        x0, y0, x1, y1 = max(unread, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+        log.warning(
+            "%s: %d area(s) of writing outside every line not read (the largest at "
+            "x %d-%d, y %d-%d: vertical writing, small print or ink unlike a line); to read "
+            "them, draw their lines and pass them with --layout",
+            named,
+            len(unread),
+            x0,
+            x1,
+            y0,
+            y1,
+        )
     crops, extents, where = [], [], []
     for k, line in enumerate(lines):
         try:
             pre, extent = recognizer.prepare(crop_line(gray, line.polygon))
         except HandwritingError as exc:
-            log.warning("%s: line %s skipped: %s", source or named or "page", line.id, exc)
+            log.warning("%s: line %s skipped: %s", named, line.id, exc)
             line.text, line.confidence, line.words = "", 0.0, []
             continue
         crops.append(pre)
@@ -97,7 +114,7 @@ def recognize_page(
         line.words = [word.moved(dx, dy) for word in recognizer.locate(pred, pre, extent)]
     for line in lines:
         settle_line(line, w, h)
-    return Page(source, w, h, lines)
+    return Page(source, w, h, lines, unread)
 
 
 def _fit_layout(page: Page, w: int, h: int, where) -> list[TextLine]:

@@ -130,8 +130,12 @@ def read(
             found = None if layout is not None or mode != "auto" else page_lines(gray)
             if layout is not None or mode == "page" or found is not None:
                 # along the layout, or the lines that made it a page (not segmented twice)
-                given = layout if found is None else Page(None, *gray.shape[::-1], found)
-                page = recognize_page(recognizer, gray, layout=given)
+                given = (
+                    layout
+                    if found is None
+                    else Page(None, *gray.shape[::-1], found.lines, found.unread)
+                )
+                page = recognize_page(recognizer, gray, layout=given, name=name)
                 page.image = source
                 readings.append(Reading(name, page, "page"))
             else:

@@ -55,7 +55,9 @@ from .preprocessing import dark_ground, ink_map, rotation, skew_angle
 # The thresholds of _Work.lines that are not tunables. (S): in line spacings, estimated per
 # page; (C): in the writing's median glyph height; else as said.
 SPECK_AREA = 2e-5  # of the page area: smaller components are dust (before the spacing is known)
-EDGE_BAND = 0.006  # of the longer side: ink touching this band along the edges is not text
+EDGE_BAND = 0.006  # of the longer side: ink touching this band along the edges is not text,
+EDGE_TEXT_SIDE = 1.5  # (S) unless it is at most this high
+EDGE_TEXT_LENGTH = 8.0  # (S) and this long (a word written up to the edge of the scan)
 SPACING_CAP = 4.0  # (C) the spacing is at most this (lines far apart do not inflate it)
 MARK_AREA = 0.08  # (S) a component smaller than this squared is a mark (dot, accent, comma)
 MARK_SIDE = 0.15  # (S) ... and so is one whose longer side is under this
@@ -104,8 +106,8 @@ class SegmentConfig(ConfigSection):
     ink_threshold: float = 0.25
     max_skew: float = 5.0
     rule_length: float = 0.25
-    column_gap: float = 1.5
-    split_gap: float = 2.5
+    column_gap: float = 1.0
+    split_gap: float = 1.5
     min_height: float = 0.25
     min_aspect: float = 1.0
     min_glyph: float = 0.25
@@ -143,20 +145,27 @@ class SegmentConfig(ConfigSection):
 # ---------------------------------------------------------------- public API
 
 
-def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[TextLine]:
-    """Find the text lines of a page, in reading order.
+@dataclass
+class Segmentation:
+    """What :func:`segment` finds on a page: its ``lines`` in reading order, and the boxes
+    ``(x0, y0, x1, y1)`` of writing left outside every line (``unread``: vertical writing,
+    ink that does not look like a line), for the reader to be told."""
+
+    lines: list[TextLine]
+    unread: list[tuple[int, int, int, int]]
+
+
+def segment(gray: np.ndarray, config: SegmentConfig | None = None) -> Segmentation:
+    """Find the text lines of a page, in reading order, and the writing left out of them.
 
     Args:
         gray: the page, any array :func:`~handwriting.images.to_gray` accepts.
         config: tunables (default :class:`SegmentConfig`).
 
     Returns:
-        ``TextLine`` objects with ids ``l1``, ``l2`` ..., an ``(N, 2)`` int32 polygon and a
-        ``(2, 2)`` int32 baseline in the coordinates of ``gray``; ``text`` is ``None``.
-
-    Example:
-        >>> lines = segment_page(load_image("page.jpg"))
-        >>> crops = [crop_line(page, ln.polygon) for ln in lines]
+        A :class:`Segmentation`: ``TextLine`` objects with ids ``l1``, ``l2`` ..., an
+        ``(N, 2)`` int32 polygon and a ``(2, 2)`` int32 baseline in the coordinates of
+        ``gray`` (``text`` is ``None``), and the boxes of writing no line holds.
     """
     config = config or SegmentConfig()
     gray = to_gray(gray)
@@ -171,23 +180,35 @@ def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[
     for poly, base in work.lines():
         k = len(lines) + 1
         lines.append(TextLine(f"l{k}", poly + np.int32([x0, y0]), base + np.int32([x0, y0])))
-    return lines
+    unread = [(a + x0, b + y0, c + x0, d + y0) for a, b, c, d in work.unread]
+    return Segmentation(lines, unread)
 
 
-def page_lines(gray: np.ndarray, config: SegmentConfig | None = None) -> list[TextLine] | None:
-    """The lines of an image that is a page (lines to find), or ``None`` for a single line.
+def segment_page(gray: np.ndarray, config: SegmentConfig | None = None) -> list[TextLine]:
+    """The text lines of a page in reading order (:func:`segment`'s ``lines``).
+
+    Example:
+        >>> lines = segment_page(load_image("page.jpg"))
+        >>> crops = [crop_line(page, ln.polygon) for ln in lines]
+    """
+    return segment(gray, config).lines
+
+
+def page_lines(gray: np.ndarray, config: SegmentConfig | None = None) -> Segmentation | None:
+    """What :func:`segment` finds on an image that is a page, or ``None`` for a single line.
 
     A short (height < 150 px) or wide (aspect > 4) image is a line; anything else is a page
-    when :func:`segment_page` finds at least two lines on it, or one line taking at most a
-    sixth of its height (a note on a sheet: read along its line, not squeezed whole).
+    when :func:`segment` finds at least two lines on it, or one line taking at most a sixth
+    of its height (a note on a sheet: read along its line, not squeezed whole).
     """
     gray = to_gray(gray)
     h, w = gray.shape
     if h < 150 or w > 4 * h:
         return None
-    lines = segment_page(gray, config)
+    found = segment(gray, config)
+    lines = found.lines
     if len(lines) >= 2 or (len(lines) == 1 and int(np.ptp(lines[0].polygon[:, 1])) <= h / 6):
-        return lines
+        return found
     return None
 
 
@@ -274,7 +295,12 @@ class _Work:
         self.edge = 1 - cv2.erode(
             inside, np.ones((k, k), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
         )
+        # three times as wide: ink there that no line holds is not reported (shadows, folds)
+        self.near_edge = 1 - cv2.erode(
+            inside, np.ones((3 * k, 3 * k), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0
+        )
         self.angle = angle
+        self.unread: list[tuple[int, int, int, int]] = []  # boxes of writing left unread
         # working coordinates -> page coordinates
         forward = (rot @ np.array([[scale, 0, 0], [0, scale, 0], [0, 0, 1]], np.float64))[:2]
         self.to_page = cv2.invertAffineTransform(forward)
@@ -322,7 +348,9 @@ class _Work:
         huge |= (area > SOLID_FILL * bw * bh) & (
             np.minimum(bw, bh) > max(SOLID_SIDE * spacing, SOLID_CHARS * char)
         )
-        huge |= np.bincount(labels[self.edge > 0], minlength=n) > 0
+        # ... unless it is the size of writing (a word written up to the edge of the scan)
+        sized = (bh <= EDGE_TEXT_SIDE * spacing) & (bw <= EDGE_TEXT_LENGTH * spacing)
+        huge |= (np.bincount(labels[self.edge > 0], minlength=n) > 0) & ~sized
         huge |= (np.maximum(bw, bh) > RULE_LENGTH * max(hh, ww)) & (
             np.minimum(bw, bh) < RULE_WIDTH * spacing
         )
@@ -340,6 +368,9 @@ class _Work:
         small &= ~remnant
         main = ~small & ~huge & ~remnant
         main[0] = False
+        # what a line should hold, or be reported (self.unread); near the edge of the scan
+        # it may as well be a shadow, a fold or the edge of the paper
+        writing = main & ~(np.bincount(labels[self.near_edge > 0], minlength=n) > 0)
         main &= ~_vertical_writing(labels, stats, cents, main, spacing)
         if not main.any():
             return []
@@ -374,12 +405,75 @@ class _Work:
         low = _low(height, cfg.min_height * spacing, ink) | _low(
             glyph, cfg.min_glyph * spacing, ink
         )
-        out = []
+        found = []  # (polygon, baseline) in working coordinates
         for (py, px, ay, ax, _, _), drop in zip(pieces, low):
             if not drop:
-                poly, base = _envelope(ax, ay, px, py, spacing, cfg.pad)
-                out.append((self._map(poly), self._map(base)))
+                found.append(_envelope(ax, ay, px, py, spacing, cfg.pad))
+        # writing that no band took (far from every line: a signature, a note in the
+        # margin; vertical writing): a line of its own where it looks like one, else reported
+        seen = np.zeros(n, bool)
+        for _, _, comp in groups:
+            seen[comp] = True
+        stray = main & ~seen
+        stray[0] = False
+        if stray.any():
+            for poly, base in self._stray_lines(labels, stray, small, spacing):
+                found.insert(_reading_place(found, poly), (poly, base))
+        self.unread = self._outside(labels, writing, [poly for poly, _ in found], spacing)
+        return [(self._map(poly), self._map(base)) for poly, base in found]
+
+    def _outside(self, labels, writing, polygons, spacing) -> list[tuple[int, int, int, int]]:
+        """Page boxes (x0, y0, x1, y1) of the ``writing`` components that lie mostly outside
+        every polygon (vertical writing, small print, blobs that were not read), grouped
+        where they are under a third of a spacing apart."""
+        inside = np.zeros(labels.shape, np.uint8)
+        cv2.fillPoly(inside, [np.rint(p).astype(np.int32) for p in polygons], 1)
+        n = len(writing)
+        total = np.bincount(labels.ravel(), minlength=n)
+        held = np.bincount(labels[inside > 0], minlength=n)
+        left = writing & (held < 0.5 * np.maximum(total, 1))
+        left[0] = False
+        if not left.any():
+            return []
+        r = max(1, int(spacing / 3))
+        near = cv2.dilate(left[labels].astype(np.uint8), np.ones((r, r), np.uint8))
+        k, _, boxes, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+        out = []
+        for x, y, w, h, _ in boxes[1:]:
+            corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)
+            mapped = self._map(corners)
+            (x0, y0), (x1, y1) = mapped.min(0), mapped.max(0)
+            out.append((int(x0), int(y0), int(x1), int(y1)))
         return out
+
+    def _stray_lines(self, labels, stray, small, spacing):
+        """Lines made of the ``stray`` components (with the marks near them), grouped as
+        words and lines are (gaps under half a spacing across, a fifth down), where a group
+        looks like a line of writing: (polygon, baseline) pairs in working coordinates."""
+        cfg = self.config
+        mask = stray[labels].astype(np.uint8)
+        reach = max(1, int(0.5 * spacing))
+        joined = cv2.dilate(mask, np.ones((max(1, int(0.2 * spacing)), 2 * reach + 1), np.uint8))
+        k, groups = cv2.connectedComponents(joined, connectivity=8)
+        made = []
+        marks = small[labels]
+        for g in range(1, k):
+            inside = groups == g
+            py, px = np.nonzero(inside & (mask > 0))
+            if not len(py):
+                continue
+            ay, ax = np.nonzero(inside & ((mask > 0) | marks))
+            top, bottom = np.percentile(py, [1, 99])
+            height, width = bottom - top + 1, ax.max() - ax.min() + 1
+            fill = len(py) / (width * (py.max() - py.min() + 1))
+            if (
+                cfg.min_height * spacing <= height <= 2.0 * spacing
+                and width >= cfg.min_aspect * height
+                and fill <= cfg.max_fill
+                and len(py) >= 0.02 * spacing**2
+            ):
+                made.append(_envelope(ax, ay, px, py, spacing, cfg.pad))
+        return made
 
     def _column_lines(self, labels, stats, cents, comps, spacing) -> list[tuple[np.ndarray, ...]]:
         """Main ink (ys, xs, component) of each line of one column, top to bottom."""
@@ -472,6 +566,20 @@ class _Work:
 
 
 # ---------------------------------------------------------------- steps
+
+
+def _reading_place(found, poly) -> int:
+    """Where a line with polygon ``poly`` goes in the reading order of the lines ``found``
+    ((polygon, baseline) pairs): after the last line whose middle is above its own among
+    those that share columns with it (else among all lines)."""
+    if not found:
+        return 0
+    y = (poly[:, 1].min() + poly[:, 1].max()) / 2
+    x0, x1 = poly[:, 0].min(), poly[:, 0].max()
+    mids = np.array([(p[:, 1].min() + p[:, 1].max()) / 2 for p, _ in found])
+    share = np.array([min(x1, p[:, 0].max()) > max(x0, p[:, 0].min()) for p, _ in found])
+    above = np.flatnonzero((mids < y) & share) if share.any() else np.flatnonzero(mids < y)
+    return int(above.max()) + 1 if len(above) else 0
 
 
 def _thicken(gray: np.ndarray, k: int) -> np.ndarray:

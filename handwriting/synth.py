@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .document import Page, TextLine
 from .errors import HandwritingError, missing_extra
 from .fileio import write_atomic
 from .synth_text import sample_text, text_pool
@@ -400,3 +401,118 @@ def photograph(
         for p in polygons
     ]
     return out, moved
+
+
+PAGE_KINDS = ("plain", "edge", "signature", "margin", "columns", "photo")
+
+
+def synth_page(kind: str, fonts, seed: int = 0, texts=None) -> tuple[np.ndarray, Page]:
+    """A handwritten page of one of the hard kinds segmentation meets, with its ground truth.
+
+    Kinds (:data:`PAGE_KINDS`): ``plain`` (eight lines), ``edge`` (lines whose last word
+    ends a few pixels from the right edge of the scan), ``signature`` (a larger name with a
+    flourish right under the last line), ``margin`` (two short notes in a wide left margin
+    beside the text), ``columns`` (two columns), ``photo`` (a plain page photographed on a
+    dark table, :func:`photograph`).
+
+    Args:
+        fonts: font files to write with (one is drawn per page; the signature uses another).
+        texts: sentences to draw the lines from (default: the built-in English and French).
+
+    Returns:
+        The grayscale page and a :class:`~handwriting.document.Page` whose lines hold the
+        box of each written line's ink (as a polygon) and its text, in reading order.
+    """
+    if kind not in PAGE_KINDS:
+        raise HandwritingError(f"unknown page kind {kind!r} (one of {', '.join(PAGE_KINDS)})")
+    fonts = list(fonts)
+    if not fonts:
+        raise HandwritingError("synth_page needs at least one font")
+    rng = np.random.default_rng(seed)
+    pool = text_pool(texts)
+    font = fonts[int(rng.integers(len(fonts)))]
+    size, step = 40, 78  # glyph size and line spacing in pixels (a 200-dpi letter)
+    h, w = 900, 1100
+    paper = rng.uniform(215, 245) + 8 * _smooth_noise((h, w), rng, 60)
+    dark = np.zeros((h, w), np.float64)
+    gt: list[TextLine] = []
+
+    def write(text, x, y, fnt=font, sz=size, right=None, width=None):
+        """Darken ``text`` in with its ink's top left at (x, y) (``right``: its ink ending
+        there instead); returns the ink box, or None if it is wider than ``width``."""
+        line = render_text(text, fnt, rng, size=sz, jitter=0.3)
+        paper_of_line = cv2.medianBlur(line, 31).astype(np.float64)
+        ink = paper_of_line - line  # the ink alone, whatever paper it was rendered on
+        ink[ink < 20] = 0
+        if not ink.any():
+            return None
+        ys, xs = np.nonzero(ink > 0.35 * np.percentile(ink[ink > 0], 99))  # the strokes
+        ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        if width is not None and ink.shape[1] > width:
+            return None
+        if right is not None:
+            x = right - ink.shape[1]
+        x0, y0 = max(0, x), max(0, y)
+        x1, y1 = min(w, x + ink.shape[1]), min(h, y + ink.shape[0])
+        if x1 - x0 < 10 or y1 - y0 < 10:
+            return None
+        part = ink[y0 - y : y1 - y, x0 - x : x1 - x]
+        np.maximum(dark[y0:y1, x0:x1], part, out=dark[y0:y1, x0:x1])
+        gt.append(TextLine(f"t{len(gt) + 1}", _rect((x0, y0, x1, y1)), None, text))
+        return x0, y0, x1, y1
+
+    def fill(x, y, width, n):
+        for k in range(n):
+            for _ in range(MAX_TRIES):
+                if write(sample_text(pool, rng, words=(4, 9)), x, y + k * step, width=width):
+                    break
+
+    if kind in ("plain", "photo"):
+        fill(90, 120, w - 180, 8)
+    elif kind == "edge":
+        for k in range(8):
+            text = sample_text(pool, rng, words=(5, 9))
+            if k % 2:  # every other line runs to the edge
+                right = w - int(rng.integers(2, 6))
+                for _ in range(MAX_TRIES):
+                    if write(text, 0, 120 + k * step, right=right, width=w - 90):
+                        break
+                    text = sample_text(pool, rng, words=(5, 9))
+            else:
+                fill(90, 120 + k * step, w - 180, 1)
+    elif kind == "signature":
+        fill(90, 120, w - 180, 6)
+        other = fonts[(fonts.index(font) + 1) % len(fonts)]
+        y = 120 + 6 * step - step // 4
+        box = write(sample_text(pool, rng, words=(2, 2)), 0, y, fnt=other, sz=60, right=w - 120)
+        if box is not None:  # a flourish under the name, touching it
+            x0, y0, x1, y1 = box
+            cx, cy = (x0 + x1) // 2, y1 + 4
+            cv2.ellipse(dark, (cx, cy), ((x1 - x0) // 2 + 20, 10), -3, 10, 190, 200, 3)
+            gt[-1].polygon = _rect((x0 - 20, y0, x1 + 20, cy + 12))
+    elif kind == "margin":
+        fill(330, 120, w - 420, 8)
+        for k in (1, 4):
+            write(sample_text(pool, rng, words=(1, 2)), 40, 120 + k * step + 10, sz=30, width=250)
+    elif kind == "columns":
+        fill(60, 120, 440, 8)
+        fill(580, 120, 440, 8)
+    gray = np.clip(paper - dark * rng.uniform(1.0, 1.6), 0, 255).astype(np.uint8)
+    gt.sort(key=lambda ln: _reading_key(ln, kind, w))
+    if kind == "photo":
+        gray, moved = photograph(gray, [ln.polygon for ln in gt], degrees=3.0, margin=0.12)
+        for ln, p in zip(gt, moved):
+            ln.polygon = p
+    return gray, Page(None, gray.shape[1], gray.shape[0], gt)
+
+
+def _rect(box) -> np.ndarray:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.int32)
+
+
+def _reading_key(line: TextLine, kind: str, width: int):
+    """Columns left then right; elsewhere top to bottom."""
+    x0, y0 = line.polygon.min(0)
+    column = int(x0 > width / 2) if kind == "columns" else 0
+    return column, int(y0)

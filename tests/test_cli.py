@@ -247,11 +247,11 @@ def test_recognize_segments_a_page_once(model_dir, tmp_path, capsys, monkeypatch
 
     def counted(*args, **kwargs):
         calls.append(1)
-        return segment_page(*args, **kwargs)
+        return segment(*args, **kwargs)
 
-    segment_page = handwriting.segment.segment_page
-    monkeypatch.setattr(handwriting.segment, "segment_page", counted)
-    monkeypatch.setattr(handwriting.pages, "segment_page", counted)
+    segment = handwriting.segment.segment
+    monkeypatch.setattr(handwriting.segment, "segment", counted)
+    monkeypatch.setattr(handwriting.pages, "segment", counted)
     assert main(["recognize", str(page), "--model", str(model_dir), "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)[0]["lines"]) == 3 and len(calls) == 1
 

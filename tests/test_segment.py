@@ -16,7 +16,7 @@ from handwriting.formats import read_alto, read_page_xml, to_json
 from handwriting.images import load_image
 from handwriting.metrics import iou, line_box, rates, score_page
 from handwriting.pages import evaluate_pages, recognize_page, save_page
-from handwriting.segment import SegmentConfig, draw_lines, is_page, segment_page
+from handwriting.segment import SegmentConfig, draw_lines, is_page, segment, segment_page
 from handwriting.synth import photograph
 
 from conftest import render_line, write_alto, write_page_xml
@@ -479,3 +479,71 @@ def test_score_page_dont_care_misses_and_false_alarms():
     s = score_page(gt, pred)
     assert (s["gt_lines"], s["pred_lines"], s["matched"], s["ignored"]) == (2, 2, 1, 1)
     assert s["chars"] == 8 and s["errors"] == 1 + 4 + 5  # edit + missed line + false alarm
+
+
+# ---------------------------------------------------------------- writing off the lines
+
+
+def _put(page, text, x, y, scale=1.0, right=None):
+    """Write ``text`` with its baseline at ``y`` from ``x`` (or ending at ``right``); returns
+    its ink box (x0, y0, x1, y1), ends inclusive."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, _), _ = cv2.getTextSize(text, font, scale, 2)
+    one = np.zeros(page.shape, np.uint8)
+    cv2.putText(
+        one, text, (x if right is None else right - tw, y), font, scale, 255, 2, cv2.LINE_AA
+    )
+    page[:] = np.minimum(page, (235 - 0.8 * one.astype(np.float64)).astype(np.uint8))
+    ys, xs = np.nonzero(one > 100)
+    return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
+
+
+def _holding(lines, box):
+    """The lines whose polygon holds the middle of ``box``, and of its left and right ends."""
+    x0, y0, x1, y1 = box
+    pts = [((x0 + x1) / 2, (y0 + y1) / 2), (x0 + 2, (y0 + y1) / 2), (x1 - 2, (y0 + y1) / 2)]
+    return [
+        ln
+        for ln in lines
+        if all(cv2.pointPolygonTest(ln.polygon.astype(np.int32), p, False) >= 0 for p in pts)
+    ]
+
+
+def test_writing_up_to_the_edge_of_the_scan_is_kept():
+    """A last word written up to the edge of the scan (2 px from it) stays in its line."""
+    page = np.full((700, 1000), 235, np.uint8)
+    boxes = [_put(page, "the garden at Kew letters", 0, 120 + 78 * k, right=998) for k in range(6)]
+    lines = segment_page(page)
+    assert len(lines) == 6
+    for line, box in zip(lines, boxes):
+        assert _holding([line], box), (line_box(line.polygon), box)
+
+
+def test_notes_in_the_margin_are_lines_of_their_own():
+    """Notes in a wide left margin, under two line spacings from the text beside them, are
+    read as lines of their own (a column before the text), not merged into the text."""
+    page = np.full((760, 1000), 235, np.uint8)
+    text = [_put(page, "herbarium plants Ceylon", 300, 120 + 78 * k) for k in range(7)]
+    notes = [_put(page, "seeds", 170, 120 + 78 * 2 + 30, 0.7), _put(page, "thanks", 150, 432, 0.7)]
+    found = segment(page)
+    assert len(found.lines) == 9 and not found.unread
+    for box in text + notes:
+        assert len(_holding(found.lines, box)) == 1, box
+    for note in notes:
+        (line,) = _holding(found.lines, note)
+        assert not any(_holding([line], box) for box in text)
+
+
+def test_vertical_writing_is_reported_not_dropped_silently(tmp_path, caplog):
+    """Writing up the margin (turned 90 degrees) is not read as lines; it is reported, with
+    its box, in the segmentation, the page and a warning."""
+    page = np.full((900, 1000), 235, np.uint8)
+    for k in range(6):
+        _put(page, "herbarium plants Ceylon", 150, 120 + 78 * k)
+    side = np.full((90, 700), 235, np.uint8)
+    _put(side, "with many thanks your friend", 10, 60)
+    page[100:800, 880:970] = np.rot90(side)
+    found = segment(page)
+    assert len(found.lines) == 6
+    assert found.unread and all(880 <= b[0] and b[2] <= 972 for b in found.unread)
+    assert max(b[3] - b[1] for b in found.unread) > 300

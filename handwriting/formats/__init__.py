@@ -65,7 +65,8 @@ def _layout(root, path: Path) -> Page | None:
 
 def to_json(page: Page) -> dict:
     """A JSON-ready dict: image, size and per line id, polygon, baseline, text, confidence
-    and, for lines read here, words (text, box ``[x0, y0, x1, y1]``, confidence)."""
+    and, for lines read here, words (text, box ``[x0, y0, x1, y1]``, confidence); and, if
+    segmentation left writing outside every line, ``unread``: its boxes."""
 
     def pts(a):
         return None if a is None else [[int(x), int(y)] for x, y in np.asarray(a)]
@@ -87,6 +88,7 @@ def to_json(page: Page) -> dict:
         "width": page.width,
         "height": page.height,
         "lines": [line(ln) for ln in page.lines],
+        **({"unread": [list(map(int, b)) for b in page.unread]} if page.unread else {}),
     }
 
 
