@@ -722,7 +722,7 @@ def _line_spacing(mask: np.ndarray, stats: np.ndarray) -> float:
     if local.size == 0:
         return fallback
     best = seg[local].max()
-    first = local[seg[local] >= 0.5 * best][0]  # the fundamental, not a multiple
+    first = local[seg[local] >= 0.4 * best][0]  # the fundamental, not a multiple
     return float(lo + first)
 
 

@@ -446,7 +446,10 @@ def synth_page(kind: str, fonts, seed: int = 0, texts=None) -> tuple[np.ndarray,
         ink[ink < 20] = 0
         if not ink.any():
             return None
-        ys, xs = np.nonzero(ink > 0.35 * np.percentile(ink[ink > 0], 99))  # the strokes
+        strong = np.percentile(ink[ink > 0], 99)
+        ys, xs = np.nonzero(ink > 0.35 * strong)  # the strokes
+        # a pen's contrast: the darkest strokes 90 to 200 grey levels under the paper
+        ink = np.clip(ink * rng.uniform(90, 200) / strong, 0, 255)
         ink = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
         if width is not None and ink.shape[1] > width:
             return None
@@ -483,7 +486,7 @@ def synth_page(kind: str, fonts, seed: int = 0, texts=None) -> tuple[np.ndarray,
     elif kind == "signature":
         fill(90, 120, w - 180, 6)
         other = fonts[(fonts.index(font) + 1) % len(fonts)]
-        y = 120 + 6 * step - step // 4
+        y = int(gt[-1].polygon[:, 1].max()) + step // 4  # a quarter spacing under the text
         box = write(sample_text(pool, rng, words=(2, 2)), 0, y, fnt=other, sz=60, right=w - 120)
         if box is not None:  # a flourish under the name, touching it
             x0, y0, x1, y1 = box
@@ -497,7 +500,7 @@ def synth_page(kind: str, fonts, seed: int = 0, texts=None) -> tuple[np.ndarray,
     elif kind == "columns":
         fill(60, 120, 440, 8)
         fill(580, 120, 440, 8)
-    gray = np.clip(paper - dark * rng.uniform(1.0, 1.6), 0, 255).astype(np.uint8)
+    gray = np.clip(paper - dark, 0, 255).astype(np.uint8)
     gt.sort(key=lambda ln: _reading_key(ln, kind, w))
     if kind == "photo":
         gray, moved = photograph(gray, [ln.polygon for ln in gt], degrees=3.0, margin=0.12)

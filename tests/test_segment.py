@@ -547,3 +547,41 @@ def test_vertical_writing_is_reported_not_dropped_silently(tmp_path, caplog):
     assert len(found.lines) == 6
     assert found.unread and all(880 <= b[0] and b[2] <= 972 for b in found.unread)
     assert max(b[3] - b[1] for b in found.unread) > 300
+
+
+@pytest.mark.parametrize("kind", ["edge", "signature", "margin", "columns", "photo"])
+def test_hard_pages_lose_no_line(kind):
+    """The project's hard pages (``synth_page``: lines to the edge of the scan, a signature
+    with a flourish under the last line, notes in the margin, two columns with a gutter of
+    one line spacing, a photographed page): every line found, nothing else."""
+    import matplotlib
+
+    from handwriting.synth import synth_page
+
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    gray, gt = synth_page(kind, [font], seed=0)
+    found = segment(gray)
+    r = rates(score_page(gt.lines, found.lines))
+    assert r["recall"] == 100.0 and r["precision"] == 100.0, (kind, r)
+    assert not found.unread
+
+
+def test_synth_page_ground_truth():
+    import matplotlib
+
+    from handwriting.synth import PAGE_KINDS, synth_page
+
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    counts = {"plain": 8, "edge": 8, "signature": 7, "margin": 10, "columns": 16, "photo": 8}
+    for kind in PAGE_KINDS:
+        gray, gt = synth_page(kind, [font], seed=1)
+        assert (gt.height, gt.width) == gray.shape and len(gt.lines) == counts[kind], kind
+        for line in gt.lines:
+            (x0, y0), (x1, y1) = line.polygon.min(0), line.polygon.max(0)
+            assert 0 <= x0 < x1 <= gray.shape[1] and 0 <= y0 < y1 <= gray.shape[0]
+            assert line.text and gray[y0:y1, x0:x1].min() < 200  # ink where the text is
+    gray, edge = synth_page("edge", [font], seed=1)
+    assert np.array_equal(gray, synth_page("edge", [font], seed=1)[0])  # seeded
+    assert sum(ln.polygon[:, 0].max() >= gray.shape[1] - 6 for ln in edge.lines) == 4
+    with pytest.raises(HandwritingError, match="unknown page kind"):
+        synth_page("poster", [font])
