@@ -12,9 +12,12 @@ from shapely.geometry import box as rectangle
 
 from .document import TextLine, Word
 
-# pixels between neighbouring word boxes: a text layer built from touching boxes (OCRmyPDF's
-# hOCR renderer read back by pdftotext) runs the two words together
+# the gap between neighbouring word boxes: at least WORD_GAP pixels, and WORD_GAP_SHARE of
+# the line's height (a text layer built from boxes closer than that, OCRmyPDF's hOCR
+# renderer read back by pdftotext, runs the two words together: its space is measured
+# against the font size, which follows the line's height)
 WORD_GAP = 2
+WORD_GAP_SHARE = 0.1
 # how far the outline reaches past what it must hold, in pixels: validators test containment
 # with a slack of 1.5 px (OCR-D), and the outline's corners are rounded to whole pixels
 MARGIN = 1.0
@@ -70,9 +73,9 @@ def outline(
 ) -> np.ndarray:
     """A line polygon that validators accept: ``polygon`` itself when it is a valid simple
     polygon inside the image that already holds ``baseline`` and the word ``boxes``
-    (x0, y0, x1, y1, exclusive ends); otherwise the outer ring of their union (a
-    two-point ``polygon`` is the box its corners span) (parts that
-    do not meet are bridged; a ``MARGIN`` around), clipped to the image.
+    (x0, y0, x1, y1, exclusive ends); otherwise the outer ring of their union, with a
+    ``MARGIN`` around the baseline and the boxes (parts that do not meet are bridged),
+    clipped to the image. A two-point ``polygon`` is the box its corners span.
 
     Returns:
         An ``(N, 2)`` int32 polygon (N >= 3, not closed: the last point is not the first).
@@ -90,14 +93,16 @@ def outline(
         inside = np.array_equal(pts, raw)
         if given.is_valid and inside and all(given.buffer(0.5).contains(g) for g in must):
             return np.rint(raw).astype(np.int32)
-        shapes = [shapely.make_valid(given), *must]
+        base = [shapely.make_valid(given)]
     else:
-        shapes = [MultiPoint(pts), *must] if len(pts) else list(must)
-    if not shapes:
+        base = [MultiPoint(pts).buffer(MARGIN, cap_style="square")] if len(pts) else []
+    if not base and not must:
         raise ValueError("outline of nothing: no polygon points, baseline or words")
+    # the margin goes around what must be held, not around the polygon drawn: its box stays
     union = shapely.unary_union(
-        [s.buffer(MARGIN, cap_style="square", join_style="mitre") for s in shapes]
+        base + [s.buffer(MARGIN, cap_style="square", join_style="mitre") for s in must]
     )
+    shapes = base + must
     union = _one_piece(union).intersection(rectangle(0, 0, width, height))
     ring = _one_piece(union).exterior
     out = np.rint(np.asarray(ring.coords[:-1])).astype(np.int32)
@@ -128,7 +133,8 @@ def _one_piece(geom) -> Polygon:
 
 def settle_line(line: TextLine, width: int, height: int) -> TextLine:
     """Make a recognized line consistent for the document writers, in place: word boxes
-    inside the image and apart (:func:`separate_words`), then the polygon grown where its
+    inside the polygon's box and the image, and apart (:func:`separate_words`, by
+    ``WORD_GAP_SHARE`` of the line's height), then the polygon grown where its
     baseline or words stick out of it (:func:`outline`). Returns ``line``."""
     if line.words:
         # within the polygon's box first (the crop's margin can put a box edge a pixel or
@@ -136,7 +142,8 @@ def settle_line(line: TextLine, width: int, height: int) -> TextLine:
         (lx0, ly0), (lx1, ly1) = np.asarray(line.polygon).min(0), np.asarray(line.polygon).max(0)
         words = [Word(w.text, _within(w.box, lx0, ly0, lx1, ly1), w.confidence) for w in line.words]
         words = [Word(w.text, clip_box(w.box, width, height), w.confidence) for w in words]
-        line.words = separate_words(words)
+        tall = int(np.ptp(np.asarray(line.polygon)[:, 1])) + 1
+        line.words = separate_words(words, max(WORD_GAP, round(WORD_GAP_SHARE * tall)))
     boxes = [w.box for w in line.words or []]
     if line.baseline is not None:
         line.baseline = np.clip(line.baseline, 0, (width, height)).astype(np.int32)

@@ -107,7 +107,7 @@ class SegmentConfig(ConfigSection):
     max_skew: float = 5.0
     rule_length: float = 0.25
     column_gap: float = 1.0
-    split_gap: float = 1.5
+    split_gap: float = 2.5
     min_height: float = 0.25
     min_aspect: float = 1.0
     min_glyph: float = 0.25
