@@ -18,9 +18,10 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    overstate the writing);
    every size below is a multiple of it, so nothing depends on the resolution;
 5. **components sorted**: dots, accents and commas (small: they never start a line but join
-   the line whose ink is nearest), solid blobs bigger than the letters, page-edge and rule
-   remnants (dropped), and vertical writing up a margin (dropped: strips of tall components
-   that follow each other with small gaps);
+   the line whose ink is nearest), solid blobs bigger than the letters, what touches the
+   edge of the image and is not the size of writing (scanner edges, shadows) and rule
+   remnants (dropped), and vertical writing up a margin (not read, reported: strips of tall
+   components that follow each other with small gaps);
 6. **columns** split at vertical whitespace at least ``column_gap`` spacings wide;
 7. **lines** per column: peaks of the smoothed count of strokes crossed per row (the core
    band of the writing; a rule or an underline barely counts), separated by minimum-ink
@@ -34,7 +35,11 @@ The steps, all on a downscaled working copy of the page (``SegmentConfig.work_si
    median line);
 9. each line gets a polygon hugging its ink (narrowing to the core band between words, so
    the neighbours' ascenders and descenders stay out of the crop) and a straight baseline,
-   mapped back to the coordinates of the original page.
+   mapped back to the coordinates of the original page;
+10. writing that no band took (a note in a margin, a signature far under the text) becomes
+   a line of its own where it looks like one (placed in reading order by height), and the
+   writing that no line holds in the end (vertical writing, small print, a flourish; not
+   what lies near the edge of the scan: shadows, folds) is reported as ``unread`` boxes.
 
 Reading order: columns left to right; in a column, lines top to bottom (an insertion just
 before the line it is written above); pieces of one line left to right.
@@ -149,7 +154,7 @@ class SegmentConfig(ConfigSection):
 class Segmentation:
     """What :func:`segment` finds on a page: its ``lines`` in reading order, and the boxes
     ``(x0, y0, x1, y1)`` of writing left outside every line (``unread``: vertical writing,
-    ink that does not look like a line), for the reader to be told."""
+    small print, ink that does not look like a line), for the reader to be told."""
 
     lines: list[TextLine]
     unread: list[tuple[int, int, int, int]]
@@ -373,6 +378,7 @@ class _Work:
         writing = main & ~(np.bincount(labels[self.near_edge > 0], minlength=n) > 0)
         main &= ~_vertical_writing(labels, stats, cents, main, spacing)
         if not main.any():
+            self.unread = self._outside(labels, writing, [], spacing)
             return []
         groups = []  # (ys, xs, comp) of the main ink of each band (or insertion), in order
         for x0, x1 in _columns(main[labels], cfg.column_gap * spacing):
@@ -380,6 +386,7 @@ class _Work:
             if comps.size:
                 groups += self._column_lines(labels, stats, cents, comps, spacing)
         if not groups:
+            self.unread = self._outside(labels, writing, [], spacing)
             return []
         extra = _attach_small(
             [(ys, xs) for ys, xs, _ in groups],
@@ -396,6 +403,7 @@ class _Work:
             for piece in self._pieces(ys, xs, comp, sy, sx, stats, spacing)
         ]
         if not pieces:
+            self.unread = self._outside(labels, writing, [], spacing)
             return []
         # specks and small print: low for the spacing, unless the page's writing (the
         # ink-weighted median piece) is not and this piece reaches SMALL_PRINT of it: one line
@@ -410,7 +418,8 @@ class _Work:
             if not drop:
                 found.append(_envelope(ax, ay, px, py, spacing, cfg.pad))
         # writing that no band took (far from every line: a signature, a note in the
-        # margin; vertical writing): a line of its own where it looks like one, else reported
+        # margin): a line of its own where it looks like one; what no line holds in the
+        # end (vertical writing, small print, a stray flourish) is reported
         seen = np.zeros(n, bool)
         for _, _, comp in groups:
             seen[comp] = True
@@ -437,7 +446,7 @@ class _Work:
             return []
         r = max(1, int(spacing / 3))
         near = cv2.dilate(left[labels].astype(np.uint8), np.ones((r, r), np.uint8))
-        k, _, boxes, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
+        _, _, boxes, _ = cv2.connectedComponentsWithStats(near, connectivity=8)
         out = []
         for x, y, w, h, _ in boxes[1:]:
             corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64)

@@ -53,10 +53,10 @@ def line_boxes(lines: list[TextLine]) -> list[tuple[int, int, int, int]]:
 
 def to_hocr(page: Page, name: str | None = None) -> bytes:
     """``page`` as hOCR 1.2 (XHTML, as Tesseract and kraken do): one ``ocr_page``, one
-    ``ocr_carea`` / ``ocr_par`` around the lines, an ``ocr_line`` per line and an
-    ``ocrx_word`` per word, with ``bbox`` (x0 y0 x1 y1) and ``x_wconf`` (0-100) where the
-    word has a box and a confidence. ``name``: the image file name to record (default: the
-    page image's)."""
+    ``ocr_carea`` / ``ocr_par`` around the lines, an ``ocr_line`` per line (its box from
+    :func:`line_boxes`, the words' boxes kept to its rows) and an ``ocrx_word`` per word,
+    with ``bbox`` (x0 y0 x1 y1) and ``x_wconf`` (0-100) where the word has a box and a
+    confidence. ``name``: the image file name to record (default: the page image's)."""
     from .. import __version__
 
     X = "http://www.w3.org/1999/xhtml"
