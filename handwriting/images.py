@@ -38,14 +38,14 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageError(f"{path}: empty file")
     if raw[:5] == b"%PDF-":
         raise ImageError(
-            f"{path}: is a PDF, not an image; convert its pages to PNG/JPEG first "
-            "(e.g. `pdftoppm -r 300 -png FILE.pdf page`)"
+            f"{path}: is a PDF, not an image: `handwriting recognize` reads its pages; "
+            "elsewhere convert them to PNG/JPEG first (e.g. `pdftoppm -r 300 -png FILE.pdf page`)"
         )
     if raw[:4] in _TIFF_MAGIC and (pages := _tiff_pages(raw)) > 1:
         # imdecode would silently read the first page only
         raise ImageError(
-            f"{path}: is a TIFF with {pages} pages; one image per file is read: "
-            "split it first (e.g. `tiffsplit FILE.tif page-`)"
+            f"{path}: is a TIFF with {pages} pages: `handwriting recognize` reads them; "
+            "elsewhere one image per file is read: split it first (e.g. `tiffsplit FILE.tif page-`)"
         )
     if size := _oversize(raw):
         if size.startswith("a format"):

@@ -88,6 +88,8 @@ def read(
     layout=None,
     progress: bool = False,
     raise_internal: bool = False,
+    pages: str | None = None,
+    dpi: float | None = None,
 ) -> list[Reading]:
     """Read every input (a path or an image array) as a line or a page, in order.
 
@@ -98,6 +100,10 @@ def read(
             taking at most a sixth of the image; else a line), ``"line"`` or ``"page"``.
         layout: ALTO/PAGE XML (path or :class:`Page`) whose lines are read instead of
             segmenting; it describes one page, so it needs exactly one input.
+        pages: a page range (``"1-5,8"``) read from every PDF or multi-page TIFF among the
+            inputs (default: all their pages); each page is one Reading, named
+            ``doc.pdf#page=3``.
+        dpi: the resolution PDF pages are rendered at (default: their scan's, else 300).
         progress: progress bars on stderr.
         raise_internal: let an unexpected exception (a bug) propagate instead of turning it
             into that input's error.
@@ -110,6 +116,7 @@ def read(
     from tqdm.auto import tqdm
 
     from .images import load_image, to_gray
+    from .multipage import expand_documents, page_of
     from .pages import recognize_page
     from .segment import page_lines
 
@@ -117,6 +124,15 @@ def read(
         raise HandwritingError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if isinstance(inputs, (str, Path, np.ndarray)):
         inputs = [inputs]
+    expanded, failed = [], {}
+    for item in inputs:  # a PDF or multi-page TIFF becomes its pages, in place
+        if isinstance(item, np.ndarray):
+            expanded.append(item)
+            continue
+        names, bad = expand_documents([str(item)], pages, dpi)
+        expanded += names
+        failed.update(bad)
+    inputs = expanded
     if layout is not None and len(inputs) != 1:
         raise HandwritingError("a layout describes one page: give exactly one input")
     readings: list[Reading] = []
@@ -126,7 +142,14 @@ def read(
         source = sources[k]
         name = f"<array {k}>" if source is None else str(item)
         try:
-            gray = load_image(item) if source is not None else to_gray(item)
+            if name in failed:
+                raise HandwritingError(failed[name])
+            doc_page = page_of(name, dpi) if source is not None else None
+            if doc_page is not None:
+                gray = doc_page.load()
+                source = sources[k] = doc_page.path
+            else:
+                gray = load_image(item) if source is not None else to_gray(item)
             found = None if layout is not None or mode != "auto" else page_lines(gray)
             if layout is not None or mode == "page" or found is not None:
                 # along the layout, or the lines that made it a page (not segmented twice)

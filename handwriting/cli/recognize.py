@@ -25,7 +25,7 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
                     str(p)
                     for p in path.iterdir()
                     if p.is_file()
-                    and p.suffix.lower() in IMAGE_SUFFIXES
+                    and p.suffix.lower() in (*IMAGE_SUFFIXES, ".pdf")
                     and not p.name.startswith(".")
                 )
                 if path.is_dir()
@@ -48,8 +48,11 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def _output_file(out_dir: Path, name: str, suffix: str) -> Path:
-    """The file ``--out`` writes for the input ``name``."""
-    return out_dir / (Path(name).stem + suffix)
+    """The file ``--out`` writes for the input ``name`` (``doc-p0003.xml`` for page 3 of a
+    document)."""
+    from ..multipage import page_stem
+
+    return out_dir / (page_stem(name) + suffix)
 
 
 def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
@@ -85,10 +88,16 @@ def _check_not_foreign(targets: list[Path]) -> None:
 def cmd_recognize(args) -> int:
 
     from ..formats import SUFFIXES
+    from ..multipage import expand_documents, parse_pages
     from ..reading import Reading, read
     from ..recognize import Recognizer
 
+    if args.dpi is not None and not 10 <= args.dpi <= 1200:
+        raise HandwritingError(f"--dpi {args.dpi:g}: give a resolution from 10 to 1200")
+    parse_pages(args.pages)  # a bad range is refused before any work
     args.images, empty_dirs = _expand_inputs(args.images)
+    args.images, bad_documents = expand_documents(args.images, args.pages, args.dpi)
+    empty_dirs.update(bad_documents)
     suffix = {"text": ".txt", **SUFFIXES}[args.format]
     if args.out:
         from ..fileio import check_not_input
@@ -147,6 +156,7 @@ def cmd_recognize(args) -> int:
             args.layout,
             progress=len(args.images) > 1 and sys.stderr.isatty(),
             raise_internal=args.debug,
+            dpi=args.dpi,
         )
         if readable
         else []
@@ -228,7 +238,8 @@ def add_parsers(sub) -> None:
         "images",
         nargs="+",
         metavar="IMAGE",
-        help="line or page images, or directories (their images, sorted)",
+        help="line or page images, PDF or multi-page TIFF documents (every page is read; "
+        "outputs DOC-p0001...), or directories (their images and PDFs, sorted)",
     )
     r.add_argument(
         "--model",
@@ -261,6 +272,18 @@ def add_parsers(sub) -> None:
         metavar="FILE.xml",
         help="ALTO/PAGE XML with the page's lines: "
         "read those lines instead of segmenting (one IMAGE)",
+    )
+    r.add_argument(
+        "--pages",
+        metavar="RANGE",
+        help="the pages to read from each PDF or multi-page TIFF, e.g. 1-5,8,10- "
+        "(default: all; a document of more than 500 pages needs it)",
+    )
+    r.add_argument(
+        "--dpi",
+        type=float,
+        help="render PDF pages at this resolution (default: the resolution of the scan a "
+        "page holds, else 300)",
     )
     r.add_argument("--beam", type=int, default=0, help="beam width (0: greedy decoding)")
     r.add_argument(

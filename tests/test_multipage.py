@@ -1,0 +1,130 @@
+"""PDF and multi-page TIFF documents read page by page: the pages selected, each page one
+result named ``doc.pdf#page=N`` and written as ``doc-pNNNN``, the resolution a PDF page is
+rendered at, and the documents that cannot be read (encrypted, truncated, a web page named
+.pdf, no page picked, too many pages), each one line while the other inputs are read. The
+documents are made here from generated lines and pages."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from handwriting.cli import main
+from handwriting.errors import DataError
+from handwriting.multipage import (
+    DocumentPage,
+    document_pages,
+    expand_documents,
+    is_document,
+    page_stem,
+    parse_pages,
+)
+from handwriting.reading import read
+from handwriting.recognize import Recognizer
+
+from conftest import render_line, write_page
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory):
+    """A 3-page PDF (a page, a line, a page; scanned at 150 dpi), the same as a 2-page TIFF
+    (page, line), a page image, and broken documents."""
+    d = tmp_path_factory.mktemp("docs")
+    page = Image.open(write_page(d / "page.png", ["12", "34", "56"])).convert("L")
+    line = Image.fromarray(render_line("7890"))
+    page.save(d / "doc.pdf", save_all=True, append_images=[line, page.copy()], resolution=150)
+    page.copy().save(d / "doc.tif", save_all=True, append_images=[line.copy()])
+    (d / "web.pdf").write_text("<!DOCTYPE html><html><body>Sign in</body></html>")
+    (d / "cut.pdf").write_bytes((d / "doc.pdf").read_bytes()[:500])
+    return d
+
+
+def test_documents_are_told_by_their_bytes(docs):
+    assert is_document(docs / "doc.pdf") and is_document(docs / "doc.tif")
+    assert not is_document(docs / "page.png") and not is_document(docs / "web.pdf")
+    assert page_stem(f"{docs}/doc.pdf#page=3") == "doc-p0003"
+    assert page_stem("scan.png") == "scan"
+
+
+def test_page_ranges():
+    assert parse_pages("1-3,5, 8-") == [(1, 3), (5, 5), (8, None)]
+    assert parse_pages(None) is None
+    for bad in ("0", "3-1", "a", "1--2", ""):
+        with pytest.raises(DataError, match="--pages"):
+            parse_pages(bad)
+
+
+def test_pages_selected_and_rendered_at_the_scans_resolution(docs):
+    pages = document_pages(docs / "doc.pdf", parse_pages("2-,1,2"))
+    assert [p.number for p in pages] == [2, 3, 1]  # in the order asked, each once
+    first = DocumentPage(docs / "doc.pdf", 1).load()  # at 150 dpi, the scan's pixels
+    scan = cv2.imread(str(docs / "page.png"), cv2.IMREAD_GRAYSCALE)
+    assert np.abs(np.subtract(first.shape, scan.shape)).max() <= 1
+    finer = DocumentPage(docs / "doc.pdf", 1, dpi=300).load()
+    assert np.abs(np.subtract(finer.shape, 2 * np.array(scan.shape))).max() <= 2
+    tif = DocumentPage(docs / "doc.tif", 2).load()
+    assert tif.dtype == np.uint8 and tif.shape == render_line("7890").shape[:2]
+    with pytest.raises(DataError, match="more than 2 at once; choose some with --pages"):
+        document_pages(docs / "doc.pdf", max_pages=2)
+    assert len(document_pages(docs / "doc.pdf", parse_pages("1-2"), max_pages=2)) == 2
+
+
+def test_broken_documents_are_one_line_each(docs, tmp_path):
+    pikepdf = pytest.importorskip("pikepdf", reason="needs the [interop] extra (pikepdf)")
+    with pikepdf.open(docs / "doc.pdf") as pdf:
+        pdf.save(tmp_path / "locked.pdf", encryption=pikepdf.Encryption(owner="o", user="u"))
+    names = [str(docs / n) for n in ("web.pdf", "cut.pdf", "page.png")] + [
+        str(tmp_path / "locked.pdf")
+    ]
+    kept, failed = expand_documents(names)
+    assert kept == names  # failed documents stay, to be reported in their place
+    assert "named .pdf but not a PDF (an HTML page" in failed[names[0]]
+    assert "not a readable PDF (damaged, truncated" in failed[names[1]]
+    assert "encrypted (password protected)" in failed[names[3]]
+    assert names[2] not in failed
+    assert all("\n" not in m for m in failed.values())
+
+
+def test_read_gives_one_result_per_page_in_place(model_dir, docs):
+    rec = Recognizer(model_dir)
+    got = read(rec, [docs / "doc.pdf", docs / "page.png", docs / "doc.tif"], pages="1-2")
+    assert [r.source for r in got] == [
+        f"{docs / 'doc.pdf'}#page=1",
+        f"{docs / 'doc.pdf'}#page=2",
+        str(docs / "page.png"),
+        f"{docs / 'doc.tif'}#page=1",
+        f"{docs / 'doc.tif'}#page=2",
+    ]
+    assert [r.kind for r in got] == ["page", "line", "page", "page", "line"]
+    assert got[0].page.image == docs / "doc.pdf" and len(got[0].page.lines) == 3
+    assert got[1].text == got[4].text  # the same line, from the PDF and from the TIFF
+
+
+def test_recognize_writes_a_file_per_page_and_goes_on_past_broken_ones(
+    model_dir, docs, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    args = [str(docs / "doc.pdf"), str(docs / "web.pdf"), str(docs / "page.png")]
+    code = main(
+        ["recognize", *args, "--model", str(model_dir), "--format", "json", "--out", str(out)]
+    )
+    assert code == 1  # the web page named .pdf failed, the rest was read
+    err = capsys.readouterr().err
+    assert "web.pdf: named .pdf but not a PDF" in err and "1 of 5 inputs failed" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "doc-p0001.json",
+        "doc-p0002.json",
+        "doc-p0003.json",
+        "page.json",
+    ]
+    item = json.loads((out / "doc-p0002.json").read_text())
+    assert item["source"].endswith("doc.pdf#page=2") and item["kind"] == "line"
+    assert (
+        main(["recognize", str(docs / "doc.pdf"), "--pages", "7-", "--model", str(model_dir)]) == 1
+    )
+    assert "has 3 page(s); --pages picks none of them" in capsys.readouterr().err
+    assert main(["recognize", str(docs / "doc.pdf"), "--pages", "2-1"]) == 2
+    assert main(["recognize", str(docs / "doc.pdf"), "--dpi", "5"]) == 2
+    assert "--dpi 5: give a resolution from 10 to 1200" in capsys.readouterr().err
