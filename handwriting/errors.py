@@ -44,12 +44,15 @@ EXTRAS = {
     "matplotlib": ("train", "plots and inspect figures"),
     "jax": ("jax", "KERAS_BACKEND=jax"),
     "fontTools": ("synth", "synth"),
+    "ocrmypdf": ("pdf", "--format pdf"),
+    "pikepdf": ("pdf", "--format pdf"),
 }
 
 
 class MissingExtraError(HandwritingError):
     """A feature needs a package of an optional extra (``[train]``: TensorFlow, Keras,
-    matplotlib; ``[synth]``: fontTools) that this install lacks; reading never does."""
+    matplotlib; ``[synth]``: fontTools; ``[pdf]``: OCRmyPDF) that this install lacks; reading
+    never does."""
 
 
 def missing_extra(exc: ModuleNotFoundError) -> MissingExtraError | None:

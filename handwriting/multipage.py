@@ -51,6 +51,18 @@ class DocumentPage:
         """``doc-p0003``: the stem of the files written for the page."""
         return f"{self.path.stem}-p{self.number:04d}"
 
+    def render_dpi(self) -> float:
+        """The resolution the page is rendered at (a TIFF page: 300, its pixels as they
+        are)."""
+        if self.dpi is not None or _kind(self.path) != "pdf":
+            return self.dpi or DEFAULT_DPI
+        with _open_pdf(self.path) as pdf:
+            page = pdf[self.number - 1]
+            try:
+                return min(MAX_DPI, _scan_dpi(page) or DEFAULT_DPI)
+            finally:
+                page.close()
+
     def load(self) -> np.ndarray:
         """The page as 8-bit grayscale."""
         if _kind(self.path) == "pdf":

@@ -5,6 +5,9 @@ rendered at, and the documents that cannot be read (encrypted, truncated, a web 
 documents are made here from generated lines and pages."""
 
 import json
+import re
+import shutil
+import subprocess
 
 import cv2
 import numpy as np
@@ -128,3 +131,43 @@ def test_recognize_writes_a_file_per_page_and_goes_on_past_broken_ones(
     assert main(["recognize", str(docs / "doc.pdf"), "--pages", "2-1"]) == 2
     assert main(["recognize", str(docs / "doc.pdf"), "--dpi", "5"]) == 2
     assert "--dpi 5: give a resolution from 10 to 1200" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not (shutil.which("pdftotext") and shutil.which("qpdf")),
+    reason="needs poppler-utils (pdftotext) and qpdf",
+)
+def test_searchable_pdf_read_back_by_pdftotext_and_checked_by_qpdf(model_dir, docs, tmp_path):
+    """--format pdf: one PDF per input (a document's pages in one, at its scan's size);
+    pdftotext reads back the recognized words page by page, each over its word box, and
+    qpdf finds no error."""
+    pytest.importorskip("ocrmypdf", reason="needs the [pdf] extra")
+    inputs = [str(docs / "doc.pdf"), str(docs / "page.png")]
+    base = ["--model", str(model_dir), "--out"]
+    assert main(["recognize", *inputs, "--format", "json", *base, str(tmp_path / "j")]) == 0
+    assert main(["recognize", *inputs, "--format", "pdf", *base, str(tmp_path / "p")]) == 0
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["doc.pdf", "page.pdf"]
+    assert main(["recognize", inputs[1], "--format", "pdf", "--model", str(model_dir)]) == 2
+    pdf = tmp_path / "p" / "doc.pdf"
+    assert subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True).returncode == 0
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+    assert re.search(r"Pages:\s+3\b", info)
+    for n in (1, 2, 3):
+        item = json.loads((tmp_path / "j" / f"doc-p{n:04d}.json").read_text())
+        words = [w for ln in item["lines"] for w in ln["words"]]
+        got = subprocess.run(
+            ["pdftotext", "-bbox", "-f", str(n), "-l", str(n), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        found = re.findall(
+            r'<word xMin="([\d.]+)" yMin="(-?[\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
+            got,
+        )
+        assert [f[4] for f in found] == [w["text"] for w in words], n  # every word, in order
+        pt = 72 / 150  # the document was scanned at 150 dpi: its pixels in points
+        for (x0, y0, x1, y1, _), w in zip(found, words):
+            bx0, by0, bx1, by1 = (v * pt for v in w["box"])
+            assert abs(float(x0) - bx0) <= 2 and abs(float(x1) - bx1) <= 2, (n, w)
+            assert by0 - 8 <= (float(y0) + float(y1)) / 2 <= by1 + 8, (n, w)

@@ -50,15 +50,22 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
 def _output_file(out_dir: Path, name: str, suffix: str) -> Path:
     """The file ``--out`` writes for the input ``name`` (``doc-p0003.xml`` for page 3 of a
     document)."""
-    from ..multipage import page_stem
+    from ..multipage import page_of, page_stem
 
+    if suffix == ".pdf":  # a document's pages go into one PDF
+        doc = page_of(name)
+        return out_dir / ((doc.path.stem if doc else Path(name).stem) + suffix)
     return out_dir / (page_stem(name) + suffix)
 
 
 def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
     """Refuse before any work when two inputs would write the same output file (names that
     differ only in case clash too: they do on macOS and Windows)."""
+    from ..multipage import page_of
+
     seen: dict[str, str] = {}
+    if suffix == ".pdf":  # the pages of one document share its PDF
+        names = list(dict.fromkeys(str(page_of(n).path) if page_of(n) else n for n in names))
     for name in names:
         target = _output_file(out_dir, name, suffix)
         if target.name.lower() in seen:
@@ -98,7 +105,9 @@ def cmd_recognize(args) -> int:
     args.images, empty_dirs = _expand_inputs(args.images)
     args.images, bad_documents = expand_documents(args.images, args.pages, args.dpi)
     empty_dirs.update(bad_documents)
-    suffix = {"text": ".txt", **SUFFIXES}[args.format]
+    suffix = {"text": ".txt", **SUFFIXES, "pdf": ".pdf"}[args.format]
+    if args.format == "pdf" and not args.out:
+        raise HandwritingError("--format pdf writes files: give --out DIR")
     if args.out:
         from ..fileio import check_not_input
 
@@ -165,6 +174,10 @@ def cmd_recognize(args) -> int:
         Reading(n, error=empty_dirs[n]) if n in empty_dirs else next(got) for n in args.images
     ]
     out_dir = Path(args.out) if args.out else None
+    if args.format == "pdf":
+        _write_pdfs(readings, out_dir, args.dpi)
+        print(f"{sum(r.ok for r in readings)} page(s) written to {out_dir}", file=sys.stderr)
+        return report_failures(readings, len(args.images))
     json_items = []
     for r in readings:
         try:
@@ -178,6 +191,35 @@ def cmd_recognize(args) -> int:
     if out_dir:
         print(f"{sum(r.ok for r in readings)} result file(s) written to {out_dir}", file=sys.stderr)
     return report_failures(readings, len(args.images))
+
+
+def _write_pdfs(readings, out_dir: Path, dpi: float | None) -> None:
+    """Write a searchable PDF per input (a document's pages in one, in order) into
+    ``out_dir``, atomically; an input whose PDF cannot be made gets the error."""
+    from ..errors import missing_extra
+    from ..fileio import write_atomic
+    from ..formats.pdf import to_pdf
+    from ..images import load_image
+    from ..multipage import page_of
+
+    groups: dict[Path, list] = {}
+    for r in readings:
+        if r.ok:
+            doc = page_of(r.source, dpi)
+            groups.setdefault(_output_file(out_dir, r.source, ".pdf"), []).append((r, doc))
+    for target, members in groups.items():
+        try:
+            pages = []
+            for r, doc in members:
+                gray = doc.load() if doc else load_image(r.source)
+                pages.append((r.page, gray, doc.render_dpi() if doc else dpi or 300))
+            # one resolution for the document: the first page's (its pages share a scan)
+            write_atomic(target, to_pdf([(p, g) for p, g, _ in pages], pages[0][2]))
+        except ModuleNotFoundError as exc:
+            raise missing_extra(exc) or exc from None
+        except HandwritingError as exc:
+            for r, _ in members:
+                r.error = str(exc)
 
 
 def _emit(args, r, out_dir, suffix, json_items) -> None:
@@ -249,12 +291,13 @@ def add_parsers(sub) -> None:
     )
     r.add_argument(
         "--format",
-        choices=["text", "json", "alto", "page", "hocr"],
+        choices=["text", "json", "alto", "page", "hocr", "pdf"],
         default="text",
         help="text, JSON (one schema, version 1, for line images and pages: source, kind, "
         "text, size and lines with polygon, baseline, text, confidence, words; a line image's "
         "line also chars), ALTO v4, PAGE XML 2019 or hOCR (the last three with word boxes; "
-        "several inputs: --out)",
+        "several inputs: --out), or pdf: a searchable PDF per input, a document's pages in "
+        "one (needs --out and the [pdf] extra)",
     )
     r.add_argument("--out", metavar="DIR", help="write one file per input into DIR (atomically)")
     r.add_argument(
