@@ -1,8 +1,8 @@
 """Segmentation on the hard pages it meets, drawn by the project (``synth_page``): lines
 running to the edge of the scan, a signature with a flourish right under the last line,
 notes in the margin, two columns, a page photographed on a table, and plain pages. Line
-precision and recall (IoU >= 0.5 on line boxes), page CER, and the ink left outside every
-line, per kind and overall, read with the default model.
+precision and recall (IoU >= 0.5 on line boxes) and page CER, per kind and overall, read
+with the default model.
 
     python benchmarks/hard_pages.py [--pages 5] [--kinds edge signature ...]
                                     [--fonts FILE_OR_DIR ...] [--model default] [--json]
@@ -30,6 +30,14 @@ from handwriting.metrics import rates, score_page, totals
 from handwriting.pages import recognize_page
 from handwriting.recognize import Recognizer
 from handwriting.synth import PAGE_KINDS, expand_fonts, find_fonts, synth_page
+
+
+def row(name: str, r: dict) -> str:
+    """One line of the table: kind, pages, lines, precision, recall, page CER."""
+    return (
+        f"{name:12s} {r['pages']:5d} {r['gt_lines']:4d} {r['pred_lines']:4d} "
+        f"{r['precision']:6.1f} {r['recall']:6.1f} {r['cer']:6.2f}"
+    )
 
 
 def main():
@@ -62,19 +70,11 @@ def main():
                 args.save.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(args.save / f"{kind}-{k}.png"), gray)
                 (args.save / f"{kind}-{k}.xml").write_bytes(to_page_xml(gt, f"{kind}-{k}.png"))
-        r = rates(totals(rows))
-        result[kind] = r
+        result[kind] = rates(totals(rows))
         every += rows
-        print(
-            f"{kind:12s} {r['pages']:5d} {r['gt_lines']:4d} {r['pred_lines']:4d} "
-            f"{r['precision']:6.1f} {r['recall']:6.1f} {r['cer']:6.2f}",
-            flush=True,
-        )
-    r = result["overall"] = rates(totals(every))
-    print(
-        f"{'overall':12s} {r['pages']:5d} {r['gt_lines']:4d} {r['pred_lines']:4d} "
-        f"{r['precision']:6.1f} {r['recall']:6.1f} {r['cer']:6.2f}"
-    )
+        print(row(kind, result[kind]), flush=True)
+    result["overall"] = rates(totals(every))
+    print(row("overall", result["overall"]))
     print(f"{time.perf_counter() - t0:.0f} s, {len(fonts)} fonts", file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))

@@ -7,8 +7,8 @@ read with the default model (or ``--model``) and written as PAGE, ALTO and hOCR,
 - the official PAGE 2019 and ALTO 4.2 XSDs (``tests/schemas``): invalid files;
 - ``hocr-spec`` (warnings and errors) and ``hocr-check`` (``not ok`` lines, such as line
   boxes overlapping);
-- a searchable PDF made from the hOCR by OCRmyPDF's renderer and read back with poppler's
-  ``pdftotext``: word breaks lost (two read words run together).
+- the searchable PDF of ``recognize --format pdf`` (OCRmyPDF's renderer, from the hOCR) read
+  back with poppler's ``pdftotext``: word breaks lost (two read words run together).
 
     python benchmarks/page_formats.py IMAGE_OR_DIR... [--model DIR] [--json]
 
@@ -31,7 +31,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from lxml import etree
 
 from handwriting.formats import serialize
-from handwriting.images import IMAGE_SUFFIXES
+from handwriting.formats.pdf import to_pdf
+from handwriting.images import IMAGE_SUFFIXES, load_image
 from handwriting.pages import recognize_page
 from handwriting.recognize import Recognizer
 
@@ -74,17 +75,11 @@ def ocrd_errors(path: Path) -> Counter:
     return kinds
 
 
-def lost_breaks(hocr: Path, page, folder: Path) -> int:
-    """Word breaks lost in a searchable PDF made from ``hocr`` by OCRmyPDF's renderer and
-    read back by pdftotext: read words that come back run together."""
-    import ocrmypdf
-    from ocrmypdf.font import MultiFontManager
-    from ocrmypdf.fpdf_renderer import Fpdf2PdfRenderer
-    from ocrmypdf.hocrtransform import HocrParser
-
+def lost_breaks(page, image: Path, folder: Path) -> int:
+    """Word breaks lost in the searchable PDF of ``page`` (``recognize --format pdf``:
+    OCRmyPDF's renderer) read back by pdftotext: read words that come back run together."""
     pdf = folder / "page.pdf"
-    fonts = MultiFontManager(Path(ocrmypdf.__file__).parent / "data")
-    Fpdf2PdfRenderer(page=HocrParser(hocr).parse(), dpi=300, multi_font_manager=fonts).render(pdf)
+    pdf.write_bytes(to_pdf([(page, load_image(image))]))
     got = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True)
     words = [ln.text.split() if ln.text else [] for ln in page.lines]
     pairs = Counter(a + b for w in words for a, b in zip(w, w[1:]))
@@ -128,7 +123,7 @@ def main():
                 ["hocr-check", str(files["hocr"])], capture_output=True, text=True, check=False
             ).stderr
             row["hocr-check not ok"] = check.count("not ok")
-            row["pdf word breaks lost"] = lost_breaks(files["hocr"], page, folder)
+            row["pdf word breaks lost"] = lost_breaks(page, image, folder)
             row["lines"] = len(page.lines)
             row["words"] = sum(len((ln.text or "").split()) for ln in page.lines)
             total.update(row)

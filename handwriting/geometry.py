@@ -45,22 +45,17 @@ def separate_words(words: list[Word], gap: int = WORD_GAP) -> list[Word]:
     return out
 
 
-def clip_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, ...]:
-    """``box`` (x0, y0, x1, y1; x1, y1 exclusive) inside a ``width`` x ``height`` image, at
-    least one pixel wide and high."""
-    x0, y0, x1, y1 = (int(v) for v in box)
-    x0, y0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
-    return x0, y0, max(x0 + 1, min(x1, width)), max(y0 + 1, min(y1, height))
-
-
-def _within(box, x0, y0, x1, y1) -> tuple[int, int, int, int]:
-    """``box`` cut to the rectangle (x0, y0)-(x1, y1), keeping at least one pixel."""
-    bx0, by0 = min(max(box[0], x0), x1 - 1), min(max(box[1], y0), y1 - 1)
+def clip_box(
+    box: tuple[int, int, int, int], x0: int, y0: int, x1: int, y1: int
+) -> tuple[int, int, int, int]:
+    """``box`` (x0, y0, x1, y1; x1, y1 exclusive) cut to the rectangle (x0, y0)-(x1, y1),
+    at least one pixel wide and high."""
+    bx0, by0 = min(max(int(box[0]), x0), x1 - 1), min(max(int(box[1]), y0), y1 - 1)
     return (
         int(bx0),
         int(by0),
-        int(max(bx0 + 1, min(box[2], x1))),
-        int(max(by0 + 1, min(box[3], y1))),
+        int(max(bx0 + 1, min(int(box[2]), x1))),
+        int(max(by0 + 1, min(int(box[3]), y1))),
     )
 
 
@@ -137,12 +132,13 @@ def settle_line(line: TextLine, width: int, height: int) -> TextLine:
     ``WORD_GAP_SHARE`` of the line's height), then the polygon grown where its
     baseline or words stick out of it (:func:`outline`). Returns ``line``."""
     if line.words:
-        # within the polygon's box first (the crop's margin can put a box edge a pixel or
-        # two outside it), and the image
-        (lx0, ly0), (lx1, ly1) = np.asarray(line.polygon).min(0), np.asarray(line.polygon).max(0)
-        words = [Word(w.text, _within(w.box, lx0, ly0, lx1, ly1), w.confidence) for w in line.words]
-        words = [Word(w.text, clip_box(w.box, width, height), w.confidence) for w in words]
-        tall = int(np.ptp(np.asarray(line.polygon)[:, 1])) + 1
+        # within the polygon's box (the crop's margin can put a box edge a pixel or two
+        # outside it) and the image
+        poly = np.asarray(line.polygon)
+        (lx0, ly0), (lx1, ly1) = poly.min(0), poly.max(0)
+        bounds = (max(int(lx0), 0), max(int(ly0), 0), min(int(lx1), width), min(int(ly1), height))
+        words = [Word(w.text, clip_box(w.box, *bounds), w.confidence) for w in line.words]
+        tall = int(np.ptp(poly[:, 1])) + 1
         line.words = separate_words(words, max(WORD_GAP, round(WORD_GAP_SHARE * tall)))
     boxes = [w.box for w in line.words or []]
     if line.baseline is not None:

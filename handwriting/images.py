@@ -41,7 +41,7 @@ def load_image(path: str | Path) -> np.ndarray:
             f"{path}: is a PDF, not an image: `handwriting recognize` reads its pages; "
             "elsewhere convert them to PNG/JPEG first (e.g. `pdftoppm -r 300 -png FILE.pdf page`)"
         )
-    if raw[:4] in _TIFF_MAGIC and (pages := _tiff_pages(raw)) > 1:
+    if raw[:4] in TIFF_MAGIC and (pages := _tiff_pages(raw)) > 1:
         # imdecode would silently read the first page only
         raise ImageError(
             f"{path}: is a TIFF with {pages} pages: `handwriting recognize` reads them; "
@@ -94,7 +94,7 @@ def check_regular_file(path: Path) -> None:
         raise ImageError(f"{path}: is {kind}, not a regular file; give an image file")
 
 
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF, BigTIFF
 MAX_PIXELS = 100_000_000  # an A3 page at 600 dpi is 70 megapixels
 
 
@@ -140,19 +140,26 @@ def _png_whole(raw: bytes) -> bool:
     return True
 
 
+def tiff_frames(source) -> list[int]:
+    """The indices of the full-resolution images in a TIFF (a path or a binary file):
+    its pages, without the reduced-resolution previews. Raises Pillow's errors."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a damaged tag: the caller decides
+        with Image.open(source) as im:
+            frames = []
+            for i in range(getattr(im, "n_frames", 1)):
+                im.seek(i)
+                if not int(im.tag_v2.get(254, 0)) & 1:  # NewSubfileType: reduced
+                    frames.append(i)
+            return frames
+
+
 def _tiff_pages(raw: bytes) -> int:
     """Full-resolution images in a TIFF (reduced-resolution previews are not pages)."""
-    try:
-        from PIL import Image  # (a device may run without Pillow: then OpenCV decides)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a damaged tag: OpenCV decides, we report
-            with Image.open(io.BytesIO(raw)) as im:
-                pages = 0
-                for i in range(getattr(im, "n_frames", 1)):
-                    im.seek(i)
-                    pages += not int(im.tag_v2.get(254, 0)) & 1  # NewSubfileType: reduced
-                return pages
+    try:  # (a device may run without Pillow: then OpenCV decides)
+        return len(tiff_frames(io.BytesIO(raw)))
     except Exception:  # noqa: BLE001 - Pillow cannot parse it: leave it to OpenCV
         return 1
 

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError, ImageError
-from .images import MAX_PIXELS, check_regular_file, to_gray
+from .images import MAX_PIXELS, TIFF_MAGIC, check_regular_file, tiff_frames, to_gray
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DPI = 300  # a PDF page without an embedded scan
 MAX_DPI = 600  # an embedded scan finer than this is rendered at this
 MAX_PAGES = 500  # a longer document is refused unless --pages picks from it
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PAGE = re.compile(r"^(?P<path>.+)#page=(?P<number>[1-9][0-9]*)$")
 
 
@@ -59,7 +58,7 @@ class DocumentPage:
         with _open_pdf(self.path) as pdf:
             page = pdf[self.number - 1]
             try:
-                return min(MAX_DPI, _scan_dpi(page) or DEFAULT_DPI)
+                return _page_dpi(page, None)
             finally:
                 page.close()
 
@@ -73,10 +72,14 @@ class DocumentPage:
 def page_stem(name: str) -> str:
     """The output stem for an input name: ``doc-p0003`` for ``doc.pdf#page=3``, else the
     file's own stem."""
-    m = _PAGE.match(name)
-    if m:
-        return f"{Path(m['path']).stem}-p{int(m['number']):04d}"
-    return Path(name).stem
+    doc = page_of(name)
+    return doc.stem if doc else Path(name).stem
+
+
+def document_of(name: str) -> str:
+    """The file an input name reads from: ``doc.pdf`` for ``doc.pdf#page=3``, else the name."""
+    doc = page_of(name)
+    return str(doc.path) if doc else name
 
 
 def is_document(path: str | Path) -> bool:
@@ -163,7 +166,7 @@ def _kind(path: Path) -> str | None:
             head = f.read(1024)
     except (OSError, ImageError):
         return None
-    if head[:4] in _TIFF_MAGIC:
+    if head[:4] in TIFF_MAGIC:
         return "tiff"
     return "pdf" if b"%PDF-" in head else None  # a header may follow a few junk bytes
 
@@ -212,6 +215,12 @@ def _scan_dpi(page) -> float | None:
     return dpi
 
 
+def _page_dpi(page, dpi: float | None) -> float:
+    """``dpi``, else the resolution of the scan a PDF page holds (at most :data:`MAX_DPI`),
+    else :data:`DEFAULT_DPI`."""
+    return dpi if dpi is not None else min(MAX_DPI, _scan_dpi(page) or DEFAULT_DPI)
+
+
 def _render_pdf_page(path: Path, number: int, dpi: float | None) -> np.ndarray:
     """Page ``number`` of a PDF as grayscale at ``dpi`` (else its scan's, else 300), made
     smaller if it would be over the pixel limit."""
@@ -220,8 +229,7 @@ def _render_pdf_page(path: Path, number: int, dpi: float | None) -> np.ndarray:
             raise DataError(f"{path}: has no page {number}")
         page = pdf[number - 1]
         try:
-            if dpi is None:
-                dpi = min(MAX_DPI, _scan_dpi(page) or DEFAULT_DPI)
+            dpi = _page_dpi(page, dpi)
             w_pt, h_pt = page.get_size()
             pixels = (w_pt * dpi / 72) * (h_pt * dpi / 72)
             if pixels > MAX_PIXELS:
@@ -250,18 +258,12 @@ def _tiff_count(path: Path) -> int:
 
 
 def _tiff_frames(path: Path) -> list[int]:
+    """:func:`~handwriting.images.tiff_frames` of the file, with a one-line error."""
     from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                frames = []
-                for i in range(getattr(im, "n_frames", 1)):
-                    im.seek(i)
-                    if not int(im.tag_v2.get(254, 0)) & 1:  # NewSubfileType: reduced
-                        frames.append(i)
-                return frames
+        with open(path, "rb") as f:
+            return tiff_frames(f)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: not a readable TIFF ({exc})") from None
 

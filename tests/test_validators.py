@@ -126,22 +126,19 @@ def test_geometry_holds_by_construction(outputs):
 
 @pytest.mark.skipif(not shutil.which("pdftotext"), reason="needs poppler-utils (pdftotext)")
 def test_searchable_pdf_keeps_every_word_break(outputs, tmp_path):
-    """OCRmyPDF's hOCR renderer makes the text layer; pdftotext reads back the same words
-    (none run together) in reading order (``-raw``: the order the text layer has). The
-    turned page is left out: pdftotext runs rotated text together and splits it at other
-    places whatever the boxes (its ``-bbox`` output shows "ma" "ny" for a word drawn whole)."""
-    import ocrmypdf
-    from ocrmypdf.font import MultiFontManager
-    from ocrmypdf.fpdf_renderer import Fpdf2PdfRenderer
-    from ocrmypdf.hocrtransform import HocrParser
+    """The searchable PDF (``recognize --format pdf``: OCRmyPDF's hOCR renderer draws the
+    text layer from our hOCR); pdftotext reads back the same words (none run together) in
+    reading order (``-raw``: the order the text layer has). The turned page is left out:
+    pdftotext runs rotated text together and splits it at other places whatever the boxes
+    (its ``-bbox`` output shows "ma" "ny" for a word drawn whole)."""
+    from handwriting.formats.pdf import to_pdf
 
-    fonts = MultiFontManager(Path(ocrmypdf.__file__).parent / "data")
     for name, files in outputs.items():
         if name == "turned":
             continue
         pdf = tmp_path / f"{name}.pdf"
-        page = HocrParser(files["hocr"]).parse()
-        Fpdf2PdfRenderer(page=page, dpi=300, multi_font_manager=fonts).render(pdf)
+        gray = cv2.imread(str(files["image"]), cv2.IMREAD_GRAYSCALE)
+        pdf.write_bytes(to_pdf([(files["doc"], gray)]))
         text = subprocess.run(
             ["pdftotext", "-raw", str(pdf), "-"], capture_output=True, text=True, check=True
         ).stdout

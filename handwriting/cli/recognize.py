@@ -50,22 +50,21 @@ def _expand_inputs(names: list[str]) -> tuple[list[str], dict[str, str]]:
 def _output_file(out_dir: Path, name: str, suffix: str) -> Path:
     """The file ``--out`` writes for the input ``name`` (``doc-p0003.xml`` for page 3 of a
     document)."""
-    from ..multipage import page_of, page_stem
+    from ..multipage import document_of, page_stem
 
     if suffix == ".pdf":  # a document's pages go into one PDF
-        doc = page_of(name)
-        return out_dir / ((doc.path.stem if doc else Path(name).stem) + suffix)
+        return out_dir / (Path(document_of(name)).stem + suffix)
     return out_dir / (page_stem(name) + suffix)
 
 
 def _check_output_names(names: list[str], out_dir: Path, suffix: str) -> None:
     """Refuse before any work when two inputs would write the same output file (names that
     differ only in case clash too: they do on macOS and Windows)."""
-    from ..multipage import page_of
+    from ..multipage import document_of
 
     seen: dict[str, str] = {}
     if suffix == ".pdf":  # the pages of one document share its PDF
-        names = list(dict.fromkeys(str(page_of(n).path) if page_of(n) else n for n in names))
+        names = list(dict.fromkeys(document_of(n) for n in names))
     for name in names:
         target = _output_file(out_dir, name, suffix)
         if target.name.lower() in seen:
@@ -209,12 +208,10 @@ def _write_pdfs(readings, out_dir: Path, dpi: float | None) -> None:
             groups.setdefault(_output_file(out_dir, r.source, ".pdf"), []).append((r, doc))
     for target, members in groups.items():
         try:
-            pages = []
-            for r, doc in members:
-                gray = doc.load() if doc else load_image(r.source)
-                pages.append((r.page, gray, doc.render_dpi() if doc else dpi or 300))
+            pages = [(r.page, doc.load() if doc else load_image(r.source)) for r, doc in members]
             # one resolution for the document: the first page's (its pages share a scan)
-            write_atomic(target, to_pdf([(p, g) for p, g, _ in pages], pages[0][2]))
+            first = members[0][1]
+            write_atomic(target, to_pdf(pages, first.render_dpi() if first else dpi or 300))
         except ModuleNotFoundError as exc:
             raise missing_extra(exc) or exc from None
         except HandwritingError as exc:
