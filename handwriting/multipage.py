@@ -245,7 +245,11 @@ def _render_pdf_page(path: Path, number: int, dpi: float | None) -> np.ndarray:
                     smaller,
                 )
                 dpi = smaller
-            bitmap = page.render(scale=dpi / 72, grayscale=True)
+            # the scale that makes the page round(size * dpi) pixels wide and high: pdfium
+            # rounds the bitmap's size up, and a scan's resolution read back through points
+            # carries float noise (150.000004 dpi would render a 900 px scan 901 px wide)
+            scale = min((max(1, round(v * dpi / 72)) - 1e-6) / v for v in (w_pt, h_pt))
+            bitmap = page.render(scale=scale, grayscale=True)
             image = bitmap.to_numpy()
         finally:
             page.close()
