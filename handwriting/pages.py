@@ -186,11 +186,29 @@ def find_pages(dirs) -> tuple[list[tuple[Path, Page]], list[str]]:
                     )
                 elif page.image is None:
                     problems.append(f"{path}: names no page image")
-                elif not page.image.is_file():
+                elif not _image_file(page.image).is_file():
                     problems.append(f"{path}: page image {page.image} not found")
                 else:
                     found.append((path, page))
     return found, problems
+
+
+def _image_file(image: Path) -> Path:
+    """The file a page's image is read from: ``doc.pdf`` for ``doc.pdf#page=3``."""
+    from .multipage import page_of
+
+    doc = page_of(str(image))
+    return doc.path if doc else image
+
+
+def _page_image(image: Path) -> Path | np.ndarray:
+    """What :func:`recognize_page` reads for a page image name: the path itself, or the page
+    of a PDF / multi-page TIFF (``doc.pdf#page=3``, as ``recognize`` names pages in the
+    files it writes) rendered as ``recognize`` renders it."""
+    from .multipage import page_of
+
+    doc = page_of(str(image))
+    return doc.load() if doc else image
 
 
 def evaluate_pages(
@@ -206,7 +224,7 @@ def evaluate_pages(
     Args:
         recognizer: a :class:`~handwriting.recognize.Recognizer`.
         dirs: folders searched recursively for ALTO/PAGE XML; the image is the one the XML
-            names.
+            names, which may be a page of a PDF or multi-page TIFF (``doc.pdf#page=3``).
         config: segmentation tunables.
         threshold: IoU for a detected line to count as found.
         use_layout: read the ground-truth lines instead of segmenting (detection is then
@@ -227,7 +245,11 @@ def evaluate_pages(
         for path, gt in found:
             try:
                 pred = recognize_page(
-                    recognizer, gt.image, layout=path if use_layout else None, config=config
+                    recognizer,
+                    _page_image(gt.image),
+                    layout=path if use_layout else None,
+                    config=config,
+                    name=str(gt.image),
                 )
             except HandwritingError as exc:
                 problems.append(f"{path}: {exc}")

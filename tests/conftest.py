@@ -105,6 +105,38 @@ def write_hocr(page, path, image_name=None):
     return save_page(page, path, "hocr", image_name)
 
 
+def pdf_words(pdf: Path, page: int) -> list[tuple[float, float, float, float, str]]:
+    """The words poppler's ``pdftotext -bbox`` finds on ``page`` (from 1) of ``pdf``, in the
+    order it reads them: (x0, y0, x1, y1 in points from the top left, text)."""
+    import html
+    import re
+    import subprocess
+
+    got = subprocess.run(
+        ["pdftotext", "-bbox", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = re.findall(
+        r'<word xMin="([\d.]+)" yMin="(-?[\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
+        got,
+    )
+    return [(float(a), float(b), float(c), float(d), html.unescape(t)) for a, b, c, d, t in found]
+
+
+def assert_words_over_boxes(found, words, dpi: float, page=None) -> None:
+    """Check ``found`` (:func:`pdf_words`) against the recognized ``words`` (JSON word
+    dicts with ``text`` and a pixel ``box``) of a page scanned at ``dpi``: the same words in
+    the same order, each within 2 pt of its box across and centred on it (8 pt) down."""
+    assert [f[4] for f in found] == [w["text"] for w in words], page
+    pt = 72 / dpi
+    for (x0, y0, x1, y1, _), w in zip(found, words):
+        bx0, by0, bx1, by1 = (v * pt for v in w["box"])
+        assert abs(x0 - bx0) <= 2 and abs(x1 - bx1) <= 2, (page, w)
+        assert by0 - 8 <= (y0 + y1) / 2 <= by1 + 8, (page, w)
+
+
 def write_page(path, texts):
     """A page image at ``path``: the ``texts`` rendered as lines one under the other."""
     lines = [render_line(t, scale=1.2) for t in texts]

@@ -27,7 +27,7 @@ from handwriting.multipage import (
 from handwriting.reading import read
 from handwriting.recognize import Recognizer
 
-from conftest import render_line, write_page
+from conftest import assert_words_over_boxes, pdf_words, render_line, write_page, write_page_xml
 
 
 @pytest.fixture(scope="module")
@@ -159,19 +159,30 @@ def test_searchable_pdf_read_back_by_pdftotext_and_checked_by_qpdf(model_dir, do
     for n in (1, 2, 3):
         item = json.loads((tmp_path / "j" / f"doc-p{n:04d}.json").read_text())
         words = [w for ln in item["lines"] for w in ln["words"]]
-        got = subprocess.run(
-            ["pdftotext", "-bbox", "-f", str(n), "-l", str(n), str(pdf), "-"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        found = re.findall(
-            r'<word xMin="([\d.]+)" yMin="(-?[\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>',
-            got,
-        )
-        assert [f[4] for f in found] == [w["text"] for w in words], n  # every word, in order
-        pt = 72 / 150  # the document was scanned at 150 dpi: its pixels in points
-        for (x0, y0, x1, y1, _), w in zip(found, words):
-            bx0, by0, bx1, by1 = (v * pt for v in w["box"])
-            assert abs(float(x0) - bx0) <= 2 and abs(float(x1) - bx1) <= 2, (n, w)
-            assert by0 - 8 <= (float(y0) + float(y1)) / 2 <= by1 + 8, (n, w)
+        # the document was scanned at 150 dpi
+        assert_words_over_boxes(pdf_words(pdf, n), words, dpi=150, page=n)
+
+
+def test_evaluate_pages_scores_a_pdf_page_as_its_scan(model_dir, docs, tmp_path):
+    """Ground truth naming ``doc.pdf#page=1`` (as ``recognize`` names the page in the files
+    it writes) is scored on that page, rendered: the same figures as for the scan itself."""
+    from handwriting.pages import evaluate_pages, recognize_page
+
+    rec = Recognizer(model_dir)
+    truth = recognize_page(rec, docs / "page.png")  # its lines' geometry, with the true text
+    assert len(truth.lines) == 3
+    for line, text in zip(truth.lines, ["12", "34", "56"]):
+        line.text = text
+    shutil.copy(docs / "doc.pdf", tmp_path / "doc.pdf")
+    shutil.copy(docs / "page.png", tmp_path / "page.png")
+    write_page_xml(truth, tmp_path / "doc-p0001.xml", "doc.pdf#page=1")
+    write_page_xml(truth, tmp_path / "page.xml", "page.png")
+    write_page_xml(truth, tmp_path / "doc-p0009.xml", "doc.pdf#page=9")
+    got = evaluate_pages(rec, [tmp_path])
+    rows = {r["path"].rsplit("/", 1)[-1]: r for r in got["pages"]}
+    assert sorted(rows) == ["doc-p0001.xml", "page.xml"]
+    assert rows["doc-p0001.xml"]["recall"] == 100.0
+    same = ("gt_lines", "pred_lines", "matched", "chars", "errors")
+    assert [rows["doc-p0001.xml"][k] for k in same] == [rows["page.xml"][k] for k in same]
+    [problem] = got["problems"]
+    assert problem.startswith(f"{tmp_path / 'doc-p0009.xml'}: ") and "has no page 9" in problem
