@@ -46,12 +46,16 @@ EXTRAS = {
     "fontTools": ("synth", "synth"),
     "ocrmypdf": ("pdf", "--format pdf"),
     "pikepdf": ("pdf", "--format pdf"),
+    "starlette": ("serve", "handwriting serve"),
+    "uvicorn": ("serve", "handwriting serve"),
+    "multipart": ("serve", "handwriting serve"),
+    "python_multipart": ("serve", "handwriting serve"),
 }
 
 
 class MissingExtraError(HandwritingError):
     """A feature needs a package of an optional extra (``[train]``: TensorFlow, Keras,
-    matplotlib; ``[synth]``: fontTools; ``[pdf]``: OCRmyPDF) that this install lacks; reading
+    matplotlib; ``[synth]``: fontTools; ``[pdf]``: OCRmyPDF; ``[serve]``: Starlette, uvicorn) that this install lacks; reading
     never does."""
 
 

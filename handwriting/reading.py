@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "line", "page")
 JSON_VERSION = 1  # of the schema Reading.to_dict writes
+FILE_FORMATS = ("text", "json", "alto", "page", "hocr")  # what Reading.to_bytes writes
 
 
 @dataclass
@@ -67,6 +68,23 @@ class Reading:
             "text": self.text,
             **page,
         }
+
+    def to_bytes(self, fmt: str) -> bytes:
+        """The file ``recognize --out`` writes for this reading in ``fmt`` (one of
+        :data:`FILE_FORMATS`): its text lines, its JSON (:meth:`to_dict`, indented), or ALTO,
+        PAGE XML or hOCR naming the image by its file name. A failed reading has no file:
+        :class:`ValueError`."""
+        import json
+
+        from .formats import serialize
+
+        if not self.ok:
+            raise ValueError(f"{self.source}: failed, nothing to write ({self.error})")
+        if fmt == "json":
+            return (json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n").encode()
+        if fmt == "text":
+            return ("\n".join(ln.text or "" for ln in self.page.lines) + "\n").encode()
+        return serialize(self.page, fmt, Path(self.source).name)
 
 
 def line_as_page(

@@ -1,5 +1,5 @@
 """Command line: ``handwriting COMMAND`` (recognize, evaluate, evaluate-pages, train, export,
-inspect, data, lm, synth). A thin layer over the library: each command module checks its
+inspect, data, lm, synth, serve). A thin layer over the library: each command module checks its
 arguments, calls the API and prints; heavy imports happen inside the commands."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import HandwritingError, missing_extra
-from . import data, evaluate, recognize, train
+from . import data, evaluate, recognize, serve, train
 from .common import log, printable
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parsers(sub)
     train.add_parsers(sub)
     data.add_parsers(sub)
+    serve.add_parsers(sub)
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument(
             "--debug",
@@ -70,6 +71,11 @@ _RANGES = {
     "base_weight": (0, 0.95),
     "learning_rate": (1e-7, 1.0),
     "quality": (1, 100),
+    "port": (1, 65535),
+    "workers": (1, 64),
+    "max_batch": (1, 1024),
+    "max_wait_ms": (0, 10000),
+    "max_upload_mb": (0.001, 10000),
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -222,7 +221,6 @@ def _write_pdfs(readings, out_dir: Path, dpi: float | None) -> None:
 def _emit(args, r, out_dir, suffix, json_items) -> None:
     """Print or write (``--out``) one reading: a failed one is a JSON item and, printed as
     text, an empty line (``NAME<tab>`` with several inputs)."""
-    from ..formats import serialize
 
     several = len(args.images) > 1
     if not r.ok:
@@ -230,36 +228,22 @@ def _emit(args, r, out_dir, suffix, json_items) -> None:
         if not out_dir and args.format == "text":
             print(f"{r.source}\t" if several else "")
         return
-    target = _output_file(out_dir, r.source, suffix) if out_dir else None
     if args.format == "json":
-        item = r.to_dict()
-        json_items.append(item)
-        if target:
-            _write_text(target, json.dumps(item, ensure_ascii=False, indent=2) + "\n")
+        json_items.append(r.to_dict())
+    if out_dir:
+        from ..fileio import write_atomic
+
+        write_atomic(_output_file(out_dir, r.source, suffix), r.to_bytes(args.format))
     elif args.format == "text":
         texts = [ln.text or "" for ln in r.page.lines]
-        if target:
-            _write_text(target, "\n".join(texts) + "\n")
-        elif several:  # each line led by its input's name and a tab
+        if several:  # each line led by its input's name and a tab
             print("\n".join(f"{r.source}\t{t}" for t in texts or [""]))
         else:
             print("\n".join(texts))
-    else:
-        data = serialize(r.page, args.format, Path(r.source).name)
-        if target is None:
-            sys.stdout.flush()
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-        else:
-            from ..fileio import write_atomic
-
-            write_atomic(target, data)
-
-
-def _write_text(path: Path, text: str) -> None:
-    from ..fileio import write_atomic
-
-    write_atomic(path, text.encode("utf-8"))
+    elif args.format != "json":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(r.to_bytes(args.format))
+        sys.stdout.buffer.flush()
 
 
 def add_parsers(sub) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def parse_page(root: etree._Element, path: Path) -> Page:
     )
 
 
+def _now() -> datetime:
+    """The time written as Created/LastChange: now, or ``$SOURCE_DATE_EPOCH`` when set (the
+    reproducible-builds convention: the same input then gives the same bytes)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
+
+
 def to_page_xml(page: Page, name: str | None = None) -> bytes:
     """``page`` as PAGE XML 2019-07-15 with one TextRegion; ``name``: the image file name to
     record (default: the page image's)."""
@@ -80,7 +90,7 @@ def to_page_xml(page: Page, name: str | None = None) -> bytes:
     root = etree.Element(E("PcGts"), nsmap={None: PAGE_NS, "xsi": XSI})
     root.set(f"{{{XSI}}}schemaLocation", f"{PAGE_NS} {PAGE_NS}/pagecontent.xsd")
     meta = etree.SubElement(root, E("Metadata"))
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = _now().isoformat(timespec="seconds")
     etree.SubElement(meta, E("Creator")).text = "handwriting"
     etree.SubElement(meta, E("Created")).text = now
     etree.SubElement(meta, E("LastChange")).text = now
