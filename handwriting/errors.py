@@ -50,6 +50,8 @@ EXTRAS = {
     "uvicorn": ("serve", "handwriting serve"),
     "multipart": ("serve", "handwriting serve"),
     "python_multipart": ("serve", "handwriting serve"),
+    "ray": ("scale", "handwriting batch"),
+    "pyarrow": ("scale", "handwriting batch"),
 }
 
 

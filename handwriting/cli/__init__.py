@@ -1,5 +1,5 @@
 """Command line: ``handwriting COMMAND`` (recognize, evaluate, evaluate-pages, train, export,
-inspect, data, lm, synth, serve). A thin layer over the library: each command module checks its
+inspect, data, lm, synth, serve, batch). A thin layer over the library: each command module checks its
 arguments, calls the API and prints; heavy imports happen inside the commands."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import HandwritingError, missing_extra
-from . import data, evaluate, recognize, serve, train
+from . import batch, data, evaluate, recognize, serve, train
 from .common import log, printable
 
 
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parsers(sub)
     data.add_parsers(sub)
     serve.add_parsers(sub)
+    batch.add_parsers(sub)
     for command in sub.choices.values():  # --debug after the command works too
         command.add_argument(
             "--debug",
