@@ -5,9 +5,12 @@ files are :class:`~handwriting.run_folder.RunFolder`'s.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import artifacts
-from ._keras import keras
+from ._keras import keras, tensorflow
 from .charset import Charset
 from .config import Config
 from .data import LineBatches, Sample, check_fit, prepare_lines
@@ -281,6 +284,7 @@ def train(
     max_seconds: float = 0,
     max_lines: int = 0,
     packed: str | Path | None = None,
+    strategy: str | None = None,
 ) -> dict:
     """Train a recognizer; returns the training summary (also stored in the model directory).
 
@@ -298,14 +302,71 @@ def train(
         max_lines: use at most this many lines of each set, evenly spread (0: all); for quick runs.
         packed: a line pack (:mod:`handwriting.line_pack`) to train on instead of the dirs;
             its lines are preprocessed with the run's configuration.
+        strategy: ``"mirrored"`` (the local GPUs of this process) or ``"multi-worker"``
+            (``MultiWorkerMirroredStrategy``: one process per worker, described by
+            ``$TF_CONFIG``), TensorFlow backend. ``train.batch_size`` stays the global batch,
+            split across the replicas, and the learning rate is not scaled, so a run trains
+            as a single-process one does. Only the chief writes ``out``; the other workers
+            write into a temporary copy, removed at the end. The model and checkpoints are
+            those of a single-process run, which may resume them.
 
     Progress (with ``progress``: Keras' bar and one line per epoch with the loss and val CER)
     goes through :mod:`logging` (logger ``handwriting.train``); when logging is not configured,
     the per-epoch lines go to stderr for the length of the run.
     """
     given = dict(locals())
-    with _epoch_lines_shown(progress):
-        return _train(**given)
+    if strategy is None:
+        with _epoch_lines_shown(progress):
+            return _train(**given)
+    dist, chief = distribution(strategy)
+    if chief:
+        with _epoch_lines_shown(progress):
+            return _train(**{**given, "strategy": dist})
+    # a worker that is not the chief trains in a copy of the run folder, thrown away after
+    with tempfile.TemporaryDirectory(prefix="handwriting-worker-") as tmp:
+        copy = Path(tmp) / "run"
+        if resume and Path(out).is_dir():
+            shutil.copytree(out, copy)
+        summary = _train(**{**given, "out": copy, "progress": False, "strategy": dist})
+    return {**summary, "chief": False}
+
+
+STRATEGIES = ("mirrored", "multi-worker")
+
+
+def distribution(name: str):
+    """The ``tf.distribute`` strategy ``name`` (:data:`STRATEGIES`) and whether this process
+    is its chief (the one that writes the run). Raises :class:`HandwritingError` off the
+    TensorFlow backend, or for ``multi-worker`` without ``$TF_CONFIG``."""
+    import json
+    import os
+
+    if name not in STRATEGIES:
+        raise HandwritingError(f"strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
+    if keras.backend.backend() != "tensorflow":
+        raise HandwritingError(
+            f"--strategy {name} needs the TensorFlow backend (KERAS_BACKEND=tensorflow), "
+            f"not {keras.backend.backend()}"
+        )
+    from ._keras import tensorflow
+
+    tf = tensorflow()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(), True
+    raw = os.environ.get("TF_CONFIG")
+    try:
+        spec = json.loads(raw) if raw else None
+        task = spec["task"]
+        cluster = spec["cluster"]
+        kind, index = task["type"], int(task["index"])
+    except (ValueError, KeyError, TypeError):
+        raise HandwritingError(
+            "--strategy multi-worker reads the cluster from $TF_CONFIG: "
+            '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
+            '"index": 0}} on each worker (index 0, or a "chief" task, writes the run)'
+        ) from None
+    chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
+    return tf.distribute.MultiWorkerMirroredStrategy(), chief
 
 
 class _epoch_lines_shown:
@@ -347,6 +408,7 @@ def _train(
     max_seconds,
     max_lines,
     packed,
+    strategy=None,
 ) -> dict:
     folder = RunFolder(out)
     # 1. the configuration and where the run starts from, every problem said before any work
@@ -384,20 +446,22 @@ def _train(
         train_samples, val_samples, charset, config, folder, problems, val_problems
     )
 
-    # 3. the network, fresh, fine-tuned from the base model, or restored
-    model = build_model(config.model, charset.n_classes, config.preprocess.height)
-    if base is not None:
-        _transfer(base.model, model)
-    if config.train.freeze == "frontend":
-        for layer in model.layers:
-            if layer.name.startswith(FRONT_END):
-                layer.trainable = False
-    shortcut = config.model.shortcut
-    trainer = logits_model(model, shortcut=bool(shortcut))
-    trainer.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate, clipnorm=5.0),
-        loss=make_ctc_loss(shortcut),
-    )
+    # 3. the network, fresh, fine-tuned from the base model, or restored (its variables
+    # mirrored across the replicas of a distribution strategy)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(config.model, charset.n_classes, config.preprocess.height)
+        if base is not None:
+            _transfer(base.model, model)
+        if config.train.freeze == "frontend":
+            for layer in model.layers:
+                if layer.name.startswith(FRONT_END):
+                    layer.trainable = False
+        shortcut = config.model.shortcut
+        trainer = logits_model(model, shortcut=bool(shortcut))
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(config.train.learning_rate, clipnorm=5.0),
+            loss=make_ctc_loss(shortcut),
+        )
     t = config.train
     batches = LineBatches(
         train_samples,
@@ -440,18 +504,68 @@ def _train(
     batches.set_epoch(state.epoch)
     feed = batches.tf_dataset() if keras.backend.backend() == "tensorflow" else batches
     if state.epoch < t.epochs and not (t.early_stopping and state.stale >= t.early_stopping):
-        trainer.fit(
-            feed,
-            epochs=t.epochs,
-            initial_epoch=state.epoch,
-            callbacks=[_EpochEnd(run)],
-            shuffle=False,
-            verbose=1 if progress else 0,
-        )
+        if strategy is not None:
+            _prepare_distributed(trainer, strategy, batches)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            trainer.fit(
+                feed,
+                epochs=t.epochs,
+                initial_epoch=state.epoch,
+                callbacks=[_EpochEnd(run)],
+                shuffle=False,
+                verbose=1 if progress else 0,
+            )
     summary = run.summary()
     summary["best_val_cer"] = state.best_score if state.found_best and val_samples else None
     summary["best_loss"] = state.best_score if state.found_best and not val_samples else None
     return summary
+
+
+def _prepare_distributed(trainer, strategy, batches) -> None:
+    """Build the trainer's optimizer, loss and metrics in ``strategy``'s scope from one local
+    batch, and let ``fit`` take the strategy from the scope it runs in. Keras (3.13) would
+    otherwise average the first distributed batch across the workers to build them, which
+    MultiWorkerMirroredStrategy refuses for an (inputs, labels) pair, and batches of lines
+    differ in width from worker to worker."""
+    with strategy.scope():
+        x, y = batches[0]
+        trainer.optimizer.build(trainer.trainable_variables)
+        trainer._symbolic_build(data_batch=(x, y))
+    trainer._distribute_strategy = None
+    _mean_scalars_across_workers()
+
+
+def _mean_scalars_across_workers() -> None:
+    """Let Keras' TensorFlow trainer average a step's scalar loss across the workers of a
+    MultiWorkerMirroredStrategy: it reduces every output along axis 0, which a scalar does
+    not have (tensorflow#72388, Keras 3.13); a scalar is averaged whole."""
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    if getattr(tf_trainer.reduce_per_replica, "_handwriting", False):
+        return
+    original = tf_trainer.reduce_per_replica
+    tf = tensorflow()
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+
+            def mean(v):
+                local = (
+                    strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues)
+                    else v
+                )
+                if tf.is_tensor(local) and local.shape.rank == 0:
+                    return strategy.reduce("MEAN", v, axis=None)
+                return original(v, strategy, reduction)
+
+            return keras.tree.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._handwriting = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def _read_lines(train_dirs, val_dirs, samples, config, out, progress, max_lines, packed):

@@ -231,3 +231,93 @@ def test_recipe_options_are_checked():
         Config.from_dict({"model": {"column_pool": "mean"}})
     with pytest.raises(HandwritingError, match="shortcut"):
         Config.from_dict({"model": {"shortcut": -1.0}})
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.slow
+def test_multi_worker_training_on_two_local_workers(digits, tmp_path):
+    """Two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, $TF_CONFIG) train
+    the tiny model for two epochs: both finish, only the chief writes the run (two epochs
+    of history), its model loads and reads a line, and a single process resumes it."""
+    tr, va = digits
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    cmd = [sys.executable, "-m", "handwriting.cli", "train", "--train", str(tr), "--val", str(va),
+           "--config", str(cfg), "--epochs", "2", "--strategy", "multi-worker"]  # fmt: skip
+    workers = []
+    try:
+        for k in range(2):
+            env = {
+                **os.environ,
+                "KERAS_BACKEND": "tensorflow",
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": k}}
+                ),
+            }
+            out = tmp_path / f"run{k}"
+            workers.append(
+                subprocess.Popen(
+                    [*cmd, "--out", str(out)],
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        logs = [w.communicate(timeout=600)[0] for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+                w.wait()
+    assert [w.returncode for w in workers] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
+    chief, other = tmp_path / "run0", tmp_path / "run1"
+    assert not other.exists()  # the second worker wrote into a temporary copy
+    hist = json.loads((chief / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2]
+    from handwriting.recognize import Recognizer
+
+    rec = Recognizer(chief)
+    (result,) = rec.recognize([cv2.imread(str(next(va.glob("*.png"))), cv2.IMREAD_GRAYSCALE)])
+    assert result.ok and set(result.prediction.text) <= set("0123456789")
+    single = subprocess.run(
+        [*cmd[:-2], "--epochs", "3", "--resume", "--out", str(chief)],
+        env={**os.environ, "KERAS_BACKEND": "tensorflow"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert [h["epoch"] for h in json.loads((chief / "history.json").read_text())] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_trains_and_multi_worker_needs_tf_config(digits, tmp_path, monkeypatch):
+    """--strategy mirrored trains in one process (here on the CPU, one replica) as a plain
+    run does; --strategy multi-worker without $TF_CONFIG is one line before any work."""
+    from handwriting.cli import main
+
+    tr, va = digits
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    base = ["train", "--train", str(tr), "--val", str(va), "--config", str(cfg), "--epochs", "1"]
+    out = tmp_path / "mirrored"
+    assert main([*base, "--out", str(out), "--strategy", "mirrored"]) == 0
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1]
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert main([*base, "--out", str(tmp_path / "mw"), "--strategy", "multi-worker"]) == 2
+    assert not (tmp_path / "mw").exists()

@@ -35,7 +35,11 @@ def cmd_train(args) -> int:
         max_seconds=(args.max_minutes or 0) * 60,
         max_lines=args.max_lines or 0,
         packed=args.packed,
+        strategy=args.strategy,
     )
+    if summary.get("chief") is False:
+        print(f"worker done ({summary['epochs']} epochs); the chief worker writes the run")
+        return 0
     best, loss = summary.get("best_val_cer"), summary.get("best_loss")
     how = (
         f"best val CER {best:.2f} %"
@@ -195,6 +199,14 @@ def add_parsers(sub) -> None:
         "one would end after this many minutes (continue later with --resume)",
     )
     t.add_argument("--plot", action="store_true", help="write training.png (loss, CER, WER)")
+    t.add_argument(
+        "--strategy",
+        choices=["mirrored", "multi-worker"],
+        help="train on several devices with tf.distribute (TensorFlow backend): mirrored "
+        "(this machine's GPUs) or multi-worker (one process per worker, described by "
+        "$TF_CONFIG; worker 0 writes --out). --batch-size is the global batch, split across "
+        "the replicas; the learning rate is not scaled",
+    )
     t.set_defaults(func=cmd_train)
     a = sub.add_parser(
         "adapt",
