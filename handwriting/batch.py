@@ -13,7 +13,8 @@ The same command runs on this machine (``ray.init()`` starts a local Ray) and on
    (:class:`_Reader`, by :func:`handwriting.reading.read` with the lines found in step 2, as
    ``handwriting recognize`` reads them) and writes each output atomically;
 4. a summary (done, skipped, failed, pages/s) and, when inputs failed, ``failures.jsonl`` in
-   the output folder: one JSON object per failed input, with its error.
+   the output folder: one JSON object per failed input, with its error; temporary files of
+   readers killed while writing are removed.
 
 An input that fails (unreadable, corrupt, too large) is recorded and the job goes on. An
 actor that dies is replaced by Ray and its inputs are read again; no output is half-written.
@@ -255,7 +256,9 @@ class _Reader:
     and writes their outputs atomically."""
 
     def __init__(self, model: str | None, backend: str):
-        if backend == "keras" or (model and not str(model).endswith(".tflite")):
+        from .recognize import model_source
+
+        if model_source(model, backend)[1] == "keras":
             try:
                 import tensorflow as tf
 
@@ -286,6 +289,8 @@ class _Reader:
                     src = row["source"]
                     line_names.append(_load(src, row["dpi"], tmp) if _is_uri(src) else src)
                     lines_at.append(k)
+                except HandwritingError as exc:
+                    readings[k] = Reading(row["source"], error=str(exc))
                 except Exception as exc:  # noqa: BLE001 - that input fails, not the job
                     readings[k] = Reading(row["source"], error=_internal(row["source"], exc))
             if line_names:  # line images together, in width-sorted batches
@@ -301,6 +306,8 @@ class _Reader:
                         status, n = "done", len(r.page.lines)
                     except (HandwritingError, OSError) as exc:
                         status, error = "failed", f"{row['out']}: cannot write it ({exc})"
+                    except Exception as exc:  # noqa: BLE001 - that input fails, not the job
+                        status, error = "failed", _internal(row["source"], exc)
                 else:
                     status, error = "failed", r.error
             out["source"].append(row["source"])
@@ -385,11 +392,17 @@ def connect(address: str | None, workers: int | None):
     kwargs = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:  # a CPU slot per reader actor besides one per core for the tasks
         kwargs["num_cpus"] = (os.cpu_count() or 1) + (workers or 0)
-    try:
-        ray.init(address=address, **kwargs)
+    try:  # "local": a Ray of its own, even where one started by `ray start` is running
+        ray.init(address=address or "local", **kwargs)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise HandwritingError(f"--ray-address {address}: cannot connect ({first})") from None
+        hint = ""
+        if address and os.environ.get("RAY_AUTH_MODE") != "token":
+            hint = (
+                "; a cluster with token authentication (the default of `ray start`) also "
+                "needs RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or $RAY_AUTH_TOKEN"
+            )
+        raise HandwritingError(f"--ray-address {address}: cannot connect ({first}){hint}") from None
     cpus = ray.cluster_resources().get("CPU", 0)
     if workers and workers >= cpus:
         ray.shutdown()
@@ -398,6 +411,29 @@ def connect(address: str | None, workers: int | None):
             "leave some for decoding and segmentation"
         )
     return ray
+
+
+def _pipeline(rows: list[dict], model, backend: str, workers: int, batch_size: int):
+    """The Ray Data pipeline over ``rows``: its result rows, as they come."""
+    import ray
+
+    from .recognize import model_source
+
+    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 200)))
+    ds = ds.flat_map(_pages).map(_layout)
+    # Ray Data restarts a reader that dies and gives its batch to another (max_restarts
+    # and max_task_retries default to -1 for actor pools)
+    ds = ds.map_batches(
+        _reader(model, backend),
+        batch_size=batch_size,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        num_cpus=1,
+        # what a reader holds (peak RSS: LiteRT about 200 MiB, Keras about 1 GiB); declaring
+        # it also keeps segmentation in tasks of its own (Ray fuses stages of equal needs)
+        memory=READER_MEMORY[model_source(model, backend)[1]],
+        batch_format="numpy",
+    )
+    return ds.iter_rows()
 
 
 def run(
@@ -418,14 +454,22 @@ def run(
     import ray
     from tqdm.auto import tqdm
 
-    from .fileio import write_atomic
-    from .recognize import model_source
+    from .fileio import remove_stale_temps, write_atomic
 
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # ours counts inputs
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     started = time.perf_counter()
     summary = Summary()
+    readable = []
+    for name, rel in inputs:  # a name that is not UTF-8 cannot travel through Arrow
+        try:
+            name.encode("utf-8")
+            readable.append((name, rel))
+        except UnicodeEncodeError:
+            shown = os.fsencode(name).decode("utf-8", "backslashreplace")  # caf\xe9.png
+            summary.failed[shown] = f"{shown}: its name is not valid UTF-8; rename the file"
+    inputs = readable
     rows = [
         {
             "source": name,
@@ -436,22 +480,8 @@ def run(
         }
         for name, rel in inputs
     ]
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), 200)))
-    ds = ds.flat_map(_pages).map(_layout)
-    # Ray Data restarts a reader that dies and gives its batch to another (max_restarts
-    # and max_task_retries default to -1 for actor pools)
-    ds = ds.map_batches(
-        _reader(model, backend),
-        batch_size=batch_size,
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=1,
-        # what a reader holds (peak RSS: LiteRT about 200 MiB, Keras about 1 GiB); declaring
-        # it also keeps segmentation in tasks of its own (Ray fuses stages of equal needs)
-        memory=READER_MEMORY[model_source(model, backend)[1]],
-        batch_format="numpy",
-    )
     bar = tqdm(total=len(rows), unit="input", desc="batch", disable=not progress)
-    for row in ds.iter_rows():
+    for row in _pipeline(rows, model, backend, workers, batch_size) if rows else []:
         status = row["status"]
         if status == "done":
             summary.done += 1
@@ -463,6 +493,10 @@ def run(
         if "#page=" not in row["source"] or row["source"].endswith("#page=1"):
             bar.update(1)
     bar.close()
+    # what readers killed while writing left behind (a minute old at least: a write in
+    # progress, of another job into the same folder, is younger)
+    for folder, _, _ in os.walk(out_dir):
+        remove_stale_temps(folder, min_age=60)
     summary.seconds = time.perf_counter() - started
     manifest = out_dir / FAILURES
     if summary.failed:

@@ -105,16 +105,18 @@ def initialize(plugin_manager) -> None:
 @hookimpl
 def check_options(options) -> None:
     """Refuse what this engine cannot do, before any page is read: the sandwich renderer,
-    and a ``--handwriting-model`` that does not load."""
+    and a ``--handwriting-model`` that is not there (it is loaded in the workers, not here:
+    OCRmyPDF forks them from this process)."""
     if getattr(options, "pdf_renderer", "auto") == "sandwich":
         raise BadArgsError(
             "--pdf-renderer sandwich needs a PDF from the OCR engine; handwriting makes "
             "hOCR: leave --pdf-renderer at auto (fpdf2)"
         )
     from .errors import HandwritingError
+    from .recognize import model_source
 
     try:
-        _recognizer(_model(options))
+        model_source(_model(options))
     except HandwritingError as exc:
         raise BadArgsError(f"--handwriting-model: {exc}") from None
 

@@ -19,8 +19,10 @@ Bearer``). Bad input is a 4xx answer with one line of JSON, ``{"error": "..."}``
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import hmac
+import json
 import logging
 import queue
 import re
@@ -226,7 +228,7 @@ class Engine:
             if self.lm is None:
                 raise BadRequest(400, "lm=model: this model ships no language model")
             rec.fusion, default_beam = self.lm
-            rec.beam = beam or default_beam
+            rec.beam = beam if beam > 1 else default_beam  # as the CLI: --beam 1 --lm: 10
         return rec
 
     def read(self, data: bytes, name: str, options: dict) -> tuple[bytes, str]:
@@ -265,8 +267,6 @@ class Engine:
         if len(failed) == len(readings):
             raise BadRequest(422, failed[0].error)
         if fmt == "json" and len(readings) > 1:
-            import json
-
             body = json.dumps([r.to_dict() for r in readings], ensure_ascii=False, indent=2)
             return (body + "\n").encode(), MEDIA_TYPES[fmt]
         return b"".join(r.to_bytes(fmt) for r in readings if r.ok), MEDIA_TYPES[fmt]
@@ -282,7 +282,9 @@ def safe_name(name: str | None) -> str:
     characters; ``upload`` when nothing is left)."""
     name = re.split(r"[\\/]", name or "")[-1]
     name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".")
-    return name[:200] or "upload"
+    # at most 200 bytes: file systems limit names to 255 bytes, not characters
+    name = name.encode("utf-8", "ignore")[:200].decode("utf-8", "ignore")
+    return name or "upload"
 
 
 def parse_options(values) -> dict:
@@ -321,6 +323,7 @@ def create_app(settings: Settings, engine: Engine | None = None):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.datastructures import UploadFile
+    from starlette.exceptions import HTTPException
     from starlette.formparsers import MultiPartException, MultiPartParser
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -353,8 +356,8 @@ def create_app(settings: Settings, engine: Engine | None = None):
                 status_code=503,
                 headers={"Retry-After": "1"},
             )
-        if engine.failed:
-            return error(503, f"the model did not load: {engine.failed}")
+        if engine.failed:  # the detail (paths on this server) is in the server's log
+            return error(503, "the model did not load; the server's log says why")
         return None
 
     async def body_of(request: Request) -> bytes:
@@ -434,16 +437,12 @@ def create_app(settings: Settings, engine: Engine | None = None):
     async def not_found(request: Request, exc) -> Response:
         return error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}")
 
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
+    @contextlib.asynccontextmanager
     async def lifespan(app):
         threading.Thread(target=engine.load, name="model-load", daemon=True).start()
         yield
         if engine.recognizer is not None:
             engine.recognizer.backend.close()
-
-    from starlette.exceptions import HTTPException
 
     app = Starlette(
         routes=[
@@ -462,7 +461,6 @@ def create_app(settings: Settings, engine: Engine | None = None):
 def app_from_env():
     """The app for uvicorn's worker processes (``serve --workers N``): the settings come
     from ``$HANDWRITING_SERVE`` (JSON)."""
-    import json
     import os
 
     return create_app(Settings(**json.loads(os.environ["HANDWRITING_SERVE"])))

@@ -318,6 +318,11 @@ def train(
     if strategy is None:
         with _epoch_lines_shown(progress):
             return _train(**given)
+    if max_seconds and strategy == "multi-worker":
+        raise HandwritingError(
+            "--max-minutes with --strategy multi-worker: each worker would judge the time "
+            "left by its own clock and stop at another epoch; give --epochs instead"
+        )
     dist, chief = distribution(strategy)
     if chief:
         with _epoch_lines_shown(progress):
@@ -366,7 +371,13 @@ def distribution(name: str):
             '"index": 0}} on each worker (index 0, or a "chief" task, writes the run)'
         ) from None
     chief = kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cluster)
-    return tf.distribute.MultiWorkerMirroredStrategy(), chief
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(), chief
+    except RuntimeError as exc:  # TensorFlow already ran something in this process
+        raise HandwritingError(
+            f"--strategy multi-worker must be set up before TensorFlow runs anything ({exc}): "
+            "train in a fresh process"
+        ) from None
 
 
 class _epoch_lines_shown:
@@ -496,7 +507,8 @@ def _train(
         max_seconds=max_seconds,
     )
     if checkpoint is not None:
-        run.restore(checkpoint)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            run.restore(checkpoint)
         best = f"{state.monitor} {state.best_score:.3f}"
         log.info("resuming at epoch %d (best %s at epoch %d)", state.epoch, best, state.best_epoch)
 
@@ -523,7 +535,7 @@ def _train(
 
 def _prepare_distributed(trainer, strategy, batches) -> None:
     """Build the trainer's optimizer, loss and metrics in ``strategy``'s scope from one local
-    batch, and let ``fit`` take the strategy from the scope it runs in. Keras (3.13) would
+    batch, and let ``fit`` take the strategy from the scope it runs in. Keras (3.13-3.15) would
     otherwise average the first distributed batch across the workers to build them, which
     MultiWorkerMirroredStrategy refuses for an (inputs, labels) pair, and batches of lines
     differ in width from worker to worker."""
@@ -538,9 +550,14 @@ def _prepare_distributed(trainer, strategy, batches) -> None:
 def _mean_scalars_across_workers() -> None:
     """Let Keras' TensorFlow trainer average a step's scalar loss across the workers of a
     MultiWorkerMirroredStrategy: it reduces every output along axis 0, which a scalar does
-    not have (tensorflow#72388, Keras 3.13); a scalar is averaged whole."""
+    not have (tensorflow#72388, Keras 3.13-3.15); a scalar is averaged whole."""
     from keras.src.backend.tensorflow import trainer as tf_trainer
 
+    if not hasattr(tf_trainer, "reduce_per_replica"):
+        raise HandwritingError(
+            f"--strategy multi-worker was tested with Keras 3.13-3.15; Keras {keras.__version__} "
+            "lacks what it adjusts (keras.src.backend.tensorflow.trainer.reduce_per_replica)"
+        )
     if getattr(tf_trainer.reduce_per_replica, "_handwriting", False):
         return
     original = tf_trainer.reduce_per_replica

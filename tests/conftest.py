@@ -105,6 +105,20 @@ def write_hocr(page, path, image_name=None):
     return save_page(page, path, "hocr", image_name)
 
 
+def free_ports(n: int = 1) -> list[int]:
+    """``n`` TCP ports free on 127.0.0.1 right now (for servers and workers the tests start)."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def pdf_words(pdf: Path, page: int) -> list[tuple[float, float, float, float, str]]:
     """The words poppler's ``pdftotext -bbox`` finds on ``page`` (from 1) of ``pdf``, in the
     order it reads them: (x0, y0, x1, y1 in points from the top left, text)."""

@@ -6,9 +6,11 @@ does not answer is one line. Inputs are listed from folders, patterns, lists and
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from handwriting.batch import list_inputs
 from handwriting.cli import main
 from handwriting.errors import DataError
 
-from conftest import render_line, write_page
+from conftest import free_ports, render_line, write_page
 
 pytest.importorskip("ray", reason="needs the [scale] extra (ray[data])")
 pytest.importorskip("pyarrow", reason="needs the [scale] extra (ray[data])")
@@ -56,6 +58,8 @@ def archive(tmp_path_factory):
     (root / "p150.png").unlink()
     (root / "l150.png").unlink()
     (root / "box2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    # a Latin-1 name from an old archive: not valid UTF-8
+    shutil.copy(root / "p.png", os.fsdecode(os.fsencode(root) + b"/caf\xe9.png"))
     return root
 
 
@@ -80,14 +84,15 @@ def _outputs(folder: Path, suffix: str) -> dict[str, bytes]:
 def test_batch_writes_what_recognize_writes_and_starts_again(archive, tmp_path, model_dir):
     out = tmp_path / "out"
     run = _batch(archive, "--out", out, "--format", "page", "--model", model_dir, "--workers", 1)
-    assert run.returncode == 1, run.stderr  # the broken file failed, the rest was read
-    assert "6 done, 0 skipped" in run.stderr and "1 failed" in run.stderr
+    assert run.returncode == 1, run.stderr  # two inputs failed, the rest was read
+    assert "6 done, 0 skipped" in run.stderr and "2 failed" in run.stderr
     assert "Traceback" not in run.stderr
     got = _outputs(out, ".xml")
     assert sorted(got) == EXPECTED
-    (failure,) = [json.loads(ln) for ln in (out / "failures.jsonl").read_text().splitlines()]
-    assert failure["source"] == str(archive / "box2" / "broken.png")
-    assert "damaged PNG" in failure["error"] or "not a readable image" in failure["error"]
+    failures = [json.loads(ln) for ln in (out / "failures.jsonl").read_text().splitlines()]
+    broken = [f for f in failures if f["source"] == str(archive / "box2" / "broken.png")]
+    assert "damaged PNG" in broken[0]["error"] or "not a readable image" in broken[0]["error"]
+    assert any("caf\\xe9.png: its name is not valid UTF-8" in f["error"] for f in failures)
     for box in ("box1", "box2"):  # recognize, box by box (the same names clash across boxes)
         files = sorted(str(p) for p in (archive / box).iterdir() if p.name != "broken.png")
         cli = tmp_path / f"cli-{box}"
@@ -103,7 +108,7 @@ def test_batch_writes_what_recognize_writes_and_starts_again(archive, tmp_path, 
     (out / "box2" / "line.xml").unlink()
     again = _batch(archive, "--out", out, "--format", "page", "--model", model_dir, "--json")
     summary = json.loads(again.stdout)
-    assert summary["done"] == 1 and summary["skipped"] == 5 and summary["failed"] == 1
+    assert summary["done"] == 1 and summary["skipped"] == 5 and summary["failed"] == 2
     assert _outputs(out, ".xml") == got
 
 
@@ -178,6 +183,7 @@ def test_inputs_from_folders_patterns_lists_and_uris(archive, tmp_path):
         "box2/broken",
         "box2/letter",
         "box2/line",
+        "caf\udce9",
         "p",
     ]
     assert list_inputs([str(archive / "box*" / "line.png")]) == [
@@ -194,3 +200,60 @@ def test_inputs_from_folders_patterns_lists_and_uris(archive, tmp_path):
                          (str(archive / "*.tif"), "matches no file")):  # fmt: skip
         with pytest.raises(DataError, match=message):
             list_inputs([bad])
+
+
+@pytest.mark.slow
+def test_batch_on_a_running_cluster(archive, tmp_path, model_dir):
+    """--ray-address: the job runs on a cluster started apart (`ray start --head` here, with
+    three CPUs) and writes what a local run writes."""
+    (port,) = free_ports(1)
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray puts sockets in it
+    head = subprocess.run(
+        [*ray_cli, "start", "--head", f"--port={port}", "--num-cpus=3", f"--temp-dir={temp}",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    try:
+        assert head.returncode == 0, head.stderr[-2000:]
+        out = tmp_path / "out"
+        # the cluster wants the token `ray start` keeps in ~/.ray/auth_token
+        run = _batch(archive / "box1", "--out", out, "--model", model_dir, "--workers", 1,
+                     "--ray-address", f"127.0.0.1:{port}", "--json",
+                     env={"RAY_AUTH_MODE": "token"})  # fmt: skip
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert json.loads(run.stdout)["done"] == 3
+        local = tmp_path / "local"
+        assert _batch(archive / "box1", "--out", local, "--model", model_dir).returncode == 0
+        assert _outputs(out, ".xml") == _outputs(local, ".xml")
+    finally:  # this cluster's processes only (`ray stop` would stop every Ray here)
+        _stop_tree(lambda line: temp in line or ("ray" in line and f"127.0.0.1:{port}" in line))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_tree(matches) -> None:
+    """Stop the processes whose command line ``matches``, and all their descendants:
+    SIGTERM, then SIGKILL for any left after 10 s."""
+    parents, picked = {}, set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid = int(stat.parent.name)
+            parents[pid] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if matches(_cmdline(stat.parent / "cmdline")):
+            picked.add(pid)
+    grown = True
+    while grown:
+        more = {pid for pid, parent in parents.items() if parent in picked} - picked
+        picked |= more
+        grown = bool(more)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in picked:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in picked):
+            time.sleep(0.2)

@@ -21,6 +21,8 @@ import pytest
 
 from handwriting.cli import main
 
+from conftest import free_ports
+
 httpx = pytest.importorskip("httpx", reason="needs the [dev] extra (httpx)")
 pytest.importorskip("starlette", reason="needs the [serve] extra")
 pytest.importorskip("uvicorn", reason="needs the [serve] extra")
@@ -31,17 +33,11 @@ FORMATS = ["json", "text", "alto", "page", "hocr"]
 EPOCH = "1780000000"  # SOURCE_DATE_EPOCH: PAGE XML's timestamps the same on both sides
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serving(*args, env=None):
     """``handwriting serve ARGS`` on a free loopback port, ready (its health answered 200);
     yields the base URL and the process, and stops it (killed if it does not stop)."""
-    port = _free_port()
+    (port,) = free_ports(1)
     proc = subprocess.Popen(
         [sys.executable, "-m", "handwriting.cli", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE,
@@ -154,6 +150,17 @@ def test_api_key_and_upload_limit():
         answer = httpx.post(f"{url}/v1/recognize", content=big, headers=good)
         assert answer.status_code == 413 and "over the limit of 0.05 MB" in answer.json()["error"]
         assert httpx.get(url).status_code == 200  # the page itself needs no key
+
+
+def test_upload_names_are_plain_short_file_names():
+    from handwriting.service import safe_name
+
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("C:\\scans\\a.png") == "a.png"
+    assert safe_name(".hidden\x1b[31m.png") == "hidden[31m.png"
+    assert safe_name("") == safe_name(None) == "upload"
+    long = safe_name("手" * 150 + ".png")  # 3 bytes a character
+    assert len(long.encode()) <= 200 and long.startswith("手")
 
 
 def test_serve_refuses_a_busy_port_and_a_missing_model(capsys, tmp_path):

@@ -15,7 +15,7 @@ from handwriting.config import Config
 from handwriting.errors import HandwritingError
 from handwriting.train import train
 
-from conftest import TINY, digit_texts, write_line_dir
+from conftest import TINY, digit_texts, free_ports, write_line_dir
 
 
 @pytest.fixture(scope="module")
@@ -233,19 +233,6 @@ def test_recipe_options_are_checked():
         Config.from_dict({"model": {"shortcut": -1.0}})
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 @pytest.mark.slow
 def test_multi_worker_training_on_two_local_workers(digits, tmp_path):
     """Two worker processes on 127.0.0.1 (MultiWorkerMirroredStrategy, $TF_CONFIG) train
@@ -254,7 +241,7 @@ def test_multi_worker_training_on_two_local_workers(digits, tmp_path):
     tr, va = digits
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps(TINY))
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     cmd = [sys.executable, "-m", "handwriting.cli", "train", "--train", str(tr), "--val", str(va),
            "--config", str(cfg), "--epochs", "2", "--strategy", "multi-worker"]  # fmt: skip
@@ -308,7 +295,8 @@ def test_multi_worker_training_on_two_local_workers(digits, tmp_path):
 @pytest.mark.slow
 def test_mirrored_strategy_trains_and_multi_worker_needs_tf_config(digits, tmp_path, monkeypatch):
     """--strategy mirrored trains in one process (here on the CPU, one replica) as a plain
-    run does; --strategy multi-worker without $TF_CONFIG is one line before any work."""
+    run does, and resumes; --strategy multi-worker without $TF_CONFIG, or with --max-minutes,
+    is one line before any work."""
     from handwriting.cli import main
 
     tr, va = digits
@@ -318,6 +306,13 @@ def test_mirrored_strategy_trains_and_multi_worker_needs_tf_config(digits, tmp_p
     out = tmp_path / "mirrored"
     assert main([*base, "--out", str(out), "--strategy", "mirrored"]) == 0
     assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1]
+    resumed = [*base, "--epochs", "2", "--resume", "--out", str(out), "--strategy", "mirrored"]
+    assert main(resumed) == 0  # restored in the strategy's scope
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2]
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert main([*base, "--out", str(tmp_path / "mw"), "--strategy", "multi-worker"]) == 2
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
+                                                "task": {"type": "worker", "index": 0}}))  # fmt: skip
+    timed = [*base, "--out", str(tmp_path / "mw"), "--strategy", "multi-worker"]
+    assert main([*timed, "--max-minutes", "5"]) == 2
     assert not (tmp_path / "mw").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def cmd_batch(args) -> int:
         raise HandwritingError(f"--out {out}: is a file; give a folder to write into")
     connect(args.ray_address, args.workers)
     make_dir(out)
-    remove_stale_temps(out)  # left by a job that was killed
+    for folder, _, _ in os.walk(out):  # left by a job that was killed
+        remove_stale_temps(folder)
     mode = "page" if args.page else "line" if args.line else "auto"
     log.info("%d input(s), %d reader(s)", len(inputs), args.workers)
     summary = run(
