@@ -196,9 +196,17 @@ def _write_pdfs(readings, out_dir: Path, dpi: float | None) -> None:
     ``out_dir``, atomically; an input whose PDF cannot be made gets the error."""
     from ..errors import missing_extra
     from ..fileio import write_atomic
-    from ..formats.pdf import to_pdf
+    from ..formats.pdf import embeddable, image_dpi, to_pdf
     from ..images import load_image
     from ..multipage import page_of
+
+    def picture(r, doc):
+        """The page image for the PDF: the document's page, rendered, or the input file as
+        it is (colours and JPEG bytes kept) where it can be, else its grayscale reading."""
+        if doc is not None:
+            return doc.load()
+        size = (r.page.width, r.page.height)
+        return Path(r.source) if embeddable(Path(r.source), size) else load_image(r.source)
 
     groups: dict[Path, list] = {}
     for r in readings:
@@ -207,10 +215,15 @@ def _write_pdfs(readings, out_dir: Path, dpi: float | None) -> None:
             groups.setdefault(_output_file(out_dir, r.source, ".pdf"), []).append((r, doc))
     for target, members in groups.items():
         try:
-            pages = [(r.page, doc.load() if doc else load_image(r.source)) for r, doc in members]
-            # one resolution for the document: the first page's (its pages share a scan)
+            pages = [(r.page, picture(r, doc)) for r, doc in members]
+            # one resolution for the document: the first page's (its pages share a scan);
+            # an image: --dpi, else the one it records, else 300
             first = members[0][1]
-            write_atomic(target, to_pdf(pages, first.render_dpi() if first else dpi or 300))
+            if first is not None:
+                resolution = first.render_dpi()
+            else:
+                resolution = dpi or image_dpi(Path(members[0][0].source)) or 300
+            write_atomic(target, to_pdf(pages, resolution))
         except ModuleNotFoundError as exc:
             raise missing_extra(exc) or exc from None
         except HandwritingError as exc:
