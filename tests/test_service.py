@@ -152,6 +152,29 @@ def test_api_key_and_upload_limit():
         assert httpx.get(url).status_code == 200  # the page itself needs no key
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_not_ready_until_the_model_is_loaded():
+    """Before the model is loaded (or when it failed to), /v1 answers 503 with one line of
+    JSON (and Retry-After while loading); the page is served all the same."""
+    from starlette.testclient import TestClient
+
+    from handwriting.service import Engine, Settings, create_app
+
+    engine = Engine(Settings())
+    client = TestClient(create_app(Settings(), engine))  # no lifespan: nothing loads
+    for path in ("/v1/health", "/v1/model"):
+        answer = client.get(path)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json() == {"error": "the model is loading; try again shortly"}
+    answer = client.post("/v1/recognize", content=(SAMPLES / "line1.png").read_bytes())
+    assert answer.status_code == 503
+    assert client.get("/").status_code == 200
+    engine.failed = "/srv/models/x: damaged"
+    engine.ready.set()
+    answer = client.get("/v1/health")
+    assert answer.status_code == 503 and "/srv" not in answer.text
+
+
 def test_upload_names_are_plain_short_file_names():
     from handwriting.service import safe_name
 
