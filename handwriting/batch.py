@@ -181,7 +181,7 @@ def _pages(row: dict) -> list[dict]:
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="handwriting-batch-") as tmp:
-            local = _fetch(name, tmp) if _is_uri(name) else name
+            local = _fetch(name, tmp)
             if Path(local).is_file() and is_document(local):
                 for page in document_pages(local, dpi=_dpi(row["dpi"])):
                     target = out.with_name(f"{out.name}-p{page.number:04d}{SUFFIXES[fmt]}")

@@ -86,21 +86,17 @@ class BatchingBackend:
         self._thread = threading.Thread(target=self._serve, name="batcher", daemon=True)
         self._thread.start()
 
+    @contextlib.contextmanager
     def reading(self):
-        """A context manager around one request: while it is open, the batcher may wait for
-        that request's lines."""
-        batcher = self
-
-        class _Reading:
-            def __enter__(self):
-                with batcher._lock:
-                    batcher._active += 1
-
-            def __exit__(self, *exc):
-                with batcher._lock:
-                    batcher._active -= 1
-
-        return _Reading()
+        """Around one request: while it is open, the batcher may wait for that request's
+        lines."""
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """``backend.predict(batch)``, run together with other callers' batches."""
