@@ -22,6 +22,7 @@ actor that dies is replaced by Ray and its inputs are read again; no output is h
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import logging
@@ -30,6 +31,7 @@ import pickle
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,6 +171,40 @@ def _fetch(name: str, folder: str) -> str:
     return str(local)
 
 
+_DOCUMENTS_KEPT = 4
+_documents: OrderedDict[str, str] = OrderedDict()
+
+
+def _fetch_document(uri: str) -> str:
+    """A local copy of the document at ``uri``, shared by the tasks this process runs, so a
+    remote PDF is downloaded once for its pages, not once per page. The copies of the last
+    ``_DOCUMENTS_KEPT`` documents are kept, each in its own temporary folder (removed when
+    it is evicted and when the process exits)."""
+    if uri in _documents:
+        _documents.move_to_end(uri)
+        return _documents[uri]
+    folder = tempfile.mkdtemp(prefix="handwriting-document-")
+    try:
+        local = _fetch(uri, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if not _documents:
+        atexit.register(_forget_documents)
+    _documents[uri] = local
+    while len(_documents) > _DOCUMENTS_KEPT:
+        _, old = _documents.popitem(last=False)
+        shutil.rmtree(Path(old).parent, ignore_errors=True)
+    return local
+
+
+def _forget_documents() -> None:
+    """Remove the local copies :func:`_fetch_document` keeps."""
+    while _documents:
+        _, old = _documents.popitem()
+        shutil.rmtree(Path(old).parent, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- the Ray stages
 
 
@@ -180,14 +216,15 @@ def _pages(row: dict) -> list[dict]:
     name, out, fmt = row["source"], Path(row["out"]), row["format"]
     rows = []
     try:
-        with tempfile.TemporaryDirectory(prefix="handwriting-batch-") as tmp:
-            local = _fetch(name, tmp)
-            if Path(local).is_file() and is_document(local):
-                for page in document_pages(local, dpi=_dpi(row["dpi"])):
-                    target = out.with_name(f"{out.name}-p{page.number:04d}{SUFFIXES[fmt]}")
-                    rows.append({**row, "source": f"{name}#page={page.number}", "out": str(target)})
-            else:
-                rows.append({**row, "out": str(out.with_name(out.name + SUFFIXES[fmt]))})
+        local = _fetch_document(name) if _is_uri(name) else name
+        if Path(local).is_file() and is_document(local):
+            for page in document_pages(local, dpi=_dpi(row["dpi"])):
+                target = out.with_name(f"{out.name}-p{page.number:04d}{SUFFIXES[fmt]}")
+                rows.append({**row, "source": f"{name}#page={page.number}", "out": str(target)})
+        else:
+            if local != name:  # an image at a URI: its reader fetches it again
+                shutil.rmtree(Path(_documents.pop(name)).parent, ignore_errors=True)
+            rows.append({**row, "out": str(out.with_name(out.name + SUFFIXES[fmt]))})
     except HandwritingError as exc:
         return [{**row, "status": "failed", "error": str(exc)}]
     except OSError as exc:
@@ -221,7 +258,7 @@ def _load(name: str, dpi, folder: str):
     doc = page_of(name, dpi) if not _is_uri(name) else None
     if doc is None and "#page=" in name and _is_uri(name):
         base, number = name.rsplit("#page=", 1)
-        doc = DocumentPage(Path(_fetch(base, folder)), int(number), dpi)
+        doc = DocumentPage(Path(_fetch_document(base)), int(number), dpi)
     if doc is not None:
         return doc.load()
     return load_image(_fetch(name, folder))

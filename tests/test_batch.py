@@ -257,3 +257,34 @@ def _stop_tree(matches) -> None:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in picked):
             time.sleep(0.2)
+
+
+def test_a_remote_document_is_fetched_once_for_its_pages(archive, tmp_path, monkeypatch):
+    from handwriting import batch
+
+    fetched = []
+    real_fetch = batch._fetch
+
+    def counting_fetch(name, folder):
+        fetched.append(name)
+        return real_fetch(name, folder)
+
+    monkeypatch.setattr(batch, "_fetch", counting_fetch)
+    monkeypatch.setattr(batch, "_documents", batch.OrderedDict())
+    doc, image = f"file://{archive / 'box1' / 'doc.pdf'}", f"file://{archive / 'p.png'}"
+    row = {"source": doc, "out": str(tmp_path / "doc"), "format": "text", "dpi": None}
+    pages = batch._pages(row)
+    assert [p["source"] for p in pages] == [f"{doc}#page=1", f"{doc}#page=2"]
+    shapes = [batch._load(p["source"], None, str(tmp_path)).shape for p in pages]
+    assert fetched == [doc] and shapes[0] != shapes[1]  # one download, two different pages
+    copy = Path(batch._documents[doc])
+    assert copy.is_file()
+
+    batch._pages({**row, "source": image, "out": str(tmp_path / "p")})
+    assert list(batch._documents) == [doc]  # an image is not kept: its reader fetches it
+
+    monkeypatch.setattr(batch, "_DOCUMENTS_KEPT", 1)
+    other = f"file://{archive / 'box1' / 'letter.png'}"
+    assert Path(batch._fetch_document(other)).is_file()
+    assert list(batch._documents) == [other] and not copy.exists()  # the evicted copy is gone
+    batch._forget_documents()
