@@ -189,20 +189,22 @@ def _fetch_document(uri: str) -> str:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    if not _documents:
-        atexit.register(_forget_documents)
     _documents[uri] = local
     while len(_documents) > _DOCUMENTS_KEPT:
-        _, old = _documents.popitem(last=False)
-        shutil.rmtree(Path(old).parent, ignore_errors=True)
+        _drop_document(next(iter(_documents)))
     return local
 
 
+def _drop_document(uri: str) -> None:
+    """Remove the local copy of ``uri`` that :func:`_fetch_document` keeps."""
+    shutil.rmtree(Path(_documents.pop(uri)).parent, ignore_errors=True)
+
+
+@atexit.register
 def _forget_documents() -> None:
-    """Remove the local copies :func:`_fetch_document` keeps."""
-    while _documents:
-        _, old = _documents.popitem()
-        shutil.rmtree(Path(old).parent, ignore_errors=True)
+    """Remove every local copy :func:`_fetch_document` keeps."""
+    for uri in list(_documents):
+        _drop_document(uri)
 
 
 # ---------------------------------------------------------------- the Ray stages
@@ -223,7 +225,7 @@ def _pages(row: dict) -> list[dict]:
                 rows.append({**row, "source": f"{name}#page={page.number}", "out": str(target)})
         else:
             if local != name:  # an image at a URI: its reader fetches it again
-                shutil.rmtree(Path(_documents.pop(name)).parent, ignore_errors=True)
+                _drop_document(name)
             rows.append({**row, "out": str(out.with_name(out.name + SUFFIXES[fmt]))})
     except HandwritingError as exc:
         return [{**row, "status": "failed", "error": str(exc)}]
